@@ -1,0 +1,54 @@
+"""Lazily created boto3 clients, cached per container.
+
+boto3 itself honours ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_DYNAMODB`` / ...,
+so the local stage reaches moto's server exactly as a deployed Lambda reaches
+AWS: no special code path. ``reset()`` drops the cache (tests that swap endpoints).
+"""
+from __future__ import annotations
+
+import threading
+
+_lock = threading.Lock()
+_clients: dict[str, object] = {}
+
+
+def client(service: str):
+    """A cached low-level boto3 client for ``service`` (imported on first use: cold start)."""
+    found = _clients.get(service)
+    if found is not None:
+        return found
+    with _lock:
+        found = _clients.get(service)
+        if found is None:
+            import boto3
+            from botocore.config import Config
+
+            from chalicelib import settings
+
+            config = Config(
+                retries={"mode": "standard", "max_attempts": 4},
+                connect_timeout=3,
+                read_timeout=10,
+                max_pool_connections=32,
+                account_id_endpoint_mode="disabled",
+            )
+            found = boto3.session.Session().client(service, region_name=settings.get().region, config=config)
+            _clients[service] = found
+    return found
+
+
+def dynamodb():
+    return client("dynamodb")
+
+
+def stepfunctions():
+    return client("stepfunctions")
+
+
+def s3():
+    return client("s3")
+
+
+def reset() -> None:
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,114 @@
+"""In-memory ``LedgerStore``: the fake twin of the DynamoDB store, for fast tests.
+
+It checks every op's condition against the state before the batch, exactly as
+DynamoDB evaluates a transaction, and applies all ops or none under one lock.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Iterable
+
+from chalicelib.ledger.model import Account, AccountFlag, Entry, PendingStatus, TransferRecord
+from chalicelib.ledger.store import (
+    AccountDelta,
+    Batch,
+    BatchRejected,
+    PutEntry,
+    PutTransfer,
+    ResolvePending,
+)
+
+
+class MemoryLedgerStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.accounts: dict[str, Account] = {}
+        self.transfers: dict[str, TransferRecord] = {}
+        self.entries: dict[str, list[tuple[str, Entry]]] = {}
+        self.commits = 0  # successful batches, for tests that count writes
+
+    def commit(self, batch: Batch) -> None:
+        with self._lock:
+            failed = [i for i, op in enumerate(batch.ops) if not self._condition_holds(op)]
+            if failed:
+                raise BatchRejected(failed)
+            for op in batch.ops:
+                self._apply(op)
+            self.commits += 1
+
+    def _condition_holds(self, op) -> bool:
+        if isinstance(op, PutTransfer):
+            return op.record.transfer.transfer_id not in self.transfers
+        if isinstance(op, ResolvePending):
+            record = self.transfers.get(op.pending_id)
+            if record is None or record.status is not PendingStatus.PENDING:
+                return False
+            expired = bool(record.expires_at) and record.expires_at <= op.now_s
+            return expired if op.require_expired else not expired
+        if isinstance(op, AccountDelta):
+            account = self.accounts.get(op.account_id)
+            if account is None or account.currency != op.currency:
+                return False
+            if AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS.value in account.flags and account.available < op.need_c:
+                return False
+            if AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS.value in account.flags and account.available < op.need_d:
+                return False
+            return True
+        return True  # PutEntry
+
+    def _apply(self, op) -> None:
+        if isinstance(op, PutTransfer):
+            self.transfers[op.record.transfer.transfer_id] = op.record
+        elif isinstance(op, ResolvePending):
+            record = self.transfers[op.pending_id]
+            self.transfers[op.pending_id] = replace(record, status=op.new_status, resolved_by=op.resolved_by)
+        elif isinstance(op, AccountDelta):
+            a = self.accounts[op.account_id]
+            self.accounts[op.account_id] = replace(
+                a,
+                debits_pending=a.debits_pending + op.debits_pending,
+                debits_posted=a.debits_posted + op.debits_posted,
+                credits_pending=a.credits_pending + op.credits_pending,
+                credits_posted=a.credits_posted + op.credits_posted,
+            )
+        elif isinstance(op, PutEntry):
+            e = op.entry
+            self.entries.setdefault(e.account_id, []).append((f"{e.timestamp:020d}#{e.transfer_id}", e))
+
+    def put_account_if_absent(self, account: Account) -> bool:
+        with self._lock:
+            if account.account_id in self.accounts:
+                return False
+            self.accounts[account.account_id] = account
+            return True
+
+    def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
+        with self._lock:
+            return {i: self.accounts[i] for i in account_ids if i in self.accounts}
+
+    def get_transfers(self, transfer_ids: Iterable[str]) -> dict[str, TransferRecord]:
+        with self._lock:
+            return {i: self.transfers[i] for i in transfer_ids if i in self.transfers}
+
+    def query_entries(self, account_id: str, limit: int, cursor: str | None) -> tuple[list[Entry], str | None]:
+        with self._lock:
+            rows = sorted(self.entries.get(account_id, []), key=lambda r: r[0], reverse=True)
+        if cursor:
+            rows = [r for r in rows if r[0] < cursor]
+        page = rows[:limit]
+        next_cursor = page[-1][0] if len(rows) > limit else None
+        return [e for _, e in page], next_cursor
+
+    def scan_accounts(self) -> Iterable[Account]:
+        with self._lock:
+            return list(self.accounts.values())
+
+    def query_expired_pending(self, now_s: int, limit: int) -> list[TransferRecord]:
+        with self._lock:
+            due = [
+                r
+                for r in self.transfers.values()
+                if r.status is PendingStatus.PENDING and r.expires_at and r.expires_at <= now_s
+            ]
+        return sorted(due, key=lambda r: r.expires_at)[:limit]

@@ -1,0 +1,386 @@
+"""The ledger service: TigerBeetle's rules over an atomic ``LedgerStore``.
+
+Write path: validate without reading, translate the chain into one ``Batch``
+(transfer items, pending resolutions, one aggregated counter update per
+account, history entries), and commit it. Only when the store refuses the
+batch do we read, to say *why* (or to recognise an idempotent replay).
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+from chalicelib.errors import BusinessRuleViolation, ValidationError
+from chalicelib.ledger.model import (
+    Account,
+    AccountFlag,
+    Entry,
+    HistoryPage,
+    PendingStatus,
+    Result,
+    Transfer,
+    TransferKind,
+    TransferRecord,
+)
+from chalicelib.ledger.store import (
+    MAX_BATCH_OPS,
+    AccountDelta,
+    Batch,
+    BatchContended,
+    BatchRejected,
+    LedgerStore,
+    PutEntry,
+    PutTransfer,
+    ResolvePending,
+)
+from chalicelib.money import MAX_MINOR, exponent
+
+_RESOLVING = (TransferKind.POST_PENDING, TransferKind.VOID_PENDING, TransferKind.EXPIRE_PENDING)
+_CLOSED_STATUS_RESULT = {
+    PendingStatus.POSTED: Result.PENDING_TRANSFER_ALREADY_POSTED,
+    PendingStatus.VOIDED: Result.PENDING_TRANSFER_ALREADY_VOIDED,
+    PendingStatus.EXPIRED: Result.PENDING_TRANSFER_EXPIRED,
+}
+
+
+class LedgerRejected(BusinessRuleViolation):
+    """The ledger refused a transfer (or an account); ``result`` says why, ``transfer_id`` which one.
+
+    Nothing of the chain was written.
+    """
+
+    def __init__(self, result: Result, transfer_id: str = "", message: str = ""):
+        super().__init__(result.value, message or f"{result.value.replace('_', ' ')} ({transfer_id})", transfer_id=transfer_id)
+        self.result = result
+        self.transfer_id = transfer_id
+
+
+@dataclass(frozen=True)
+class TrialBalance:
+    """Posted (and pending) debits and credits per currency; balanced when they agree."""
+
+    currencies: dict[str, dict[str, int]]
+
+    @property
+    def balanced(self) -> bool:
+        return all(
+            c["debits"] == c["credits"] and c["debits_pending"] == c["credits_pending"] for c in self.currencies.values()
+        )
+
+    def to_json(self) -> dict:
+        return {"currencies": self.currencies, "balanced": self.balanced}
+
+
+class Ledger:
+    """Double-entry ledger: accounts, single and linked transfers, two-phase transfers."""
+
+    def __init__(
+        self,
+        store: LedgerStore,
+        clock_ns: Callable[[], int] = time.time_ns,
+        max_attempts: int = 6,
+    ):
+        self.store = store
+        self.clock_ns = clock_ns
+        self.max_attempts = max_attempts
+
+    # -- accounts --------------------------------------------------------
+    def create_account(
+        self, account_id: str, currency: str, kind: str = "asset", flags: Iterable[str | AccountFlag] = ()
+    ) -> Account:
+        """Create an account, idempotently: the same id with the same fields returns the existing one."""
+        _check_id(account_id, "account_id")
+        exponent(currency)  # a valid ISO 4217 code
+        flag_values = frozenset(AccountFlag(f).value for f in flags)
+        if len(flag_values) > 1:
+            raise ValidationError("validation_error", "an account takes at most one balance rule", path="flags")
+        account = Account(account_id, currency, kind, flag_values, created_at=self.clock_ns())
+        if self.store.put_account_if_absent(account):
+            return account
+        existing = self.store.get_accounts([account_id])[account_id]
+        if (existing.currency, existing.kind, existing.flags) != (currency, kind, flag_values):
+            raise LedgerRejected(Result.ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS, account_id)
+        return existing
+
+    def get_account(self, account_id: str) -> Account | None:
+        return self.store.get_accounts([account_id]).get(account_id)
+
+    def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
+        return self.store.get_accounts(list(account_ids))
+
+    # -- transfers -------------------------------------------------------
+    def transfer(self, *chain: Transfer) -> list[TransferRecord]:
+        """Commit ``chain`` as linked transfers: all or nothing, in one atomic store write.
+
+        Repeating a committed chain (same ids, same fields) returns the first result;
+        the same ids with other fields raise ``exists_with_different_fields``.
+        """
+        if not chain:
+            raise ValidationError("validation_error", "a chain needs at least one transfer")
+        for t in chain:
+            _check_shape(t)
+        ids = [t.transfer_id for t in chain]
+        if len(set(ids)) != len(ids):
+            raise ValidationError("validation_error", "transfer ids in a chain must be unique")
+        pendings = self._pending_targets(chain)
+        chain = tuple(_fill_from_pending(t, pendings) for t in chain)
+        for attempt in range(self.max_attempts):
+            records, batch = self._plan(chain, pendings)
+            try:
+                self.store.commit(batch)
+                return records
+            except BatchContended:
+                pass
+            except BatchRejected as rejected:
+                replayed = self._diagnose(chain, batch, rejected)
+                if replayed is not None:
+                    return replayed
+                # Nothing is wrong any more (a concurrent change resolved it): try again.
+            time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())
+        raise BatchContendedError(chain[0].transfer_id)
+
+    def post(self, transfer_id: str, pending_id: str, amount: int | None = None, code: str = "", reference: str = "") -> TransferRecord:
+        """Post a pending transfer, in full (``amount=None``) or in part; the rest is released."""
+        t = Transfer(transfer_id, "", "", amount or 0, "", TransferKind.POST_PENDING, pending_id, code=code, reference=reference)
+        return self.transfer(t)[0]
+
+    def void(self, transfer_id: str, pending_id: str, code: str = "", reference: str = "") -> TransferRecord:
+        """Void a pending transfer: the reservation is released, nothing moves."""
+        t = Transfer(transfer_id, "", "", 0, "", TransferKind.VOID_PENDING, pending_id, code=code, reference=reference)
+        return self.transfer(t)[0]
+
+    def expire_pending(self, now_s: int | None = None, limit: int = 100) -> list[str]:
+        """Void every pending transfer whose timeout has passed (the scheduled sweeper)."""
+        now_s = now_s if now_s is not None else self.clock_ns() // 1_000_000_000
+        expired = []
+        for record in self.store.query_expired_pending(now_s, limit):
+            pending_id = record.transfer.transfer_id
+            expiry = Transfer(f"expire:{pending_id}", "", "", 0, "", TransferKind.EXPIRE_PENDING, pending_id, code="expiry")
+            try:
+                self.transfer(expiry)
+                expired.append(pending_id)
+            except LedgerRejected as rejected:
+                if rejected.result not in _CLOSED_STATUS_RESULT.values():
+                    raise
+        return expired
+
+    def get_transfer(self, transfer_id: str) -> TransferRecord | None:
+        return self.store.get_transfers([transfer_id]).get(transfer_id)
+
+    def get_transfers(self, transfer_ids: Iterable[str]) -> dict[str, TransferRecord]:
+        return self.store.get_transfers(list(transfer_ids))
+
+    # -- reads -----------------------------------------------------------
+    def history(self, account_id: str, limit: int = 50, cursor: str | None = None) -> HistoryPage:
+        """The account's entries, newest first, ``limit`` per page."""
+        if not 1 <= limit <= 500:
+            raise ValidationError("validation_error", "limit must be between 1 and 500", path="limit")
+        entries, next_cursor = self.store.query_entries(account_id, limit, cursor)
+        return HistoryPage(entries, next_cursor)
+
+    def trial_balance(self) -> TrialBalance:
+        totals: dict[str, dict[str, int]] = {}
+        for account in self.store.scan_accounts():
+            row = totals.setdefault(
+                account.currency, {"debits": 0, "credits": 0, "debits_pending": 0, "credits_pending": 0}
+            )
+            row["debits"] += account.debits_posted
+            row["credits"] += account.credits_posted
+            row["debits_pending"] += account.debits_pending
+            row["credits_pending"] += account.credits_pending
+        return TrialBalance(dict(sorted(totals.items())))
+
+    # -- internals -------------------------------------------------------
+    def _pending_targets(self, chain: tuple[Transfer, ...]) -> dict[str, TransferRecord]:
+        """Read the (immutable) pending transfers that the chain posts or voids."""
+        wanted = [t.pending_id for t in chain if TransferKind(t.kind) in _RESOLVING]
+        if len(set(wanted)) != len(wanted):
+            raise ValidationError("validation_error", "a chain may resolve each pending transfer once")
+        if not wanted:
+            return {}
+        found = self.store.get_transfers(wanted)
+        for t in chain:
+            if TransferKind(t.kind) not in _RESOLVING:
+                continue
+            pending = found.get(t.pending_id)
+            if pending is None:
+                raise LedgerRejected(Result.PENDING_TRANSFER_NOT_FOUND, t.transfer_id)
+            if pending.status is None:
+                raise LedgerRejected(Result.PENDING_TRANSFER_NOT_PENDING, t.transfer_id)
+        return found
+
+    def _plan(self, chain: tuple[Transfer, ...], pendings: dict[str, TransferRecord]) -> tuple[list[TransferRecord], Batch]:
+        now_ns = self.clock_ns()
+        now_s = now_ns // 1_000_000_000
+        batch = Batch()
+        deltas: dict[str, AccountDelta] = {}
+        entries: list[PutEntry] = []
+        records: list[TransferRecord] = []
+
+        def add(delta: AccountDelta) -> None:
+            prior = deltas.get(delta.account_id)
+            deltas[delta.account_id] = delta if prior is None else prior.plus(delta)
+
+        for index, t in enumerate(chain):
+            t = t.with_timestamp(now_ns + index)  # strictly increasing within a chain
+            kind = TransferKind(t.kind)
+            amt = t.amount
+            if kind is TransferKind.POSTED:
+                add(AccountDelta(t.debit_account_id, t.currency, debits_posted=amt))
+                add(AccountDelta(t.credit_account_id, t.currency, credits_posted=amt))
+                record = TransferRecord(t)
+            elif kind is TransferKind.PENDING:
+                add(AccountDelta(t.debit_account_id, t.currency, debits_pending=amt))
+                add(AccountDelta(t.credit_account_id, t.currency, credits_pending=amt))
+                expires_at = now_s + t.timeout_seconds if t.timeout_seconds else 0
+                record = TransferRecord(t, PendingStatus.PENDING, expires_at)
+            else:
+                reserved = pendings[t.pending_id].transfer.amount
+                posted = amt if kind is TransferKind.POST_PENDING else 0
+                add(AccountDelta(t.debit_account_id, t.currency, debits_pending=-reserved, debits_posted=posted))
+                add(AccountDelta(t.credit_account_id, t.currency, credits_pending=-reserved, credits_posted=posted))
+                new_status = {
+                    TransferKind.POST_PENDING: PendingStatus.POSTED,
+                    TransferKind.VOID_PENDING: PendingStatus.VOIDED,
+                    TransferKind.EXPIRE_PENDING: PendingStatus.EXPIRED,
+                }[kind]
+                batch.ops.append(
+                    ResolvePending(t.pending_id, new_status, t.transfer_id, now_s, kind is TransferKind.EXPIRE_PENDING)
+                )
+                record = TransferRecord(t)
+            batch.ops.append(PutTransfer(record))
+            records.append(record)
+            for side, account_id, other in (
+                ("debit", t.debit_account_id, t.credit_account_id),
+                ("credit", t.credit_account_id, t.debit_account_id),
+            ):
+                entries.append(
+                    PutEntry(Entry(account_id, t.transfer_id, side, amt, t.currency, kind.value, t.code, t.reference, t.timestamp, other))
+                )
+        batch.ops.extend(deltas.values())
+        batch.ops.extend(entries)
+        if len(batch) > MAX_BATCH_OPS:
+            raise LedgerRejected(
+                Result.CHAIN_TOO_LONG,
+                chain[0].transfer_id,
+                f"this chain needs {len(batch)} writes; one atomic commit holds at most {MAX_BATCH_OPS}",
+            )
+        return records, batch
+
+    def _diagnose(self, chain: tuple[Transfer, ...], batch: Batch, rejected: BatchRejected) -> list[TransferRecord] | None:
+        """Explain a refused batch: return the stored records for a replay, raise the
+        reason, or return None when nothing is wrong any more (retry)."""
+        stored = self.store.get_transfers([t.transfer_id for t in chain])
+        if stored:
+            same = [t for t in chain if t.transfer_id in stored and stored[t.transfer_id].transfer.identity() == t.identity()]
+            if len(same) == len(chain):
+                return [stored[t.transfer_id] for t in chain]
+            first = next(t for t in chain if t.transfer_id not in {s.transfer_id for s in same})
+            raise LedgerRejected(Result.EXISTS_WITH_DIFFERENT_FIELDS, first.transfer_id)
+
+        now_s = self.clock_ns() // 1_000_000_000
+        resolves = [op for op in batch.ops if isinstance(op, ResolvePending)]
+        if resolves:
+            current = self.store.get_transfers([op.pending_id for op in resolves])
+            for op in resolves:
+                by = next(t.transfer_id for t in chain if t.pending_id == op.pending_id)
+                record = current[op.pending_id]
+                if record.status is not PendingStatus.PENDING:
+                    raise LedgerRejected(_CLOSED_STATUS_RESULT[record.status], by)
+                has_expired = bool(record.expires_at) and record.expires_at <= now_s
+                if op.require_expired and not has_expired:
+                    raise LedgerRejected(Result.PENDING_TRANSFER_NOT_EXPIRED, by)
+                if not op.require_expired and has_expired:
+                    raise LedgerRejected(Result.PENDING_TRANSFER_EXPIRED, by)
+
+        accounts = self.store.get_accounts({t.debit_account_id for t in chain} | {t.credit_account_id for t in chain})
+        for t in chain:
+            debit, credit = accounts.get(t.debit_account_id), accounts.get(t.credit_account_id)
+            if debit is None:
+                raise LedgerRejected(Result.DEBIT_ACCOUNT_NOT_FOUND, t.transfer_id)
+            if credit is None:
+                raise LedgerRejected(Result.CREDIT_ACCOUNT_NOT_FOUND, t.transfer_id)
+            if debit.currency != credit.currency:
+                raise LedgerRejected(Result.ACCOUNTS_MUST_HAVE_SAME_CURRENCY, t.transfer_id)
+            if t.currency != debit.currency:
+                raise LedgerRejected(Result.TRANSFER_MUST_HAVE_THE_SAME_CURRENCY_AS_ACCOUNTS, t.transfer_id)
+        for op in batch.ops:
+            if not isinstance(op, AccountDelta):
+                continue
+            account = accounts[op.account_id]
+            if AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS.value in account.flags and account.available < op.need_c:
+                raise LedgerRejected(Result.EXCEEDS_CREDITS, _first_touching(chain, op.account_id, "debit"))
+            if AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS.value in account.flags and account.available < op.need_d:
+                raise LedgerRejected(Result.EXCEEDS_DEBITS, _first_touching(chain, op.account_id, "credit"))
+        return None
+
+
+class BatchContendedError(LedgerRejected):
+    """The accounts stayed contended through every retry; nothing was written, a retry may succeed."""
+
+    def __init__(self, transfer_id: str):
+        super().__init__(Result.LINKED_EVENT_FAILED, transfer_id, "the ledger is busy; nothing was written, retry")
+        self.code = "ledger_contended"
+
+
+def _first_touching(chain: tuple[Transfer, ...], account_id: str, side: str) -> str:
+    for t in chain:
+        if (t.debit_account_id if side == "debit" else t.credit_account_id) == account_id:
+            return t.transfer_id
+    return chain[0].transfer_id
+
+
+def _check_id(value: str, path: str) -> None:
+    if not isinstance(value, str) or not 1 <= len(value) <= 200 or any(c.isspace() for c in value):
+        raise ValidationError("validation_error", f"{path} must be 1-200 visible characters", path=path)
+
+
+def _check_shape(t: Transfer) -> None:
+    """Rules that need no read (TigerBeetle validates these before touching state)."""
+    _check_id(t.transfer_id, "transfer_id")
+    kind = TransferKind(t.kind)
+    if isinstance(t.amount, bool) or not isinstance(t.amount, int):
+        raise ValidationError("validation_error", "amounts are integers of minor units", path="amount")
+    if t.amount < 0 or t.amount > MAX_MINOR:
+        raise ValidationError("validation_error", f"amounts are between 0 and {MAX_MINOR}", path="amount")
+    if kind in _RESOLVING:
+        if not t.pending_id:
+            raise ValidationError("validation_error", "post/void needs the pending transfer's id", path="pending_id")
+        return
+    if t.amount == 0:
+        raise LedgerRejected(Result.AMOUNT_MUST_NOT_BE_ZERO, t.transfer_id)
+    _check_id(t.debit_account_id, "debit_account_id")
+    _check_id(t.credit_account_id, "credit_account_id")
+    if t.debit_account_id == t.credit_account_id:
+        raise LedgerRejected(Result.ACCOUNTS_MUST_BE_DIFFERENT, t.transfer_id)
+    exponent(t.currency)
+    if t.timeout_seconds and kind is not TransferKind.PENDING:
+        raise ValidationError("validation_error", "only pending transfers time out", path="timeout_seconds")
+
+
+def _fill_from_pending(t: Transfer, pendings: dict[str, TransferRecord]) -> Transfer:
+    """A post/void inherits accounts and currency from its pending transfer; a post
+    without an amount posts it in full, a void always releases all of it."""
+    kind = TransferKind(t.kind)
+    if kind not in _RESOLVING:
+        return t
+    pending = pendings[t.pending_id].transfer
+    if kind is TransferKind.POST_PENDING:
+        amount = t.amount or pending.amount
+        if amount > pending.amount:
+            raise LedgerRejected(Result.EXCEEDS_PENDING_TRANSFER_AMOUNT, t.transfer_id)
+    else:
+        amount = pending.amount
+    for name in ("debit_account_id", "credit_account_id", "currency"):
+        given = getattr(t, name)
+        if given and given != getattr(pending, name):
+            raise LedgerRejected(Result.EXISTS_WITH_DIFFERENT_FIELDS, t.transfer_id, f"{name} differs from the pending transfer")
+    return replace(
+        t,
+        debit_account_id=pending.debit_account_id,
+        credit_account_id=pending.credit_account_id,
+        currency=pending.currency,
+        amount=amount,
+    )

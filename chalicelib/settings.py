@@ -1,0 +1,110 @@
+"""One typed settings object, read from the environment once per container.
+
+Every knob lives here so that a reader finds them all in one place. In AWS the
+values come from the stage's ``environment_variables`` in ``.chalice/config.json``
+(secrets by reference, see ``secret()``); in the ``local`` stage from the same
+file, with the clearly marked local-sandbox defaults below.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+# Local-sandbox defaults. NOT secrets: they only ever sign traffic on 127.0.0.1.
+LOCAL_JWT_SECRET = "local-dev-secret"
+LOCAL_CUSTOMS_SECRET = "customs-local-secret"
+LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local"
+LOCAL_STRIPE_API_KEY = "sk_test_local_sandbox"
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "local"
+    table_prefix: str = "mizani-local"
+    region: str = "us-east-1"
+
+    # auth
+    jwt_secret: str = LOCAL_JWT_SECRET
+    jwks_url: str = ""
+    jwt_audience: str = ""
+    jwt_issuer: str = ""
+
+    # webhooks
+    customs_secret: str = LOCAL_CUSTOMS_SECRET
+    stripe_webhook_secret: str = LOCAL_STRIPE_WEBHOOK_SECRET
+    webhook_tolerance_seconds: int = 300
+
+    # stripe
+    stripe_api_key: str = LOCAL_STRIPE_API_KEY
+    stripe_api_base: str = ""  # empty: Stripe's own; the sandbox sets http://127.0.0.1:8001
+
+    # fx
+    fx_source: str = "snapshot"  # snapshot | http
+    fx_url: str = ""
+    fx_default_spread_bps: int = 50
+    fx_spreads: dict = field(default_factory=dict)  # {"USD/RWF": 120, ...}
+    quote_ttl_seconds: int = 1800
+
+    # escrow
+    fee_bps: int = 150
+    state_machine_arn: str = ""
+    customs_timeout_seconds: int = 14 * 24 * 3600
+    payout_poll_seconds: int = 60
+
+    # outbound HTTP (providers)
+    http_timeout_seconds: float = 10.0
+    sandbox_base_url: str = ""  # local stage: the provider simulators
+
+    @property
+    def is_local(self) -> bool:
+        return self.stage == "local"
+
+    def table(self, name: str) -> str:
+        """Physical name of one of the tables defined in ``infra/tables.json``."""
+        return f"{self.table_prefix}-{name}"
+
+
+def load() -> Settings:
+    """Read the environment now (tests call this after changing it)."""
+    return Settings(
+        stage=_env("MIZANI_STAGE", "local"),
+        table_prefix=_env("MIZANI_TABLE_PREFIX", "mizani-local"),
+        region=_env("AWS_DEFAULT_REGION", _env("AWS_REGION", "us-east-1")),
+        jwt_secret=_env("MIZANI_JWT_SECRET", LOCAL_JWT_SECRET),
+        jwks_url=_env("MIZANI_JWKS_URL"),
+        jwt_audience=_env("MIZANI_JWT_AUDIENCE"),
+        jwt_issuer=_env("MIZANI_JWT_ISSUER"),
+        customs_secret=_env("MIZANI_CUSTOMS_SECRET", LOCAL_CUSTOMS_SECRET),
+        stripe_webhook_secret=_env("MIZANI_STRIPE_WEBHOOK_SECRET", LOCAL_STRIPE_WEBHOOK_SECRET),
+        webhook_tolerance_seconds=_int("MIZANI_WEBHOOK_TOLERANCE_SECONDS", 300),
+        stripe_api_key=_env("MIZANI_STRIPE_API_KEY", LOCAL_STRIPE_API_KEY),
+        stripe_api_base=_env("MIZANI_STRIPE_API_BASE"),
+        fx_source=_env("MIZANI_FX_SOURCE", "snapshot"),
+        fx_url=_env("MIZANI_FX_URL"),
+        fx_default_spread_bps=_int("MIZANI_FX_SPREAD_BPS", 50),
+        fx_spreads=json.loads(_env("MIZANI_FX_SPREADS", "{}") or "{}"),
+        quote_ttl_seconds=_int("MIZANI_QUOTE_TTL_SECONDS", 1800),
+        fee_bps=_int("MIZANI_FEE_BPS", 150),
+        state_machine_arn=_env("MIZANI_STATE_MACHINE_ARN"),
+        customs_timeout_seconds=_int("MIZANI_CUSTOMS_TIMEOUT_SECONDS", 14 * 24 * 3600),
+        payout_poll_seconds=_int("MIZANI_PAYOUT_POLL_SECONDS", 60),
+        http_timeout_seconds=float(_env("MIZANI_HTTP_TIMEOUT_SECONDS", "10") or 10),
+        sandbox_base_url=_env("MIZANI_SANDBOX_BASE_URL"),
+    )
+
+
+@lru_cache(maxsize=1)
+def get() -> Settings:
+    """The container's settings, read once (``get.cache_clear()`` in tests)."""
+    return load()
