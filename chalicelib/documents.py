@@ -1,0 +1,226 @@
+"""Versioned documents in the app table: orders, sellers, payouts, events.
+
+A document is a JSON object stored under (pk, sk) with a ``version``. Updates
+are optimistic: read, apply a pure function, write with ``version = :seen``;
+on a lost race, re-read and re-apply (the function re-checks its own rules,
+e.g. an order's allowed status transitions). Balances never live here: money
+is only in the ledger.
+
+``DynamoDocuments`` is the adapter, ``MemoryDocuments`` its fake twin.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from typing import Callable, Protocol
+
+from chalicelib import aws, settings
+from chalicelib.errors import Conflict
+
+Mutation = Callable[[dict], dict | None]  # returns the new document, or None for "no change"
+
+
+class DocumentExists(Exception):
+    """A document with that key already exists."""
+
+
+class Documents(Protocol):
+    def get(self, pk: str, sk: str = "doc") -> dict | None: ...
+
+    def put_new(self, pk: str, doc: dict, sk: str = "doc", index: tuple[str, str] | None = None) -> None:
+        """Create; raise DocumentExists if the key is taken. ``index`` = (gsi1pk, gsi1sk)."""
+
+    def update(self, pk: str, mutate: Mutation, sk: str = "doc") -> dict:
+        """Apply ``mutate`` to the current document atomically (optimistic, retried); returns the result."""
+
+    def query_index(self, gsi1pk: str, limit: int = 100, newest_first: bool = True) -> list[dict]: ...
+
+    def claim(self, pk: str, sk: str = "claim") -> bool:
+        """Record a marker once; False if it was already there (event de-duplication)."""
+
+    def delete(self, pk: str, sk: str = "doc") -> None: ...
+
+    def add_within(self, pk: str, member: str, amount: int, maximum: int) -> bool:
+        """Add ``amount`` to the counter at ``pk`` once per ``member``, only while the total
+        stays within ``maximum``; True if counted (now or by an earlier call for ``member``)."""
+
+
+class MemoryDocuments:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.items: dict[tuple[str, str], tuple[int, str, tuple[str, str] | None]] = {}
+
+    def get(self, pk, sk="doc"):
+        with self._lock:
+            found = self.items.get((pk, sk))
+        return json.loads(found[1]) if found else None
+
+    def put_new(self, pk, doc, sk="doc", index=None):
+        with self._lock:
+            if (pk, sk) in self.items:
+                raise DocumentExists(pk)
+            self.items[(pk, sk)] = (1, json.dumps(doc), index)
+
+    def update(self, pk, mutate, sk="doc"):
+        with self._lock:
+            version, raw, index = self.items[(pk, sk)]
+            new = mutate(json.loads(raw))
+            if new is None:
+                return json.loads(raw)
+            self.items[(pk, sk)] = (version + 1, json.dumps(new), index)
+            return new
+
+    def query_index(self, gsi1pk, limit=100, newest_first=True):
+        with self._lock:
+            rows = [(i[1], json.loads(raw)) for (_, raw, i) in self.items.values() if i and i[0] == gsi1pk]
+        rows.sort(key=lambda r: r[0], reverse=newest_first)
+        return [doc for _, doc in rows[:limit]]
+
+    def claim(self, pk, sk="claim"):
+        with self._lock:
+            if (pk, sk) in self.items:
+                return False
+            self.items[(pk, sk)] = (1, "{}", None)
+            return True
+
+
+    def delete(self, pk, sk="doc"):
+        with self._lock:
+            self.items.pop((pk, sk), None)
+
+    def add_within(self, pk, member, amount, maximum):
+        with self._lock:
+            _, raw, _ = self.items.get((pk, "counter"), (0, '{"used": 0, "members": []}', None))
+            counter = json.loads(raw)
+            if member in counter["members"]:
+                return True
+            if counter["used"] + amount > maximum:
+                return False
+            counter = {"used": counter["used"] + amount, "members": counter["members"] + [member]}
+            self.items[(pk, "counter")] = (1, json.dumps(counter), None)
+            return True
+
+    def remove_from(self, pk, member, amount):
+        with self._lock:
+            found = self.items.get((pk, "counter"))
+            if not found:
+                return
+            counter = json.loads(found[1])
+            if member in counter["members"]:
+                counter = {"used": counter["used"] - amount, "members": [m for m in counter["members"] if m != member]}
+                self.items[(pk, "counter")] = (1, json.dumps(counter), None)
+
+
+class DynamoDocuments:
+    def __init__(self, client=None, table: str | None = None, max_attempts: int = 8):
+        self._client = client
+        self.table = table or settings.get().table("app")
+        self.max_attempts = max_attempts
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = aws.dynamodb()
+        return self._client
+
+    def get(self, pk, sk="doc"):
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+        return json.loads(item["doc"]["S"]) if item else None
+
+    def put_new(self, pk, doc, sk="doc", index=None):
+        item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
+        if index:
+            item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
+        try:
+            self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except self.client.exceptions.ConditionalCheckFailedException:
+            raise DocumentExists(pk) from None
+
+    def update(self, pk, mutate, sk="doc"):
+        key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        for _ in range(self.max_attempts):
+            item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+            if item is None:
+                raise KeyError(pk)
+            current = json.loads(item["doc"]["S"])
+            new = mutate(current)
+            if new is None:
+                return current
+            version = item["version"]["N"]
+            try:
+                # Optimistic concurrency: only if nobody wrote since we read.
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET doc = :doc, version = version + :one",
+                    ConditionExpression="version = :seen",
+                    ExpressionAttributeValues={
+                        ":doc": {"S": json.dumps(new)},
+                        ":one": {"N": "1"},
+                        ":seen": {"N": version},
+                    },
+                )
+                return new
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue
+        raise Conflict("request_in_progress", "the object is being changed by another request; retry")
+
+    def query_index(self, gsi1pk, limit=100, newest_first=True):
+        reply = self.client.query(
+            TableName=self.table,
+            IndexName="gsi1",
+            KeyConditionExpression="gsi1pk = :p",
+            ExpressionAttributeValues={":p": {"S": gsi1pk}},
+            ScanIndexForward=not newest_first,
+            Limit=limit,
+        )
+        return [json.loads(i["doc"]["S"]) for i in reply.get("Items", []) if "doc" in i]
+
+    def claim(self, pk, sk="claim"):
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": pk}, "sk": {"S": sk}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def delete(self, pk, sk="doc"):
+        self.client.delete_item(TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+
+    def add_within(self, pk, member, amount, maximum):
+        key = {"pk": {"S": pk}, "sk": {"S": "counter"}}
+        try:
+            # One conditional ADD: counted once per member, never past the maximum.
+            self.client.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression="ADD used :amt, members :m",
+                ConditionExpression="(attribute_not_exists(used) OR used <= :room) AND NOT contains(members, :id)",
+                ExpressionAttributeValues={
+                    ":amt": {"N": str(amount)},
+                    ":m": {"SS": [member]},
+                    ":room": {"N": str(maximum - amount)},
+                    ":id": {"S": member},
+                },
+            )
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item") or {}
+            return member in item.get("members", {}).get("SS", [])
+
+    def remove_from(self, pk, member, amount):
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": pk}, "sk": {"S": "counter"}},
+                UpdateExpression="ADD used :neg DELETE members :m",
+                ConditionExpression="contains(members, :id)",
+                ExpressionAttributeValues={":neg": {"N": str(-amount)}, ":m": {"SS": [member]}, ":id": {"S": member}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass  # not counted (or already released)

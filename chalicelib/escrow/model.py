@@ -1,0 +1,76 @@
+"""Orders and sellers as the API sees them, and the order's status machine."""
+from __future__ import annotations
+
+from enum import Enum
+
+
+class OrderStatus(str, Enum):
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAID = "paid"
+    SHIPPED = "shipped"
+    CUSTOMS_CLEARED = "customs_cleared"
+    RELEASED = "released"
+    PAYOUT_PENDING = "payout_pending"
+    SETTLED = "settled"
+    REFUNDED = "refunded"
+    PAYOUT_FAILED = "payout_failed"
+    MANUAL_REVIEW = "manual_review"
+
+
+S = OrderStatus
+
+#: Allowed transitions: status -> the statuses it may come from.
+ALLOWED_FROM: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PAID: frozenset({S.AWAITING_PAYMENT}),
+    S.SHIPPED: frozenset({S.PAID}),
+    S.CUSTOMS_CLEARED: frozenset({S.SHIPPED}),
+    S.RELEASED: frozenset({S.CUSTOMS_CLEARED}),
+    S.PAYOUT_PENDING: frozenset({S.RELEASED, S.PAYOUT_FAILED}),
+    S.SETTLED: frozenset({S.PAYOUT_PENDING, S.RELEASED}),
+    S.PAYOUT_FAILED: frozenset({S.PAYOUT_PENDING}),
+    # Refund only while the money is still in escrow: never after release.
+    S.REFUNDED: frozenset({S.PAID, S.SHIPPED, S.MANUAL_REVIEW}),
+    S.MANUAL_REVIEW: frozenset(set(OrderStatus) - {S.SETTLED, S.REFUNDED, S.MANUAL_REVIEW}),
+}
+
+#: Statuses in which the buyer's money sits in the order's escrow account.
+IN_ESCROW = frozenset({S.PAID, S.SHIPPED, S.CUSTOMS_CLEARED})
+
+#: Payout rails and the currencies they pay out in.
+RAIL_CURRENCIES = {
+    "mtn_momo": frozenset({"RWF", "UGX", "GHS", "XOF", "ZAR", "NGN", "EUR"}),  # EUR: MTN's sandbox currency
+    "mpesa": frozenset({"KES", "TZS"}),
+}
+
+
+def escrow_account_id(order_id: str) -> str:
+    return f"escrow:{order_id}"
+
+
+def seller_account_id(seller_id: str) -> str:
+    return f"seller:{seller_id}"
+
+
+def psp_account_id(currency: str) -> str:
+    return f"psp:stripe:{currency}"
+
+
+def fx_account_id(currency: str) -> str:
+    return f"fx:{currency}"
+
+
+def fee_account_id(currency: str) -> str:
+    return f"revenue:fees:{currency}"
+
+
+def float_account_id(rail: str, currency: str) -> str:
+    return f"float:{rail}:{currency}"
+
+
+def public_order(doc: dict) -> dict:
+    """The order as API.md shows it (internal fields such as the task token stay inside)."""
+    keys = (
+        "order_id", "buyer_id", "seller_id", "status", "lines", "total", "pay", "fee", "payout",
+        "tariff_free", "quotes", "payment", "shipment", "customs", "timeline", "created_at", "updated_at",
+    )
+    return {k: doc.get(k) for k in keys}

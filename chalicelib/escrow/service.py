@@ -1,0 +1,421 @@
+"""The escrow journey: sellers, orders, payment into escrow, customs, release, refund.
+
+Every movement of money is one ledger chain with ids derived from the order
+(``pay:<order>``, ``release:<order>:*``, ``refund:<order>``), so a duplicate
+webhook or a retried workflow task cannot move money twice. The order
+document records *what happened* (status, timeline); the ledger holds the money.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Callable
+
+from chalicelib.documents import DocumentExists, Documents
+from chalicelib.errors import InvalidState, NotFound, ValidationError
+from chalicelib.escrow import pricing
+from chalicelib.escrow.model import (
+    ALLOWED_FROM,
+    IN_ESCROW,
+    RAIL_CURRENCIES,
+    OrderStatus,
+    escrow_account_id,
+    fee_account_id,
+    fx_account_id,
+    psp_account_id,
+    public_order,
+    seller_account_id,
+)
+from chalicelib.fx.rates import rate
+from chalicelib.ledger import AccountFlag, Ledger, Transfer
+from chalicelib.money import Money, Rounding, check_currency
+
+S = OrderStatus
+DMNEC = AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    role: str
+
+
+def _now_iso(clock: Callable[[], datetime]) -> str:
+    return clock().astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class EscrowService:
+    """Orders from checkout to settlement or refund. Ports are injected (see ``bootstrap``)."""
+
+    def __init__(self, docs: Documents, ledger: Ledger, quotes, cards, workflow, settings, clock=_utc_now, outbox=None):
+        self.outbox = outbox
+        self.docs = docs
+        self.ledger = ledger
+        self.quotes = quotes
+        self.cards = cards
+        self.workflow = workflow
+        self.settings = settings
+        self.clock = clock
+
+    # -- sellers ---------------------------------------------------------------
+    def register_seller(self, principal: Principal, name: str, country: str, payout: dict) -> dict:
+        """Register a seller: an admin names any id; a seller registers itself (its ``sub`` is the id)."""
+        if principal.role == "seller":
+            seller_id = principal.sub
+        else:
+            seller_id = payout.get("seller_id") or "sel_" + hashlib.sha256(f"{name}|{payout['msisdn']}".encode()).hexdigest()[:16]
+        rail, currency = payout["rail"], check_currency(payout["currency"])
+        if currency not in RAIL_CURRENCIES[rail]:
+            raise ValidationError(
+                "validation_error", f"{rail} does not pay out in {currency}", path="payout.currency"
+            )
+        seller = {
+            "seller_id": seller_id,
+            "name": name,
+            "country": country,
+            "payout": {"rail": rail, "msisdn": payout["msisdn"], "currency": currency},
+            "created_at": _now_iso(self.clock),
+        }
+        try:
+            self.docs.put_new(f"seller#{seller_id}", seller)
+        except DocumentExists:
+            existing = self.docs.get(f"seller#{seller_id}")
+            if {k: existing[k] for k in ("name", "country", "payout")} != {k: seller[k] for k in ("name", "country", "payout")}:
+                raise InvalidState("seller_exists", f"seller {seller_id} is already registered with other details") from None
+            seller = existing
+        self.ledger.create_account(seller_account_id(seller_id), currency, "liability", [DMNEC])
+        return seller
+
+    def get_seller(self, principal: Principal, seller_id: str) -> dict:
+        seller = self.docs.get(f"seller#{seller_id}")
+        if seller is None or (principal.role == "seller" and principal.sub != seller_id) or principal.role == "buyer":
+            raise NotFound("not_found", "no such seller")
+        return seller
+
+    def seller_balance(self, principal: Principal, seller_id: str) -> dict:
+        seller = self.get_seller(principal, seller_id)
+        currency = seller["payout"]["currency"]
+        account = self.ledger.get_account(seller_account_id(seller_id))
+        in_escrow: dict[str, int] = {}
+        for order in self.docs.query_index(f"seller#{seller_id}", limit=500):
+            if order["status"] in {s.value for s in IN_ESCROW}:
+                in_escrow[order["pay"]["currency"]] = in_escrow.get(order["pay"]["currency"], 0) + order["pay"]["amount"]
+        return {
+            "available": Money(account.available if account else 0, currency).to_json(),
+            "in_escrow": [Money(v, c).to_json() for c, v in sorted(in_escrow.items())],
+            "payout_pending": Money(account.debits_pending if account else 0, currency).to_json(),
+        }
+
+    # -- orders ----------------------------------------------------------------
+    def create_order(self, principal: Principal, seller_id: str, pay_currency: str, lines: list[dict], request_key: str) -> dict:
+        """Price, lock both quotes, create the PaymentIntent, store the order.
+
+        The order id derives from the buyer and the request's Idempotency-Key, so a
+        client retry after a crash finds the same quotes and the same PaymentIntent.
+        """
+        seller = self.docs.get(f"seller#{seller_id}")
+        if seller is None:
+            raise NotFound("not_found", "no such seller", path="seller_id")
+        check_currency(pay_currency)
+        order_id = "ord_" + hashlib.sha256(f"{principal.sub}|{request_key}".encode()).hexdigest()[:20]
+        existing = self.docs.get(f"order#{order_id}")
+        if existing is not None:
+            return public_order(existing)
+
+        priced, total = pricing.price_lines(lines)
+        fee = pricing.platform_fee(total, self.settings.fee_bps)
+        payout_currency = seller["payout"]["currency"]
+        # Lock what the buyer pays (rounded UP) and what the seller gets (rounded DOWN).
+        if pay_currency == total.currency:
+            pay, pay_quote = total, None
+        else:
+            pay_quote = self.quotes.quote(pay_currency, total.currency, to_amount=total.minor, quote_id=f"q_{order_id}_pay")
+            self.quotes.consume(pay_quote.quote_id, order_id)
+            pay = pay_quote.from_money
+        net = total - fee
+        if payout_currency == total.currency:
+            payout, payout_quote = net, None
+        else:
+            payout_quote = self.quotes.quote(total.currency, payout_currency, from_amount=net.minor, quote_id=f"q_{order_id}_payout")
+            self.quotes.consume(payout_quote.quote_id, order_id)
+            payout = payout_quote.to_money
+        total_usd = self._in_usd(total, pay_quote, payout_quote)
+
+        intent = self.cards.create_payment_intent(
+            pay,
+            idempotency_key=f"mizani:{order_id}:payment_intent",
+            metadata={"order_id": order_id, "seller_id": seller_id, "buyer_id": principal.sub},
+        )
+        now = _now_iso(self.clock)
+        order = {
+            "order_id": order_id,
+            "buyer_id": principal.sub,
+            "seller_id": seller_id,
+            "status": S.AWAITING_PAYMENT.value,
+            "lines": [p.to_json() for p in priced],
+            "total": total.to_json(),
+            "pay": pay.to_json(),
+            "fee": fee.to_json(),
+            "payout": payout.to_json(),
+            "total_usd": total_usd.to_json(),
+            "tariff_free": pricing.is_tariff_free(total_usd),
+            "quotes": {
+                "pay": pay_quote.quote_id if pay_quote else None,
+                "payout": payout_quote.quote_id if payout_quote else None,
+            },
+            "rates": {
+                "pay": str(pay_quote.rate) if pay_quote else "1",
+                "payout": str(payout_quote.rate) if payout_quote else "1",
+            },
+            "payment": {
+                "provider": "stripe",
+                "payment_intent_id": intent.payment_intent_id,
+                "client_secret": intent.client_secret,
+            },
+            "payout_route": seller["payout"],
+            "shipment": None,
+            "customs": None,
+            "timeline": [{"status": S.AWAITING_PAYMENT.value, "at": now}],
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            self.docs.put_new(f"order#{order_id}", order, index=(f"seller#{seller_id}", f"{now}#{order_id}"))
+            self.docs.put_new(f"buyerorder#{order_id}", {"order_id": order_id}, index=(f"buyer#{principal.sub}", f"{now}#{order_id}"))
+            self.docs.put_new(f"pi#{intent.payment_intent_id}", {"order_id": order_id})
+        except DocumentExists:
+            pass  # a concurrent retry stored the same order
+        return public_order(self.docs.get(f"order#{order_id}"))
+
+    def _in_usd(self, total: Money, pay_quote, payout_quote) -> Money:
+        """The order total in USD at the rate locked at checkout (for the eWTP rule)."""
+        if total.currency == "USD":
+            return total
+        mid = rate(self.quotes.rate_source.latest(), total.currency, "USD")
+        return Money.from_decimal(total.to_decimal() * mid, "USD", Rounding.HALF_EVEN)
+
+    def get_order(self, principal: Principal, order_id: str) -> dict:
+        return public_order(self._visible_order(principal, order_id))
+
+    def _visible_order(self, principal: Principal, order_id: str) -> dict:
+        order = self.docs.get(f"order#{order_id}") if isinstance(order_id, str) else None
+        if order is None:
+            raise NotFound("not_found", "no such order")
+        if principal.role in ("admin", "finance"):
+            return order
+        if principal.role == "buyer" and order["buyer_id"] == principal.sub:
+            return order
+        if principal.role == "seller" and order["seller_id"] == principal.sub:
+            return order
+        raise NotFound("not_found", "no such order")  # not yours: indistinguishable from missing
+
+    def record_shipment(self, principal: Principal, order_id: str, carrier: str, tracking_number: str, declaration_ref: str) -> dict:
+        order = self._visible_order(principal, order_id)
+        if principal.role != "seller":
+            raise NotFound("not_found", "no such order")
+        shipment = {"carrier": carrier, "tracking_number": tracking_number, "customs_declaration_ref": declaration_ref}
+        if order["status"] == S.SHIPPED.value and order.get("shipment") == shipment:
+            return public_order(order)  # the same shipment again: nothing to do
+        updated = self._transition(order_id, S.SHIPPED, detail=f"{carrier} {tracking_number}", fields={"shipment": shipment})
+        return public_order(updated)
+
+    # -- status machine --------------------------------------------------------
+    def _transition(self, order_id: str, to: OrderStatus, detail: str | None = None, fields: dict | None = None,
+                    condition: Callable[[dict], bool] | None = None) -> dict:
+        """Move the order to ``to`` if its current status allows it; append to the timeline."""
+
+        def mutate(order: dict) -> dict:
+            current = S(order["status"])
+            if current not in ALLOWED_FROM[to] or (condition and not condition(order)):
+                raise InvalidState("invalid_state", f"order {order_id} is {current.value}; cannot become {to.value}")
+            now = _now_iso(self.clock)
+            entry = {"status": to.value, "at": now}
+            if detail:
+                entry["detail"] = detail
+            order = {**order, **(fields or {}), "status": to.value, "updated_at": now}
+            order["timeline"] = order["timeline"] + [entry]
+            return order
+
+        try:
+            return self.docs.update(f"order#{order_id}", mutate)
+        except KeyError:
+            raise NotFound("not_found", "no such order") from None
+
+    def _note(self, order_id: str, status: str, detail: str, fields: dict | None = None) -> dict:
+        """Add a timeline entry without changing the status (idempotent per detail)."""
+
+        def mutate(order: dict) -> dict | None:
+            entry = {"status": status, "at": _now_iso(self.clock), "detail": detail}
+            if any(e.get("detail") == detail and e["status"] == status for e in order["timeline"]):
+                return None
+            return {**order, **(fields or {}), "timeline": order["timeline"] + [entry], "updated_at": entry["at"]}
+
+        return self.docs.update(f"order#{order_id}", mutate)
+
+    def order(self, order_id: str) -> dict:
+        found = self.docs.get(f"order#{order_id}")
+        if found is None:
+            raise NotFound("not_found", "no such order")
+        return found
+
+    # -- payment (Stripe webhook) --------------------------------------------------
+    def payment_succeeded(self, payment_intent_id: str, amount: Money, order_id: str | None = None) -> dict:
+        """Money arrived at the card processor: move it into the order's escrow and start the workflow."""
+        order = self._order_for_payment(payment_intent_id, order_id)
+        order_id = order["order_id"]
+        expected = Money(order["pay"]["amount"], order["pay"]["currency"])
+        if amount != expected:
+            if order["status"] == S.AWAITING_PAYMENT.value:
+                self._transition(order_id, S.MANUAL_REVIEW, detail=f"payment of {amount} does not match the order's {expected}")
+            return self.order(order_id)
+        currency = expected.currency
+        self.ledger.create_account(escrow_account_id(order_id), currency, "liability", [DMNEC])
+        # One ledger write; its id makes a duplicate or replayed webhook harmless.
+        self.ledger.transfer(
+            Transfer(f"pay:{order_id}", psp_account_id(currency), escrow_account_id(order_id), expected.minor, currency,
+                     code="card_payment", reference=payment_intent_id)
+        )
+        if order["status"] == S.AWAITING_PAYMENT.value:
+            try:
+                order = self._transition(order_id, S.PAID, detail=f"card payment {payment_intent_id}")
+            except InvalidState:
+                order = self.order(order_id)
+        if order["status"] == S.PAID.value:
+            self._sms("paid", order)
+        if order["status"] in {S.PAID.value, S.SHIPPED.value}:
+            self.workflow.start(order_id, {
+                "order_id": order_id,
+                "customs_timeout_seconds": self.settings.customs_timeout_seconds,
+                "poll_seconds": self.settings.payout_poll_seconds,
+            })
+        return order
+
+    def payment_failed(self, payment_intent_id: str, reason: str, order_id: str | None = None) -> dict:
+        """A declined card: recorded on the timeline; the order still awaits a payment."""
+        order = self._order_for_payment(payment_intent_id, order_id)
+        return self._note(order["order_id"], "payment_failed", f"card payment failed: {reason}")
+
+    def _order_for_payment(self, payment_intent_id: str, order_id: str | None) -> dict:
+        link = self.docs.get(f"pi#{payment_intent_id}")
+        if link is None:
+            raise NotFound("not_found", "no order for this payment")
+        if order_id and order_id != link["order_id"]:
+            raise NotFound("not_found", "the payment's order does not match")
+        return self.order(link["order_id"])
+
+    # -- customs -----------------------------------------------------------------
+    def customs_event(self, order_id: str, status: str, declaration_ref: str, office: str, event_id: str) -> dict:
+        """A signed customs decision. ``cleared``/``rejected`` settle the AwaitCustoms task once."""
+        order = self.order(order_id)
+        if order["status"] != S.SHIPPED.value or (order.get("customs") or {}).get("outcome"):
+            raise InvalidState("invalid_state", f"order {order_id} is {order['status']}, not awaiting customs")
+        if declaration_ref != (order.get("shipment") or {}).get("customs_declaration_ref"):
+            raise ValidationError("validation_error", "the declaration does not match the shipment", path="customs_declaration_ref")
+        detail = f"customs {status} at {office} ({event_id})"
+        if status == "inspection":
+            return self._note(order_id, "customs_inspection", detail)
+        customs = {"outcome": status, "office": office, "event_id": event_id}
+        if status == "cleared":
+            order = self._transition(order_id, S.CUSTOMS_CLEARED, detail=detail, fields={"customs": customs},
+                                     condition=lambda o: not (o.get("customs") or {}).get("outcome"))
+            self._sms("cleared", order)
+        else:
+            order = self._note(order_id, "customs_rejected", detail, fields={"customs": customs})
+        self._deliver_customs_outcome(order)
+        return order
+
+    def customs_wait(self, order_id: str, task_token: str) -> None:
+        """AwaitCustoms task body: keep the token; if customs already answered, answer now."""
+
+        def mutate(order: dict) -> dict:
+            return {**order, "task_token": task_token}
+
+        order = self.docs.update(f"order#{order_id}", mutate)
+        if (order.get("customs") or {}).get("outcome"):
+            self._deliver_customs_outcome(order)
+
+    def _deliver_customs_outcome(self, order: dict) -> None:
+        token = order.get("task_token")
+        outcome = (order.get("customs") or {}).get("outcome")
+        if not token or not outcome:
+            return  # the workflow will pick it up when it stores its token
+        if outcome == "cleared":
+            self.workflow.succeed(token, {"customs": "cleared"})
+        else:
+            self.workflow.fail(token, "CustomsRejected", "customs rejected the shipment")
+
+    # -- workflow tasks ------------------------------------------------------------
+    def release_escrow(self, order_id: str) -> dict:
+        """Escrow → fee + FX → seller, as one linked chain at the rates locked at checkout."""
+        order = self.order(order_id)
+        if order["status"] not in (S.CUSTOMS_CLEARED.value, S.RELEASED.value):
+            raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; cannot release")
+        pay = Money(order["pay"]["amount"], order["pay"]["currency"])
+        payout = Money(order["payout"]["amount"], order["payout"]["currency"])
+        total = order["total"]["amount"]
+        fee_pay = Money.from_decimal(pay.to_decimal() * Decimal(order["fee"]["amount"]) / Decimal(total), pay.currency, Rounding.DOWN)
+        seller = seller_account_id(order["seller_id"])
+        escrow = escrow_account_id(order_id)
+        chain = []
+        if fee_pay.minor:
+            chain.append(Transfer(f"release:{order_id}:fee", escrow, fee_account_id(pay.currency), fee_pay.minor, pay.currency,
+                                  code="platform_fee", reference=order_id))
+        if pay.currency == payout.currency:
+            chain.append(Transfer(f"release:{order_id}:seller", escrow, seller, (pay - fee_pay).minor, pay.currency,
+                                  code="escrow_release", reference=order_id))
+        else:
+            chain.append(Transfer(f"release:{order_id}:fx-in", escrow, fx_account_id(pay.currency), (pay - fee_pay).minor,
+                                  pay.currency, code="fx_leg", reference=order_id))
+            chain.append(Transfer(f"release:{order_id}:fx-out", fx_account_id(payout.currency), seller, payout.minor,
+                                  payout.currency, code="escrow_release", reference=order_id))
+        self.ledger.transfer(*chain)
+        if order["status"] == S.CUSTOMS_CLEARED.value:
+            order = self._transition(order_id, S.RELEASED, detail=f"{payout} guaranteed to the seller")
+        return order
+
+    def refund(self, order_id: str, reason: str) -> dict:
+        """Give the buyer their money back: Stripe first (deterministic key), then the ledger."""
+        order = self.order(order_id)
+        if order["status"] == S.REFUNDED.value:
+            return order
+        if order["status"] not in {s.value for s in ALLOWED_FROM[S.REFUNDED]}:
+            raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; the escrow was released")
+        pay = Money(order["pay"]["amount"], order["pay"]["currency"])
+        escrow = self.ledger.get_account(escrow_account_id(order_id))
+        if escrow is None or escrow.credits_posted == 0:
+            return self._transition(order_id, S.MANUAL_REVIEW, detail="refund asked but nothing is in escrow")
+        refund = self.cards.refund(order["payment"]["payment_intent_id"], pay, idempotency_key=f"mizani:{order_id}:refund")
+        self.ledger.transfer(
+            Transfer(f"refund:{order_id}", escrow_account_id(order_id), psp_account_id(pay.currency), pay.minor, pay.currency,
+                     code="card_refund", reference=order["payment"]["payment_intent_id"])
+        )
+        return self._transition(order_id, S.REFUNDED, detail=f"{reason}; refund {refund.refund_id}")
+
+    def manual_review(self, order_id: str, cause: str) -> dict:
+        order = self.order(order_id)
+        if order["status"] in (S.MANUAL_REVIEW.value, S.SETTLED.value, S.REFUNDED.value):
+            return order
+        return self._transition(order_id, S.MANUAL_REVIEW, detail=cause[:500])
+
+    def _sms(self, event: str, order: dict) -> None:
+        """Queue (once per event and order) and send the seller's SMS; never blocks the money."""
+        if self.outbox is None:
+            return
+        from chalicelib.notify.outbox import compose
+
+        self.outbox.enqueue(f"{event}:{order['order_id']}", order["payout_route"]["msisdn"], compose(event, order))
+        self.outbox.drain()
+
+    def mark(self, order_id: str, to: OrderStatus, detail: str | None = None, fields: dict | None = None) -> dict:
+        """Idempotent status step for the workflow: already there is fine."""
+        order = self.order(order_id)
+        if order["status"] == to.value:
+            return order
+        return self._transition(order_id, to, detail=detail, fields=fields)
+

@@ -1,0 +1,58 @@
+"""Payout limits per rail and currency, and splitting a payout to fit them.
+
+Configured with ``MIZANI_PAYOUT_LIMITS`` (JSON, ``{"mtn_momo:RWF": {"min": 100,
+"max_per_tx": 1000000, "max_per_day": 5000000}}``, minor units); the defaults
+below are the sandbox's, shaped like the providers' published wallet tiers.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from chalicelib.errors import BusinessRuleViolation
+
+
+@dataclass(frozen=True)
+class Limits:
+    min_per_tx: int
+    max_per_tx: int
+    max_per_day: int
+
+
+DEFAULT_LIMITS: dict[str, Limits] = {
+    "mtn_momo:RWF": Limits(100, 1_000_000, 5_000_000),
+    "mtn_momo:UGX": Limits(500, 5_000_000, 20_000_000),
+    "mtn_momo:GHS": Limits(100, 1_000_000, 5_000_000),
+    "mtn_momo:XOF": Limits(100, 1_500_000, 5_000_000),
+    "mtn_momo:ZAR": Limits(100, 500_000, 2_500_000),
+    "mtn_momo:NGN": Limits(10_000, 50_000_000, 200_000_000),
+    "mtn_momo:EUR": Limits(100, 200_000, 1_000_000),
+    "mpesa:KES": Limits(1_000, 25_000_000, 50_000_000),
+    "mpesa:TZS": Limits(100_000, 500_000_000, 1_000_000_000),
+}
+
+
+def limits_for(rail: str, currency: str) -> Limits:
+    configured = json.loads(os.environ.get("MIZANI_PAYOUT_LIMITS", "{}") or "{}")
+    key = f"{rail}:{currency}"
+    if key in configured:
+        c = configured[key]
+        return Limits(int(c["min"]), int(c["max_per_tx"]), int(c["max_per_day"]))
+    if key not in DEFAULT_LIMITS:
+        raise BusinessRuleViolation("limit_exceeded", f"{rail} has no payout limits configured for {currency}")
+    return DEFAULT_LIMITS[key]
+
+
+def split(amount: int, limits: Limits) -> list[int]:
+    """Split ``amount`` into the fewest near-equal parts that each fit ``max_per_tx``.
+
+    The parts add up to ``amount`` exactly; each is at least ``min_per_tx``.
+    """
+    if amount < limits.min_per_tx:
+        raise BusinessRuleViolation(
+            "limit_exceeded", f"the smallest payout on this rail is {limits.min_per_tx} minor units", amount=amount
+        )
+    parts = -(-amount // limits.max_per_tx)
+    base, extra = divmod(amount, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]

@@ -1,0 +1,260 @@
+"""Payouts to sellers' wallets: reserve in the ledger, call the rail, poll until final.
+
+For each payout (one order's payout may be split to fit the rail's limits):
+
+1. a payout document (status ``pending``) and, for the daily wallet limit, a
+   conditional counter (counted once per payout id);
+2. a *pending* ledger transfer ``seller:<id>`` → ``float:<rail>:<CUR>`` whose id is the
+   payout id — so the seller can never be paid more than their balance;
+3. the provider call with the payout id as the provider's reference;
+4. finality: ``succeeded`` posts the pending transfer, ``failed`` voids it (the money
+   is back in the seller's available balance). Anything else — a timeout, a 5xx, a
+   lost callback — is *unknown*: we poll the provider's status until it is final.
+
+Every step is idempotent under the payout id, so a retried Lambda, a duplicate
+callback or a crash between two steps never pays twice or loses money.
+"""
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+
+from chalicelib.documents import DocumentExists, Documents
+from chalicelib.errors import BusinessRuleViolation, NotFound, ValidationError
+from chalicelib.escrow.model import OrderStatus, float_account_id, public_order, seller_account_id
+from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind
+from chalicelib.money import Money
+from chalicelib.notify.outbox import compose
+from chalicelib.payouts.limits import Limits, limits_for, split
+
+S = OrderStatus
+_OPEN = "payouts#open"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def public_payout(doc: dict) -> dict:
+    keys = ("payout_id", "order_id", "amount", "rail", "msisdn", "status", "provider_reference", "reason",
+            "created_at", "updated_at")
+    view = {k: doc.get(k) for k in keys}
+    if view["status"] == "scheduled":
+        view["status"] = "pending"  # API.md: pending | succeeded | failed
+        view["scheduled_for"] = doc.get("not_before")
+    return view
+
+
+class PayoutService:
+    def __init__(self, docs: Documents, ledger: Ledger, rails, escrow, outbox=None, clock=_now):
+        self.docs = docs
+        self.ledger = ledger
+        self.rails = rails  # callable: rail name -> PayoutRail
+        self.escrow = escrow
+        self.outbox = outbox
+        self.clock = clock
+
+    # -- the order workflow ------------------------------------------------------
+    def start_for_order(self, order_id: str) -> str:
+        """StartPayout: plan the (possibly split) payouts of a released order and send them."""
+        order = self.escrow.order(order_id)
+        if order["status"] == S.RELEASED.value:
+            self.escrow.mark(order_id, S.PAYOUT_PENDING, detail=f"paying {_money(order['payout'])} to the seller's wallet")
+        elif order["status"] != S.PAYOUT_PENDING.value:
+            raise BusinessRuleViolation("invalid_state", f"order {order_id} is {order['status']}; no payout to start")
+        route = order["payout_route"]
+        limits = limits_for(route["rail"], order["payout"]["currency"])
+        parts = split(order["payout"]["amount"], limits)
+        ids = [f"po_{order_id}_{i + 1}" for i in range(len(parts))]
+        for payout_id, amount in zip(ids, parts):
+            self._create(payout_id, order["seller_id"], order_id, Money(amount, order["payout"]["currency"]), route)
+        self.escrow.docs.update(f"order#{order_id}", lambda o: None if o.get("payout_ids") == ids else {**o, "payout_ids": ids})
+        for payout_id in ids:
+            self._advance(payout_id, limits, schedule_when_over_daily=True)
+        return self._aggregate(ids)
+
+    def check_for_order(self, order_id: str) -> str:
+        """CheckPayout: ask the provider about every unfinished payout of the order."""
+        order = self.escrow.order(order_id)
+        ids = order.get("payout_ids") or []
+        if not ids:
+            return self.start_for_order(order_id)
+        limits = limits_for(order["payout_route"]["rail"], order["payout"]["currency"])
+        for payout_id in ids:
+            self._advance(payout_id, limits, schedule_when_over_daily=True)
+        return self._aggregate(ids)
+
+    def finish_for_order(self, order_id: str, outcome: str) -> dict:
+        """Settle (every part paid) or mark ``payout_failed`` (the money is back in the balance)."""
+        order = self.escrow.order(order_id)
+        payouts = [self.docs.get(f"payout#{i}") for i in order.get("payout_ids") or []]
+        paid = sum(p["amount"]["amount"] for p in payouts if p and p["status"] == "succeeded")
+        currency = order["payout"]["currency"]
+        refs = ", ".join(p["provider_reference"] for p in payouts if p and p.get("provider_reference"))
+        if outcome == "succeeded":
+            order = self.escrow.mark(order_id, S.SETTLED, detail=f"{Money(paid, currency)} paid to {order['payout_route']['msisdn']}")
+            self._sms(f"payout_sent:{order_id}", order, "payout_sent", Money(paid, currency), refs or None)
+        else:
+            order = self.escrow.mark(order_id, S.PAYOUT_FAILED, detail="the wallet payout failed; the money is in the seller's balance")
+            self._sms(f"payout_failed:{order_id}", order, "payout_failed")
+        return public_order(order)
+
+    # -- withdrawals ---------------------------------------------------------------
+    def withdraw(self, seller: dict, amount: Money, request_key: str) -> dict:
+        """A seller's own withdrawal from their available balance, on the same machinery."""
+        route = seller["payout"]
+        if amount.currency != route["currency"]:
+            raise ValidationError("validation_error", f"withdrawals are in {route['currency']}", path="amount.currency")
+        limits = limits_for(route["rail"], amount.currency)
+        parts = split(amount.minor, limits)
+        base = "po_w_" + hashlib.sha256(f"{seller['seller_id']}|{request_key}".encode()).hexdigest()[:20]
+        ids = [base if len(parts) == 1 else f"{base}_{i + 1}" for i in range(len(parts))]
+        # Reserve all parts in one linked chain: two concurrent withdrawals can never overdraw.
+        self._reserve_many(ids, parts, seller["seller_id"], route, amount.currency)
+        for payout_id, part in zip(ids, parts):
+            self._create(payout_id, seller["seller_id"], None, Money(part, amount.currency), route)
+        payouts = [self._advance(i, limits, schedule_when_over_daily=False) for i in ids]
+        first = public_payout(payouts[0])
+        if len(payouts) > 1:
+            first["batch"] = [public_payout(p) for p in payouts]
+        return first
+
+    def list_for_seller(self, seller_id: str) -> list[dict]:
+        return [public_payout(p) for p in self.docs.query_index(f"payouts#seller#{seller_id}", limit=200)]
+
+    def poll_open(self, limit: int = 100) -> int:
+        """The scheduled sweeper: advance every unfinished payout (withdrawals have no workflow)."""
+        advanced = 0
+        for marker in self.docs.query_index(_OPEN, limit=limit, newest_first=False):
+            payout = self.docs.get(f"payout#{marker['payout_id']}")
+            if payout is None or payout["status"] in ("succeeded", "failed"):
+                self.docs.delete(f"openpayout#{marker['payout_id']}")
+                continue
+            limits = limits_for(payout["rail"], payout["amount"]["currency"])
+            self._advance(payout["payout_id"], limits, schedule_when_over_daily=payout.get("order_id") is not None)
+            advanced += 1
+        return advanced
+
+    def on_provider_callback(self, payout_id: str) -> dict | None:
+        """A provider said something about a payout: trusted only after re-querying its status."""
+        payout = self.docs.get(f"payout#{payout_id}")
+        if payout is None:
+            return None
+        limits = limits_for(payout["rail"], payout["amount"]["currency"])
+        return self._advance(payout_id, limits, schedule_when_over_daily=payout.get("order_id") is not None)
+
+    # -- the machinery ----------------------------------------------------------------
+    def _create(self, payout_id: str, seller_id: str, order_id: str | None, amount: Money, route: dict) -> None:
+        now = _iso(self.clock())
+        doc = {
+            "payout_id": payout_id, "order_id": order_id, "seller_id": seller_id, "amount": amount.to_json(),
+            "rail": route["rail"], "msisdn": route["msisdn"], "status": "new", "provider_reference": None,
+            "reason": None, "created_at": now, "updated_at": now,
+        }
+        try:
+            self.docs.put_new(f"payout#{payout_id}", doc, index=(f"payouts#seller#{seller_id}", f"{now}#{payout_id}"))
+            self.docs.put_new(f"openpayout#{payout_id}", {"payout_id": payout_id}, index=(_OPEN, f"{now}#{payout_id}"))
+        except DocumentExists:
+            pass
+
+    def _reserve_many(self, ids, parts, seller_id, route, currency) -> None:
+        chain = [
+            Transfer(pid, seller_account_id(seller_id), float_account_id(route["rail"], currency), part, currency,
+                     TransferKind.PENDING, code="payout", reference=pid)
+            for pid, part in zip(ids, parts)
+        ]
+        try:
+            self.ledger.transfer(*chain)
+        except LedgerRejected as refused:
+            if refused.result is Result.EXCEEDS_CREDITS:
+                raise BusinessRuleViolation("insufficient_funds", "the amount is more than the available balance") from None
+            raise
+
+    def _advance(self, payout_id: str, limits: Limits, schedule_when_over_daily: bool) -> dict:
+        """Move one payout as far as it can go now; safe to call any number of times."""
+        payout = self.docs.get(f"payout#{payout_id}")
+        if payout is None:
+            raise NotFound("not_found", "no such payout")
+        if payout["status"] in ("succeeded", "failed"):
+            return payout
+        now = self.clock()
+        if payout["status"] == "scheduled" and payout.get("not_before") and _iso(now) < payout["not_before"]:
+            return payout
+        amount = Money(payout["amount"]["amount"], payout["amount"]["currency"])
+        rail = self.rails(payout["rail"])
+        if payout["status"] in ("new", "scheduled"):
+            day_key = f"walletday#{payout['rail']}#{payout['msisdn']}#{now.date().isoformat()}"
+            if not self.docs.add_within(day_key, payout_id, amount.minor, limits.max_per_day):
+                if not schedule_when_over_daily:
+                    self._fail_before_sending(payout, "daily_limit")
+                    raise BusinessRuleViolation(
+                        "limit_exceeded", f"this wallet can receive at most {Money(limits.max_per_day, amount.currency)} a day"
+                    )
+                tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
+                return self._update(payout_id, status="scheduled", not_before=_iso(tomorrow), reason="daily_limit")
+            self._reserve(payout, amount)
+            status = rail.send(payout_id, amount, payout["msisdn"], f"Mizani payout {payout.get('order_id') or ''}".strip())
+            payout = self._update(payout_id, status="pending", day_key=day_key, sent_at=_iso(now))
+        else:
+            status = rail.status(payout_id)
+            if status.state == "unknown" and status.reason == "not_found" and rail.resend_is_idempotent:
+                status = rail.send(payout_id, amount, payout["msisdn"], "Mizani payout")
+        if status.state == "succeeded":
+            self.ledger.post(f"{payout_id}:post", payout_id, code="payout", reference=payout_id)
+            payout = self._update(payout_id, status="succeeded", provider_reference=status.provider_reference, reason=None)
+            self.docs.delete(f"openpayout#{payout_id}")
+        elif status.state == "failed":
+            self.ledger.void(f"{payout_id}:void", payout_id, code="payout_failed", reference=payout_id)
+            self.docs.remove_from(payout["day_key"], payout_id, amount.minor)
+            payout = self._update(payout_id, status="failed", reason=status.reason or "failed")
+            self.docs.delete(f"openpayout#{payout_id}")
+        return payout
+
+    def _reserve(self, payout: dict, amount: Money) -> None:
+        pid = payout["payout_id"]
+        try:
+            self.ledger.transfer(
+                Transfer(pid, seller_account_id(payout["seller_id"]), float_account_id(payout["rail"], amount.currency),
+                         amount.minor, amount.currency, TransferKind.PENDING, code="payout", reference=pid)
+            )
+        except LedgerRejected as refused:
+            if refused.result is Result.EXCEEDS_CREDITS:
+                self._fail_before_sending(payout, "insufficient_funds")
+                raise BusinessRuleViolation("insufficient_funds", "the amount is more than the available balance") from None
+            raise
+
+    def _fail_before_sending(self, payout: dict, reason: str) -> None:
+        if self.ledger.get_transfer(payout["payout_id"]) is not None:
+            self.ledger.void(f"{payout['payout_id']}:void", payout["payout_id"], code="payout_failed", reference=payout["payout_id"])
+        self._update(payout["payout_id"], status="failed", reason=reason)
+        self.docs.delete(f"openpayout#{payout['payout_id']}")
+
+    def _update(self, payout_id: str, **fields) -> dict:
+        def mutate(doc: dict) -> dict | None:
+            if doc["status"] in ("succeeded", "failed"):
+                return None  # final is final
+            return {**doc, **fields, "updated_at": _iso(self.clock())}
+
+        return self.docs.update(f"payout#{payout_id}", mutate)
+
+    def _aggregate(self, ids: list[str]) -> str:
+        states = [self.docs.get(f"payout#{i}")["status"] for i in ids]
+        if all(s == "succeeded" for s in states):
+            return "succeeded"
+        if all(s in ("succeeded", "failed") for s in states):
+            return "failed"
+        return "pending"
+
+    def _sms(self, message_id: str, order: dict, event: str, amount: Money | None = None, ref: str | None = None) -> None:
+        if self.outbox is None:
+            return
+        self.outbox.enqueue(message_id, order["payout_route"]["msisdn"], compose(event, order, amount, ref))
+        self.outbox.drain()
+
+
+def _money(j: dict) -> Money:
+    return Money(j["amount"], j["currency"])

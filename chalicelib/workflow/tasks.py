@@ -1,0 +1,92 @@
+"""Bodies of the escrow workflow's task functions (``@app.lambda_function`` in app.py).
+
+Each body is safe to run twice: the ledger ids and status steps it uses are
+derived from the order. An exception's class name becomes the Step Functions
+error name: ``TransientError`` is retried with backoff by the state machine,
+anything else is caught and sent to ManualReview.
+"""
+from __future__ import annotations
+
+import logging
+
+from chalicelib.errors import ProviderUnavailable
+from chalicelib.ledger.service import BatchContendedError
+
+log = logging.getLogger("mizani.workflow")
+
+
+class TransientError(Exception):
+    """A retry may help: a provider is down or slow, or the ledger was contended."""
+
+
+def _escrow():
+    from chalicelib import bootstrap
+
+    return bootstrap.escrow()
+
+
+def _payouts():
+    from chalicelib import bootstrap
+
+    return bootstrap.payouts()
+
+
+def transient_on_provider_trouble(fn):
+    def wrapper(event, context=None):
+        try:
+            return fn(event)
+        except (ProviderUnavailable, BatchContendedError) as error:
+            log.warning("transient failure in %s: %s", fn.__name__, error)
+            raise TransientError(str(error)) from error
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@transient_on_provider_trouble
+def customs_wait(event: dict) -> dict:
+    """AwaitCustoms: store the task token on the order; customs' webhook answers it."""
+    _escrow().customs_wait(event["order_id"], event["task_token"])
+    return {"order_id": event["order_id"], "waiting": True}
+
+
+@transient_on_provider_trouble
+def release_escrow(event: dict) -> dict:
+    order = _escrow().release_escrow(event["order_id"])
+    return {"order_id": order["order_id"], "status": order["status"]}
+
+
+@transient_on_provider_trouble
+def start_payout(event: dict) -> dict:
+    state = _payouts().start_for_order(event["order_id"])
+    return {"order_id": event["order_id"], "state": state}
+
+
+@transient_on_provider_trouble
+def check_payout(event: dict) -> dict:
+    state = _payouts().check_for_order(event["order_id"])
+    return {"order_id": event["order_id"], "state": state, "checks": int(event.get("checks", 0)) + 1}
+
+
+@transient_on_provider_trouble
+def settle(event: dict) -> dict:
+    order = _payouts().finish_for_order(event["order_id"], event["outcome"])
+    return {"order_id": order["order_id"], "status": order["status"]}
+
+
+@transient_on_provider_trouble
+def refund(event: dict) -> dict:
+    error = (event.get("error") or {}).get("Error", "refund")
+    reason = {"CustomsRejected": "customs rejected the shipment", "States.Timeout": "customs did not answer in time"}.get(
+        error, error
+    )
+    order = _escrow().refund(event["order_id"], reason)
+    return {"order_id": order["order_id"], "status": order["status"]}
+
+
+def manual_review(event: dict, context=None) -> dict:
+    error = event.get("error") or {}
+    cause = f"{error.get('Error', 'unexpected')}: {str(error.get('Cause', ''))[:300]}"
+    order = _escrow().manual_review(event["order_id"], cause)
+    return {"order_id": order["order_id"], "status": order["status"]}
