@@ -1,0 +1,164 @@
+"""Schemas of the trade routes: sellers, orders, shipments, webhooks, payouts, reconciliations.
+
+Same rules as ``schemas.py``: strict requests (unknown fields are a 400, amounts are
+integers of minor units), responses built from the service's documents.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, StrictInt, StrictStr
+
+from chalicelib.api.schemas import Currency, Money, MoneyOrZero, RequestModel, ResponseModel
+
+#: E.164 digits (country code first), 8 to 15 of them; a leading "+" is not part of it.
+Msisdn = Annotated[StrictStr, Field(pattern=r"^[1-9]\d{7,14}$", examples=["250788123456"])]
+Text = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+Id = Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+# -- sellers -------------------------------------------------------------------------
+class PayoutRoute(RequestModel):
+    rail: Literal["mtn_momo", "mpesa"]
+    msisdn: Msisdn
+    currency: Currency
+
+
+class SellerRequest(RequestModel):
+    name: Text
+    country: Annotated[StrictStr, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+    payout: PayoutRoute
+    seller_id: Id | None = Field(default=None, description="admins only: the id to register (sellers register as themselves)")
+
+
+class PayoutRouteView(ResponseModel):
+    rail: str
+    msisdn: str
+    currency: str
+
+
+class SellerResponse(ResponseModel):
+    seller_id: str
+    name: str
+    country: str
+    payout: PayoutRouteView
+
+
+class BalanceResponse(ResponseModel):
+    available: MoneyOrZero
+    in_escrow: list[MoneyOrZero]
+    payout_pending: MoneyOrZero
+
+
+# -- orders ----------------------------------------------------------------------------
+class OrderLineRequest(RequestModel):
+    description: Text
+    hs_code: Annotated[StrictStr, Field(pattern=r"^\d{4}(\.?\d{2}){1,3}$", description="Harmonized System code, e.g. 0901.11")]
+    quantity: StrictInt | Annotated[StrictStr, Field(pattern=r"^\d{1,9}(\.\d{1,3})?$")] = Field(
+        description="a positive integer or decimal string (at most 3 places)"
+    )
+    unit: Annotated[StrictStr, Field(min_length=1, max_length=20)]
+    unit_price: Money
+
+
+class OrderRequest(RequestModel):
+    seller_id: Id
+    pay_currency: Currency
+    lines: list[OrderLineRequest] = Field(min_length=1, max_length=100)
+
+
+class ShipmentRequest(RequestModel):
+    carrier: Text
+    tracking_number: Text
+    customs_declaration_ref: Text
+
+
+class OrderLineView(ResponseModel):
+    description: str
+    hs_code: str
+    quantity: str
+    unit: str
+    unit_price: Money
+    amount: Money
+
+
+class PaymentView(ResponseModel):
+    provider: str
+    payment_intent_id: str
+    client_secret: str | None = None
+
+
+class TimelineEntry(ResponseModel):
+    status: str
+    at: str
+    detail: str | None = None
+
+
+class OrderResponse(ResponseModel):
+    order_id: str
+    buyer_id: str
+    seller_id: str
+    status: str
+    lines: list[OrderLineView]
+    total: Money
+    pay: Money
+    fee: MoneyOrZero
+    payout: Money
+    tariff_free: bool
+    quotes: dict[str, str | None]
+    payment: PaymentView
+    shipment: dict | None = None
+    customs: dict | None = None
+    timeline: list[TimelineEntry]
+    created_at: str
+    updated_at: str
+
+
+# -- webhooks ----------------------------------------------------------------------------
+class CustomsEvent(RequestModel):
+    event_id: Id
+    order_id: Id
+    customs_declaration_ref: Text
+    status: Literal["cleared", "rejected", "inspection"]
+    office: Text
+    occurred_at: Annotated[StrictStr, Field(min_length=10, max_length=40)]
+
+
+class Acknowledged(ResponseModel):
+    received: bool = True
+    duplicate: bool = False
+
+
+# -- payouts ---------------------------------------------------------------------------------
+class WithdrawalRequest(RequestModel):
+    amount: Money
+
+
+class PayoutView(ResponseModel):
+    payout_id: str
+    order_id: str | None = None
+    amount: Money
+    rail: str
+    msisdn: str
+    status: Literal["pending", "succeeded", "failed"]
+    provider_reference: str | None = None
+    reason: str | None = None
+    scheduled_for: str | None = None
+    created_at: str
+    updated_at: str
+    batch: list["PayoutView"] | None = Field(default=None, description="the parts, when the withdrawal was split")
+
+
+class PayoutsResponse(ResponseModel):
+    payouts: list[PayoutView]
+
+
+# -- reconciliations -------------------------------------------------------------------------------
+class ReconciliationRequest(RequestModel):
+    source: Literal["stripe_balance", "mtn_momo", "mpesa_b2c", "camt053"]
+    content: Annotated[StrictStr, Field(min_length=1, max_length=5_000_000)] | None = None
+    s3_key: Annotated[StrictStr, Field(min_length=1, max_length=1024)] | None = None
+
+
+class ReconciliationQuery(RequestModel):
+    page: Annotated[StrictStr, Field(pattern=r"^\d{1,9}$")] | None = None

@@ -1,0 +1,129 @@
+"""Service objects, built lazily and cached per container (the todo-app's ``get_app_db()``).
+
+A Lambda container builds each service on first use and keeps it for every later
+invocation; ``import app`` builds nothing (no boto3, no rates file read). Tests
+swap in fakes with ``override(...)`` and drop everything with ``reset()``.
+
+    bootstrap.ledger()             Ledger over DynamoDB
+    bootstrap.quotes()             fx QuoteService (rates source + quote store)
+    bootstrap.rate_source()        fx RateSource (snapshot file, or live HTTP)
+    bootstrap.idempotency_store()  Idempotency-Key records in the app table
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from chalicelib import settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.api.idempotency import IdempotencyStore
+    from chalicelib.ledger import Account, Ledger
+
+_lock = threading.RLock()
+_services: dict[str, Any] = {}
+
+#: Platform accounts per supported currency: (name template, ledger kind).
+PLATFORM_ACCOUNTS: tuple[tuple[str, str], ...] = (
+    ("psp:stripe:{cur}", "asset"),  # money held at the card processor
+    ("fx:{cur}", "asset"),  # FX liquidity, one per currency
+    ("revenue:fees:{cur}", "revenue"),  # platform fees earned
+    ("float:mtn_momo:{cur}", "asset"),  # prefunded MTN MoMo disbursement float
+    ("float:mpesa:{cur}", "asset"),  # prefunded M-Pesa B2C float
+)
+
+
+def _cached(name: str, build: Callable[[], Any]) -> Any:
+    found = _services.get(name)
+    if found is None:
+        with _lock:
+            found = _services.get(name)
+            if found is None:
+                found = build()
+                _services[name] = found
+    return found
+
+
+def _build_ledger():
+    from chalicelib.ledger import Ledger
+    from chalicelib.ledger.dynamo import DynamoLedgerStore
+
+    return Ledger(DynamoLedgerStore())
+
+
+def _build_rate_source():
+    from chalicelib import fx
+
+    return fx.build_rate_source(settings.get())
+
+
+def _build_quotes():
+    from chalicelib import fx
+
+    # One rate source per container: the quote service prices with the same (cached) rates.
+    return fx.build_quote_service(settings.get(), rate_source=rate_source())
+
+
+def _build_idempotency_store():
+    from chalicelib.api.idempotency import DynamoIdempotencyStore
+
+    return DynamoIdempotencyStore(settings.get().table("app"))
+
+
+def ledger() -> "Ledger":
+    return _cached("ledger", _build_ledger)
+
+
+def rate_source():
+    return _cached("rate_source", _build_rate_source)
+
+
+def quotes():
+    return _cached("quotes", _build_quotes)
+
+
+def idempotency_store() -> "IdempotencyStore":
+    return _cached("idempotency_store", _build_idempotency_store)
+
+
+def override(**services: Any) -> None:
+    """Use these instances instead of building (tests: ``override(ledger=Ledger(MemoryLedgerStore()))``)."""
+    # A service is a public zero-argument accessor of this module (``ledger``, ``quotes``, ...).
+    unknown = {name for name in services if name.startswith("_") or name not in _service_names()}
+    if unknown:
+        raise ValueError(f"unknown services: {sorted(unknown)}")
+    with _lock:
+        _services.update(services)
+
+
+def _service_names() -> set[str]:
+    """The public service accessors of this module (computed: services added later count too)."""
+    skip = {"override", "reset", "ensure_platform_accounts"}
+    return {
+        name
+        for name, value in globals().items()
+        if callable(value) and getattr(value, "__module__", None) == __name__ and not name.startswith("_")
+    } - skip
+
+
+def reset() -> None:
+    """Forget every built service (tests that change settings or endpoints)."""
+    with _lock:
+        _services.clear()
+
+
+def ensure_platform_accounts(ledger_service: "Ledger | None" = None) -> list["Account"]:
+    """Create the platform's own accounts for every supported currency; safe to run again.
+
+    ``Ledger.create_account`` is idempotent, so a repeat (a second deploy, a sandbox
+    restart) returns the existing accounts and changes nothing.
+    """
+    from chalicelib.money import SUPPORTED_CURRENCIES
+
+    ledger_service = ledger_service or ledger()
+    created = []
+    for cur in sorted(SUPPORTED_CURRENCIES):
+        for template, kind in PLATFORM_ACCOUNTS:
+            created.append(ledger_service.create_account(template.format(cur=cur), cur, kind=kind))
+    return created

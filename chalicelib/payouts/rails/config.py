@@ -1,0 +1,166 @@
+"""Rail configuration from the environment, and ``build_rail(rail_name, settings)``.
+
+Every value is a plain environment variable read when a rail is built. In the
+``local`` stage each has a clearly marked sandbox default that only works
+against the simulators on 127.0.0.1; in any other stage a missing value is a
+``RailConfigError`` (fail at build, not halfway through a payout).
+
+Secrets by reference: a credential variable may hold an ARN instead of the value,
+``arn:aws:ssm:...:parameter/...`` (read with ``GetParameter``, decrypted) or
+``arn:aws:secretsmanager:...`` (``GetSecretValue``, the whole ``SecretString``).
+It is fetched lazily on first use, then cached for the container's life; the
+Lambda's role needs ``ssm:GetParameter`` / ``secretsmanager:GetSecretValue`` on
+exactly those ARNs (and ``kms:Decrypt`` for SecureString parameters).
+
+MTN MoMo (rail ``mtn_momo``):
+    MIZANI_MOMO_BASE_URL             e.g. https://proxy.momoapi.mtn.com (local: the sandbox)
+    MIZANI_MOMO_API_USER             secret; API user (a UUID)
+    MIZANI_MOMO_API_KEY              secret
+    MIZANI_MOMO_SUBSCRIPTION_KEY     secret; the Disbursement product's primary key
+    MIZANI_MOMO_TARGET_ENVIRONMENT   e.g. mtnrwanda (local: sandbox)
+    MIZANI_MOMO_CALLBACK_URL         optional; where MTN sends its one callback
+    MIZANI_MOMO_SEND_RETRIES         optional; repeats of the transfer POST with the same X-Reference-Id (default 0)
+
+M-Pesa B2C (rail ``mpesa``):
+    MIZANI_MPESA_BASE_URL            e.g. https://api.safaricom.co.ke (local: the sandbox)
+    MIZANI_MPESA_CONSUMER_KEY        secret
+    MIZANI_MPESA_CONSUMER_SECRET     secret
+    MIZANI_MPESA_INITIATOR_NAME
+    MIZANI_MPESA_SECURITY_CREDENTIAL secret; the initiator password encrypted with Safaricom's certificate
+    MIZANI_MPESA_SHORTCODE           the B2C shortcode (PartyA)
+    MIZANI_MPESA_RESULT_URL          our webhook, /v1/webhooks/mpesa/result
+    MIZANI_MPESA_QUEUE_TIMEOUT_URL   our webhook, /v1/webhooks/mpesa/timeout
+    MIZANI_MPESA_STATUS_RESULT_URL   optional; where Transaction Status answers go (default: the result URL)
+
+Both: ``settings.http_timeout_seconds`` (``MIZANI_HTTP_TIMEOUT_SECONDS``) bounds connect and read.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Callable
+
+from chalicelib.payouts.rails.port import PayoutRail, RailConfigError
+
+# Local-sandbox defaults. NOT secrets: they only authenticate traffic to the simulators on 127.0.0.1.
+LOCAL_MOMO_API_USER = "3f0e2a1c-7b4d-4e8f-9a6b-1c2d3e4f5a6b"
+LOCAL_MOMO_API_KEY = "momo-local-api-key"
+LOCAL_MOMO_SUBSCRIPTION_KEY = "momo-local-subscription-key"
+LOCAL_MOMO_TARGET_ENVIRONMENT = "sandbox"
+LOCAL_MPESA_CONSUMER_KEY = "mpesa-local-consumer-key"
+LOCAL_MPESA_CONSUMER_SECRET = "mpesa-local-consumer-secret"
+LOCAL_MPESA_INITIATOR_NAME = "mizani_local_initiator"
+LOCAL_MPESA_SECURITY_CREDENTIAL = "mpesa-local-security-credential"
+LOCAL_MPESA_SHORTCODE = "600000"
+
+RAIL_NAMES = ("mtn_momo", "mpesa")
+
+
+class SecretRef:
+    """A credential that may live in SSM or Secrets Manager; resolved on first call, then cached."""
+
+    def __init__(self, value: str, env_name: str = ""):
+        self._value = value
+        self._env_name = env_name
+        self._resolved: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def is_reference(self) -> bool:
+        return self._value.startswith(("arn:aws:ssm:", "arn:aws:secretsmanager:"))
+
+    def __call__(self) -> str:
+        if not self.is_reference:
+            return self._value
+        with self._lock:
+            if self._resolved is None:
+                self._resolved = _fetch_secret(self._value)
+            return self._resolved
+
+    def __repr__(self) -> str:  # never print a credential
+        return f"SecretRef({self._env_name or '?'}, {'arn' if self.is_reference else 'value'})"
+
+
+def _fetch_secret(arn: str) -> str:
+    from chalicelib import aws  # boto3 only when a secret is actually referenced
+
+    if arn.startswith("arn:aws:ssm:"):
+        # GetParameter accepts the parameter's ARN as its Name.
+        return aws.client("ssm").get_parameter(Name=arn, WithDecryption=True)["Parameter"]["Value"]
+    return aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
+
+
+def _stage_is_local(settings) -> bool:
+    return bool(getattr(settings, "is_local", False))
+
+
+def env_value(name: str, settings, local_default: str | None = None, *, required: bool = True) -> str | None:
+    """``os.environ[name]``; the local default only in the local stage; missing and required -> ``RailConfigError``."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    if _stage_is_local(settings) and local_default is not None:
+        return local_default
+    if required:
+        raise RailConfigError("rail_not_configured", f"{name} is not set (stage {getattr(settings, 'stage', '?')})")
+    return None
+
+
+def secret_value(name: str, settings, local_default: str | None = None) -> Callable[[], str]:
+    return SecretRef(env_value(name, settings, local_default), name)
+
+
+def local_sandbox_url(settings) -> str:
+    return (getattr(settings, "sandbox_base_url", "") or f"http://127.0.0.1:{os.environ.get('MIZANI_SANDBOX_PORT', '8001')}").rstrip("/")
+
+
+def local_api_url() -> str:
+    return os.environ.get("MIZANI_API_BASE_URL", f"http://127.0.0.1:{os.environ.get('MIZANI_PORT', '8000')}").rstrip("/")
+
+
+def build_rail(rail_name: str, settings=None, *, results=None, http=None) -> PayoutRail:
+    """The configured adapter for ``rail_name`` (``mtn_momo`` | ``mpesa``).
+
+    Build it once per container and reuse it: its access token is cached inside.
+    ``results`` is the ``MpesaResultStore`` the M-Pesa rail reads outcomes from
+    (see ``mpesa.py``); ``http`` an ``HttpClient`` to share.
+    """
+    if settings is None:
+        from chalicelib import settings as settings_module
+
+        settings = settings_module.get()
+    timeout = float(getattr(settings, "http_timeout_seconds", 10.0))
+    if rail_name == "mtn_momo":
+        from chalicelib.payouts.rails.momo import MtnMomoRail
+
+        return MtnMomoRail(
+            base_url=env_value("MIZANI_MOMO_BASE_URL", settings, local_sandbox_url(settings)),
+            api_user=secret_value("MIZANI_MOMO_API_USER", settings, LOCAL_MOMO_API_USER),
+            api_key=secret_value("MIZANI_MOMO_API_KEY", settings, LOCAL_MOMO_API_KEY),
+            subscription_key=secret_value("MIZANI_MOMO_SUBSCRIPTION_KEY", settings, LOCAL_MOMO_SUBSCRIPTION_KEY),
+            target_environment=env_value("MIZANI_MOMO_TARGET_ENVIRONMENT", settings, LOCAL_MOMO_TARGET_ENVIRONMENT),
+            callback_url=env_value("MIZANI_MOMO_CALLBACK_URL", settings, required=False),
+            http=http,
+            timeout_seconds=timeout,
+            send_retries=int(os.environ.get("MIZANI_MOMO_SEND_RETRIES", "0") or 0),
+        )
+    if rail_name == "mpesa":
+        from chalicelib.payouts.rails.mpesa import MpesaB2CRail
+
+        return MpesaB2CRail(
+            base_url=env_value("MIZANI_MPESA_BASE_URL", settings, local_sandbox_url(settings)),
+            consumer_key=secret_value("MIZANI_MPESA_CONSUMER_KEY", settings, LOCAL_MPESA_CONSUMER_KEY),
+            consumer_secret=secret_value("MIZANI_MPESA_CONSUMER_SECRET", settings, LOCAL_MPESA_CONSUMER_SECRET),
+            initiator_name=env_value("MIZANI_MPESA_INITIATOR_NAME", settings, LOCAL_MPESA_INITIATOR_NAME),
+            security_credential=secret_value("MIZANI_MPESA_SECURITY_CREDENTIAL", settings, LOCAL_MPESA_SECURITY_CREDENTIAL),
+            shortcode=env_value("MIZANI_MPESA_SHORTCODE", settings, LOCAL_MPESA_SHORTCODE),
+            result_url=env_value("MIZANI_MPESA_RESULT_URL", settings, f"{local_api_url()}/v1/webhooks/mpesa/result"),
+            queue_timeout_url=env_value(
+                "MIZANI_MPESA_QUEUE_TIMEOUT_URL", settings, f"{local_api_url()}/v1/webhooks/mpesa/timeout"
+            ),
+            status_result_url=env_value("MIZANI_MPESA_STATUS_RESULT_URL", settings, required=False),
+            results=results,
+            http=http,
+            timeout_seconds=timeout,
+        )
+    raise RailConfigError("unknown_rail", f"no payout rail named {rail_name!r}; expected one of {', '.join(RAIL_NAMES)}")

@@ -1,0 +1,138 @@
+"""The payout-rail port: send money to a mobile-money wallet, then learn its fate.
+
+The one rule every adapter obeys, because money depends on it:
+
+    Only the provider can say ``failed``. A timeout, a connection error, a 5xx,
+    a queue timeout or an answer we cannot read is ``unknown``, NEVER ``failed``.
+
+``failed`` voids the seller's pending transfer and gives the money back; if the
+provider had in fact paid, the platform would pay twice. So when in doubt the
+caller gets ``unknown`` and polls ``status(reference)`` until a final state
+(``succeeded`` / ``failed``) or until its own deadline sends the payout to manual
+review.
+
+The caller's ``reference`` (the ledger's pending transfer id) is the idempotency
+key at the provider: sending the same reference twice never pays twice on a rail
+whose ``resend_is_idempotent`` is true (MTN dedupes ``X-Reference-Id``; see each
+adapter). ``status()`` answering ``unknown`` with reason ``not_found`` means the
+provider has no record of the reference: on such a rail the caller may call
+``send`` again with the SAME reference.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from chalicelib.errors import MizaniError, ProviderUnavailable, ValidationError
+from chalicelib.money import Money, exponent
+
+RailState = Literal["succeeded", "failed", "pending", "unknown"]
+
+#: States after which the provider will not change its mind.
+FINAL_STATES = frozenset({"succeeded", "failed"})
+_STATES = frozenset({"succeeded", "failed", "pending", "unknown"})
+
+#: ``RailStatus.reason`` when the provider says it has never seen the reference.
+NOT_FOUND = "not_found"
+
+
+@dataclass(frozen=True)
+class RailStatus:
+    """What the provider says about one payment, normalised.
+
+    ``provider_reference`` is the provider's own id for the money movement once it
+    has one (MTN ``financialTransactionId``, M-Pesa ``TransactionID``); ``None``
+    before. ``reason`` is a short machine-readable cause (provider code first).
+    ``raw`` keeps the provider's answer (or what we know of the failure) for the
+    audit trail; it never holds credentials.
+    """
+
+    state: RailState
+    provider_reference: str | None = None
+    reason: str | None = None
+    raw: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.state not in _STATES:
+            raise ValueError(f"unknown rail state {self.state!r}")
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+
+@runtime_checkable
+class PayoutRail(Protocol):
+    """A mobile-money payout provider.
+
+    ``send`` answers ``pending`` (accepted, in progress), ``succeeded``, ``failed``
+    (the provider refused or reported failure) or ``unknown`` (see module doc).
+    It raises ``ValidationError`` for input it will not send and ``RailNotSent``
+    when it is certain nothing reached the provider. ``status`` never raises for
+    provider trouble: it answers ``unknown``.
+    """
+
+    name: str
+    resend_is_idempotent: bool
+
+    def send(self, reference: str, amount: Money, msisdn: str, note: str) -> RailStatus: ...
+
+    def status(self, reference: str) -> RailStatus: ...
+
+
+class RailNotSent(ProviderUnavailable):
+    """The payment request never reached the provider (no token, throttled, refused credentials).
+
+    Nothing happened at the provider; calling ``send`` again later with the same
+    reference is safe. Operators should look if it persists (credentials, IP allow-list).
+    """
+
+    code = "provider_unavailable"
+
+
+class RailConfigError(MizaniError):
+    """A rail is missing configuration (credentials, URLs) outside the local stage."""
+
+    code = "rail_not_configured"
+
+
+# -- helpers shared by the adapters ------------------------------------------------
+
+_MSISDN_RE = re.compile(r"^\+?(\d{8,15})$")
+
+
+def normalize_msisdn(msisdn: str) -> str:
+    """E.164 digits without the ``+`` (what MTN's ``partyId`` and M-Pesa's ``PartyB`` take)."""
+    if not isinstance(msisdn, str):
+        raise ValidationError("invalid_msisdn", "the wallet number must be a string of digits", path="msisdn")
+    match = _MSISDN_RE.fullmatch(msisdn.strip().replace(" ", ""))
+    if not match:
+        raise ValidationError("invalid_msisdn", f"{msisdn!r} is not an E.164 number (8 to 15 digits)", path="msisdn")
+    return match.group(1)
+
+
+def check_reference(reference: str) -> str:
+    if not isinstance(reference, str) or not reference.strip() or len(reference) > 100:
+        raise ValidationError("invalid_reference", "the payout reference must be 1 to 100 characters", path="reference")
+    return reference
+
+
+def major_units(amount: Money) -> str:
+    """``Money(1250, "EUR")`` -> ``"12.50"``; ``Money(1500000, "RWF")`` -> ``"1500000"`` (exact, no float)."""
+    exp = exponent(amount.currency)
+    return format(amount.to_decimal(), f".{exp}f")
+
+
+_NOTE_UNSAFE = re.compile(r"[^0-9A-Za-z .,:;#/()_\-+]")
+
+
+def safe_note(note: str, limit: int) -> str:
+    """A provider-safe free-text note: printable ASCII subset, at most ``limit`` characters.
+
+    MTN refuses some punctuation (an apostrophe is a documented 400) and notes over
+    160 characters; M-Pesa's ``Remarks`` stop at 100. Accents and quotes become spaces.
+    """
+    cleaned = _NOTE_UNSAFE.sub(" ", note or "").strip()
+    cleaned = re.sub(r"\s+", " ", cleaned)
+    return cleaned[:limit].strip() or "Mizani payout"

@@ -1,0 +1,405 @@
+"""Strict, fast parsing shared by the importers.
+
+Two paths, one meaning. The *fast path* checks and converts a whole block of
+CSV rows column by column with builtin iterator pipelines (``map``, ``set``,
+``str`` methods running in C), which is what lets a million-line statement load
+in pure Python. Whenever any check of a block fails, the block goes through the
+*slow path*: row by row, with the exact rules (``Money.parse`` for amounts),
+collecting every bad line with its number and reason. For well-formed input
+both paths give the same values; a property test holds them to it.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, datetime, timedelta, timezone
+from itertools import compress, islice, repeat
+from operator import itemgetter, mul, ne, neg, sub
+from typing import Callable, Sequence
+
+from chalicelib.errors import ValidationError
+from chalicelib.money import MAX_MINOR, Money, exponent
+from chalicelib.recon.model import StatementError
+
+BLOCK_ROWS = 65536  # rows converted per fast-path block
+MAX_ERRORS = 100_000  # stop collecting (but keep counting) past this many bad lines
+
+
+class BadLine(Exception):
+    """One line is malformed; the message says why."""
+
+
+class Errors:
+    """Every bad line of a file: ``(line, reason)``."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[tuple[int, str]] = []
+        self.total = 0
+
+    def add(self, line: int, reason: str) -> None:
+        self.total += 1
+        if len(self.items) < MAX_ERRORS:
+            self.items.append((line, reason))
+
+    def raise_if_any(self) -> None:
+        if self.total:
+            raise StatementError(self.source, self.items, self.total)
+
+
+def text_of(source: str, content: str | bytes) -> str:
+    """The statement as text: bytes are UTF-8 (a BOM is dropped), anything else is an error."""
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        try:
+            content = bytes(content).decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = bytes(content)[: e.start].count(b"\n") + 1
+            raise StatementError(source, [(line, f"not UTF-8 text (byte {e.start})")]) from None
+    elif not isinstance(content, str):
+        raise StatementError(source, [(0, "the statement must be text")])
+    return content[1:] if content.startswith("\ufeff") else content
+
+
+# -- single values (the slow path's exact rules) -----------------------------------------------
+
+_CURRENCY_EXP: dict[str, int] = {}
+
+
+def currency_exp(code: str) -> int:
+    """Exponent of an ISO 4217 code with a minor unit; ``BadLine`` otherwise."""
+    exp = _CURRENCY_EXP.get(code)
+    if exp is None:
+        try:
+            exp = exponent(code)
+        except ValidationError:
+            raise BadLine(f"currency {code!r} is not an ISO 4217 code") from None
+        _CURRENCY_EXP[code] = exp
+    return exp
+
+
+def parse_currency(text: str | None, upper: bool = False) -> str:
+    if not text:
+        raise BadLine("currency is empty")
+    code = text.strip().upper() if upper else text.strip()
+    currency_exp(code)
+    return code
+
+
+def parse_decimal(text: str | None, currency: str, what: str = "amount") -> int:
+    """Major-unit decimal string to minor units, exactly (``Money.parse``)."""
+    if text is None or text == "":
+        raise BadLine(f"{what} is empty")
+    try:
+        return Money.parse(text, currency).minor
+    except ValidationError as e:
+        raise BadLine(f"{what} {text!r}: {e.message}") from None
+
+
+def parse_minor(value, what: str = "amount") -> int:
+    """An integer of minor units (JSON number or digits), within the platform's bounds."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadLine(f"{what} {value!r} is not an integer of minor units")
+    if isinstance(value, str):
+        if not re.fullmatch(r"-?\d{1,20}", value.strip()):
+            raise BadLine(f"{what} {value!r} is not an integer of minor units")
+        value = int(value)
+    if abs(value) > MAX_MINOR:
+        raise BadLine(f"{what} {value} is beyond {MAX_MINOR} minor units")
+    return value
+
+
+_DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INSTANT_RE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|z|[+-]\d{2}:?\d{2})?)?"
+)
+_TIME_RE = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d")
+_DAYS: dict[str, date] = {}
+
+
+def parse_day(text: str) -> date:
+    """``YYYY-MM-DD`` (strict: no week dates, no compact forms)."""
+    day = _DAYS.get(text)
+    if day is None:
+        if not _DAY_RE.fullmatch(text):
+            raise BadLine(f"date {text!r} is not YYYY-MM-DD")
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            raise BadLine(f"date {text!r} does not exist") from None
+        if len(_DAYS) < 100_000:
+            _DAYS[text] = day
+    return day
+
+
+def parse_instant_day(text: str | None, what: str = "date") -> date:
+    """The UTC day of an ISO 8601 date or date-time (no offset means UTC)."""
+    if not text:
+        raise BadLine(f"{what} is empty")
+    text = text.strip()
+    m = _INSTANT_RE.fullmatch(text)
+    if not m:
+        raise BadLine(f"{what} {text!r} is not an ISO 8601 date or date-time")
+    if m.group(2) is None:
+        return parse_day(m.group(1))
+    try:
+        moment = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise BadLine(f"{what} {text!r} is not a valid date-time") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.date()
+
+
+def day_of_unix(value, what: str = "created") -> date:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 253402300800:
+        raise BadLine(f"{what} {value!r} is not a unix timestamp in seconds")
+    return datetime.fromtimestamp(value, tz=timezone.utc).date()
+
+
+def require(value: str | None, what: str) -> str:
+    if value is None or value.strip() == "":
+        raise BadLine(f"{what} is empty")
+    return value
+
+
+# -- whole columns (the fast path: C-speed checks; None means "use the slow path") ------------
+
+def fast_currencies(col: Sequence[str], upper: bool = False) -> tuple[list[str], int] | None:
+    """Canonical currency codes of a column and their common exponent, or ``None``."""
+    canon = {}
+    exps = set()
+    for code in set(col):
+        c = code.upper() if upper else code
+        try:
+            exps.add(currency_exp(c))
+        except BadLine:
+            return None
+        canon[code] = c
+    if len(exps) > 1:
+        return None  # mixed exponents (RWF and USD in one block): the slow path converts line by line
+    if len(canon) == 1:
+        return [canon.popitem()[1]] * len(col), exps.pop()
+    return list(map(canon.__getitem__, col)), (exps.pop() if exps else 2)
+
+
+def fast_amounts(col: Sequence[str], exp: int, *, positive: bool = False, negate: bool = False) -> list[int] | None:
+    """Decimal strings to minor units, or ``None``: all with exactly ``exp`` decimals, or all whole units.
+
+    Accepts exactly what ``Money.parse`` accepts in the canonical form providers
+    write (``-?digits[.exp digits]``); anything else (spaces, fewer decimals,
+    ``1500.00`` for a zero-decimal currency) goes to the slow path, which decides.
+    """
+    if not col:
+        return []
+    if not all(map(str.isascii, col)) or max(map(len, col)) > 21 + exp + 1:
+        return None
+    scale = 1
+    if not any(map(str.__contains__, col, repeat("."))):
+        digits, scale = col, 10**exp  # whole units ("8000" KES): every value, or none, has a point
+    elif exp == 0:
+        return None  # "1500.00" RWF: the slow path checks the decimals are zeros
+    else:
+        if any(map(ne, map(str.count, col, repeat(".")), repeat(1))):
+            return None
+        if any(map(ne, map(sub, map(len, col), map(str.find, col, repeat("."))), repeat(exp + 1))):
+            return None
+        if any(map(str.startswith, col, repeat((".", "-.")))):
+            return None
+        digits = list(map(str.replace, col, repeat("."), repeat("")))
+    if not all(map(str.isdigit, map(str.removeprefix, digits, repeat("-")))):
+        return None
+    if max(map(len, map(str.removeprefix, digits, repeat("-")))) > 20 + (exp if scale == 1 else 0):
+        return None
+    values = list(map(int, digits))
+    if scale != 1:
+        values = list(map(mul, values, repeat(scale)))
+    low, high = min(values), max(values)
+    if high > MAX_MINOR or low < -MAX_MINOR or (positive and low <= 0):
+        return None
+    return list(map(neg, values)) if negate else values
+
+
+_slice_day = itemgetter(slice(0, 10))
+_slice_sep = itemgetter(slice(10, 11))
+_slice_time = itemgetter(slice(11, 19))
+_slice_tail = itemgetter(slice(19, None))
+
+
+def fast_instant_days(col: Sequence[str]) -> list[date] | None:
+    """UTC days of ``YYYY-MM-DD[(T| )HH:MM:SS[Z]]`` values, or ``None`` (offsets, fractions: slow path)."""
+    if not col:
+        return []
+    lengths = set(map(len, col))
+    if not lengths <= {10, 19, 20}:
+        return None
+    if lengths != {10}:
+        if not set(map(_slice_sep, col)) <= {"", "T", " "} or not set(map(_slice_tail, col)) <= {"", "Z"}:
+            return None
+        times = set(map(_slice_time, col))
+        times.discard("")
+        if not all(map(_TIME_RE.fullmatch, times)):
+            return None
+    heads = list(map(_slice_day, col))
+    days = {}
+    for head in set(heads):
+        try:
+            days[head] = parse_day(head)
+        except BadLine:
+            return None
+    return list(map(days.__getitem__, heads))
+
+
+def fast_required(col: Sequence[str]) -> bool:
+    """No empty value (whitespace-only counts as empty)."""
+    return all(col) and not any(map(str.isspace, col))
+
+
+# -- CSV ------------------------------------------------------------------------------------
+
+class CsvFormat:
+    """A CSV statement format: its columns and how a block and a row become line values.
+
+    ``columns`` maps a canonical name to the header names accepted for it (compared
+    case-insensitively, surrounding spaces ignored); names in ``optional`` may be
+    absent. ``fast(cols, n)`` gets the raw column tuples of a block (``None`` for an
+    absent optional column) and returns the output columns, or ``None`` to send the
+    block to the slow path. ``slow(get)`` gets one row as ``{canonical: text}`` and
+    returns the output values in ``outputs`` order, raising ``BadLine``.
+    """
+
+    def __init__(self, source: str, columns: dict[str, tuple[str, ...]], optional: set[str],
+                 outputs: tuple[str, ...], fast: Callable, slow: Callable):
+        self.source = source
+        self.columns = columns
+        self.optional = optional
+        self.outputs = outputs
+        self.fast = fast
+        self.slow = slow
+
+    def read(self, content: str | bytes) -> tuple[Sequence[int], dict[str, list]]:
+        """Every line's values as columns, and the line numbers; ``StatementError`` lists all bad lines."""
+        text = text_of(self.source, content)
+        errors = Errors(self.source)
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        try:
+            header = next(reader, None)
+        except csv.Error as e:
+            raise StatementError(self.source, [(1, f"unreadable CSV header: {e}")]) from None
+        if not header:
+            raise StatementError(self.source, [(1, "the file is empty: no header line")])
+        index = self._header_index(header)
+        width = len(header)
+        out = {name: [] for name in self.outputs}
+        # Records never span lines unless a field is quoted; with no quote at all the
+        # line number of record k is simply k + 2, kept as a range.
+        simple_lines = '"' not in text
+        pieces: list[Sequence[int]] = []
+        while True:
+            start = reader.line_num
+            try:
+                if simple_lines:
+                    rows = list(islice(reader, BLOCK_ROWS))
+                    numbers: Sequence[int] = range(start + 1, start + 1 + len(rows))
+                else:
+                    rows, numbers = [], []
+                    for row in islice(reader, BLOCK_ROWS):
+                        rows.append(row)
+                        numbers.append(reader.line_num)
+            except csv.Error as e:
+                errors.add(reader.line_num, f"unreadable CSV: {e}")
+                break
+            if not rows:
+                break
+            widths = set(map(len, rows))
+            if 0 in widths:  # blank lines are not records: drop them, keep the numbering
+                keep = list(map(bool, rows))
+                rows = list(compress(rows, keep))
+                numbers = list(compress(numbers, keep))
+                widths.discard(0)
+                if not rows:
+                    continue
+            converted = None
+            if widths == {width}:
+                cols = list(zip(*rows))
+                raw = {name: (cols[i] if i is not None else None) for name, i in index.items()}
+                converted = self.fast(raw, len(rows))
+            if converted is None:
+                converted = self._slow_block(rows, numbers, index, width, errors)
+                numbers = converted.pop("__lines__")
+            for name in self.outputs:
+                out[name].extend(converted[name])
+            pieces.append(numbers)
+        lines = concat_lines(pieces)
+        errors.raise_if_any()
+        return lines, out
+
+    def _header_index(self, header: list[str]) -> dict[str, int | None]:
+        names = [h.strip().lower() for h in header]
+        if names and names[0].startswith("\ufeff"):
+            names[0] = names[0][1:]
+        index: dict[str, int | None] = {}
+        missing = []
+        for canonical, accepted in self.columns.items():
+            found = next((names.index(a) for a in accepted if a in names), None)
+            if found is None and canonical not in self.optional:
+                missing.append(accepted[0])
+            index[canonical] = found
+        if missing:
+            raise StatementError(self.source, [(1, f"missing column{'s' if len(missing) > 1 else ''} "
+                                                   f"{', '.join(missing)} (header: {', '.join(header)})")])
+        return index
+
+    def _slow_block(self, rows, numbers, index, width, errors: Errors) -> dict[str, list]:
+        out = {name: [] for name in self.outputs}
+        kept = []
+        appenders = [out[name].append for name in self.outputs]
+        for row, number in zip(rows, numbers):
+            if len(row) != width:
+                errors.add(number, f"expected {width} fields, found {len(row)}")
+                continue
+            get = {name: (row[i] if i is not None else None) for name, i in index.items()}
+            try:
+                values = self.slow(get)
+            except BadLine as e:
+                errors.add(number, str(e))
+                continue
+            for append, value in zip(appenders, values):
+                append(value)
+            kept.append(number)
+        out["__lines__"] = kept
+        return out
+
+
+def concat_lines(pieces: list[Sequence[int]]) -> Sequence[int]:
+    """Line numbers of consecutive blocks: one ``range`` when they are contiguous, else a list."""
+    if all(isinstance(p, range) for p in pieces):
+        pieces = [p for p in pieces if len(p)]
+        if not pieces:
+            return range(0)
+        if all(a.stop == b.start for a, b in zip(pieces, pieces[1:])):
+            return range(pieces[0].start, pieces[-1].stop)
+    out: list[int] = []
+    for p in pieces:
+        out.extend(p)
+    return out
+
+
+def collect(errors: list[str], fn: Callable, *args):
+    """Run one field's conversion; on ``BadLine`` note the reason and return ``None``."""
+    try:
+        return fn(*args)
+    except BadLine as e:
+        errors.append(str(e))
+        return None
+
+
+def eat_day_of(text: str | None, what: str) -> date:
+    """M-Pesa's ``dd.mm.yyyy HH:MM:SS`` (Nairobi time, UTC+3) or ISO 8601, as a UTC day."""
+    if text and re.fullmatch(r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}:\d{2}", text.strip()):
+        try:
+            local = datetime.strptime(text.strip(), "%d.%m.%Y %H:%M:%S")
+        except ValueError:
+            raise BadLine(f"{what} {text!r} is not a valid date-time") from None
+        return (local - timedelta(hours=3)).date()
+    return parse_instant_day(text, what)

@@ -1,0 +1,82 @@
+"""Inbound webhooks: verify, de-duplicate, hand the event to its service.
+
+The de-duplication marker is written *after* the event was handled: a crash
+in between makes the sender retry, and handling is idempotent anyway (ledger ids
+and status steps derive from the order), so a retry converges instead of being
+dropped. A marker only saves work on the common duplicate.
+"""
+from __future__ import annotations
+
+import json
+
+from chalicelib import bootstrap, settings
+from chalicelib.errors import InvalidState, ValidationError
+
+
+def _ack(duplicate: bool = False) -> dict:
+    return {"received": True, "duplicate": duplicate}
+
+
+def handle_stripe(raw_body: bytes, signature: str | None) -> dict:
+    """``payment_intent.succeeded`` → escrow; ``payment_intent.payment_failed`` → timeline."""
+    from chalicelib.payments import PaymentFailed, PaymentSucceeded, parse_event, verify_webhook
+
+    cfg = settings.get()
+    event = verify_webhook(raw_body, signature, cfg.stripe_webhook_secret, tolerance=cfg.webhook_tolerance_seconds)
+    parsed = parse_event(event)
+    docs = bootstrap.docs()
+    marker = f"event#stripe#{parsed.event_id}"
+    if docs.get(marker, "claim") is not None:
+        return _ack(duplicate=True)
+    escrow = bootstrap.escrow()
+    if isinstance(parsed, PaymentSucceeded):
+        escrow.payment_succeeded(parsed.payment_intent_id, parsed.amount, parsed.order_id)
+    elif isinstance(parsed, PaymentFailed):
+        escrow.payment_failed(parsed.payment_intent_id, parsed.failure_code or parsed.failure_message or "declined",
+                              parsed.order_id)
+    docs.claim(marker)
+    return _ack()
+
+
+def handle_customs(raw_body: bytes, signature: str | None) -> dict:
+    """A customs decision for a shipped order (see API.md "Customs webhook")."""
+    from chalicelib.api.routing import parse_json_object, validate
+    from chalicelib.api.signatures import verify
+    from chalicelib.api.trade_schemas import CustomsEvent
+
+    cfg = settings.get()
+    verify(raw_body, signature, cfg.customs_secret, cfg.webhook_tolerance_seconds)
+    event: CustomsEvent = validate(CustomsEvent, parse_json_object(raw_body))
+    docs = bootstrap.docs()
+    marker = f"event#customs#{event.event_id}"
+    if docs.get(marker, "claim") is not None:
+        return _ack(duplicate=True)
+    escrow = bootstrap.escrow()
+    try:
+        escrow.customs_event(event.order_id, event.status, event.customs_declaration_ref, event.office, event.event_id)
+    except InvalidState:
+        order = escrow.order(event.order_id)
+        if (order.get("customs") or {}).get("event_id") != event.event_id:
+            raise
+        # This very event was handled before a crash kept us from marking it.
+    docs.claim(marker)
+    return _ack()
+
+
+def handle_mpesa_result(raw_body: bytes) -> dict:
+    """M-Pesa's B2C result (or queue timeout): recorded once per ConversationID, then the
+    payout's status is re-checked through the rail (the callback is a hint, not the truth)."""
+    from chalicelib.payouts.rails import mpesa
+
+    try:
+        callback = mpesa.parse_result_callback(json.loads(raw_body or b"{}"))
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValidationError("validation_error", f"not an M-Pesa result: {error}") from None
+    docs = bootstrap.docs()
+    marker = f"event#mpesa#{callback.conversation_id}"
+    if docs.get(marker, "claim") is not None:
+        return _ack(duplicate=True)
+    bootstrap.mpesa_results().record(callback)
+    bootstrap.payouts().on_provider_callback(callback.originator_conversation_id)
+    docs.claim(marker)
+    return _ack()
