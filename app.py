@@ -20,7 +20,19 @@ from chalicelib.api.schemas import (
     RatesResponse,
     TrialBalanceResponse,
 )
-from chalicelib.errors import NotFound
+from chalicelib.api.trade_schemas import (
+    Acknowledged,
+    BalanceResponse,
+    OrderRequest,
+    OrderResponse,
+    PayoutsResponse,
+    PayoutView,
+    SellerRequest,
+    SellerResponse,
+    ShipmentRequest,
+    WithdrawalRequest,
+)
+from chalicelib.errors import NotFound, ValidationError
 
 app = Chalice(app_name="mizani")
 api = Api(app, idempotency_store=bootstrap.idempotency_store)
@@ -86,3 +98,167 @@ def get_ledger_account(call: Call, account_id: str) -> LedgerAccountResponse:
 @api.get("/v1/ledger/trial-balance", roles=STAFF, response=TrialBalanceResponse, summary="Trial balance per currency")
 def trial_balance(call: Call) -> TrialBalanceResponse:
     return TrialBalanceResponse.of(bootstrap.ledger().trial_balance())
+
+
+# -- sellers ----------------------------------------------------------------------------
+
+SELLER_OR_ADMIN = frozenset({"seller", "admin"})
+SELLER_OR_STAFF = frozenset({"seller", "admin", "finance"})
+
+
+@api.post("/v1/sellers", roles=SELLER_OR_ADMIN, body=SellerRequest, response=SellerResponse, status=201,
+          summary="Register a seller and the wallet it is paid to")
+def register_seller(call: Call) -> dict:
+    req: SellerRequest = call.body
+    if call.principal.role == "seller" and req.seller_id not in (None, call.principal.sub):
+        raise ValidationError("validation_error", "a seller registers as itself", path="seller_id")
+    payout = {**req.payout.model_dump(), "seller_id": req.seller_id}
+    return bootstrap.escrow().register_seller(call.principal, req.name, req.country, payout)
+
+
+@api.get("/v1/sellers/{seller_id}", roles=SELLER_OR_STAFF, response=SellerResponse, summary="A seller")
+def get_seller(call: Call, seller_id: str) -> dict:
+    return bootstrap.escrow().get_seller(call.principal, seller_id)
+
+
+@api.get("/v1/sellers/{seller_id}/balance", roles=SELLER_OR_STAFF, response=BalanceResponse,
+         summary="What the seller can withdraw, what waits in escrow, what is being paid out")
+def seller_balance(call: Call, seller_id: str) -> dict:
+    return bootstrap.escrow().seller_balance(call.principal, seller_id)
+
+
+@api.get("/v1/sellers/{seller_id}/payouts", roles=SELLER_OR_STAFF, response=PayoutsResponse,
+         summary="The seller's payouts, newest first")
+def seller_payouts(call: Call, seller_id: str) -> dict:
+    bootstrap.escrow().get_seller(call.principal, seller_id)  # ownership: 404 if not theirs
+    return {"payouts": bootstrap.payouts().list_for_seller(seller_id)}
+
+
+@api.post("/v1/sellers/{seller_id}/payouts", roles=frozenset({"seller"}), body=WithdrawalRequest, response=PayoutView,
+          status=201, summary="Withdraw from the available balance to the seller's wallet")
+def withdraw(call: Call, seller_id: str) -> dict:
+    seller = bootstrap.escrow().get_seller(call.principal, seller_id)
+    return bootstrap.payouts().withdraw(seller, call.body.amount.to_money(), call.idempotency_key)
+
+
+# -- orders -------------------------------------------------------------------------------
+
+
+@api.post("/v1/orders", roles=frozenset({"buyer"}), body=OrderRequest, response=OrderResponse, status=201,
+          summary="Check out: price the lines, lock both FX quotes, create the card payment")
+def create_order(call: Call) -> dict:
+    req: OrderRequest = call.body
+    lines = [{**line.model_dump(exclude={"unit_price"}), "unit_price": line.unit_price.to_money()} for line in req.lines]
+    return bootstrap.escrow().create_order(call.principal, req.seller_id, req.pay_currency, lines, call.idempotency_key)
+
+
+@api.get("/v1/orders/{order_id}", roles=ANY_ROLE, response=OrderResponse, summary="An order and its timeline")
+def get_order(call: Call, order_id: str) -> dict:
+    return bootstrap.escrow().get_order(call.principal, order_id)
+
+
+@api.post("/v1/orders/{order_id}/shipment", roles=frozenset({"seller"}), body=ShipmentRequest, response=OrderResponse,
+          status=200, summary="The seller records the shipment and its customs declaration")
+def record_shipment(call: Call, order_id: str) -> dict:
+    req: ShipmentRequest = call.body
+    return bootstrap.escrow().record_shipment(call.principal, order_id, req.carrier, req.tracking_number,
+                                              req.customs_declaration_ref)
+
+
+# -- webhooks ------------------------------------------------------------------------------
+
+
+@api.post("/v1/webhooks/stripe", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="Stripe events (Stripe-Signature verified, 300 s tolerance; deduplicated by event id)")
+def stripe_webhook(call: Call) -> dict:
+    from chalicelib import webhooks
+
+    return webhooks.handle_stripe(call.raw_body, call.header("stripe-signature"))
+
+
+@api.post("/v1/webhooks/customs", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="Customs decisions (Mizani-Signature verified; deduplicated by event_id)")
+def customs_webhook(call: Call) -> dict:
+    from chalicelib import webhooks
+
+    return webhooks.handle_customs(call.raw_body, call.header("mizani-signature"))
+
+
+@api.post("/v1/webhooks/momo/{payout_id}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="MTN MoMo's transfer callback: a hint only, the status is re-queried from MTN")
+def momo_callback(call: Call, payout_id: str) -> dict:
+    bootstrap.payouts().on_provider_callback(payout_id)
+    return {"received": True}
+
+
+@api.post("/v1/webhooks/mpesa/result", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="M-Pesa B2C result and queue-timeout callbacks (deduplicated on ConversationID)")
+def mpesa_result(call: Call) -> dict:
+    from chalicelib import webhooks
+
+    return webhooks.handle_mpesa_result(call.raw_body)
+
+
+@api.post("/v1/webhooks/mpesa/timeout", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="M-Pesa B2C queue timeout: the outcome is unknown, the payout is polled")
+def mpesa_timeout(call: Call) -> dict:
+    from chalicelib import webhooks
+
+    return webhooks.handle_mpesa_result(call.raw_body, queue_timeout=True)
+
+
+# -- escrow workflow tasks (Step Functions Lambda tasks) -----------------------------------------
+
+
+@app.lambda_function(name="customs_wait")
+def customs_wait(event, context):
+    return tasks().customs_wait(event)
+
+
+@app.lambda_function(name="release_escrow")
+def release_escrow(event, context):
+    return tasks().release_escrow(event)
+
+
+@app.lambda_function(name="start_payout")
+def start_payout(event, context):
+    return tasks().start_payout(event)
+
+
+@app.lambda_function(name="check_payout")
+def check_payout(event, context):
+    return tasks().check_payout(event)
+
+
+@app.lambda_function(name="settle")
+def settle(event, context):
+    return tasks().settle(event)
+
+
+@app.lambda_function(name="refund")
+def refund(event, context):
+    return tasks().refund(event)
+
+
+@app.lambda_function(name="manual_review")
+def manual_review(event, context):
+    return tasks().manual_review(event)
+
+
+@app.schedule("rate(1 minute)", name="expire_pending")
+def expire_pending(event):
+    """Void pending ledger transfers whose timeout passed."""
+    bootstrap.ledger().expire_pending()
+
+
+@app.schedule("rate(1 minute)", name="drain_outbox")
+def drain_outbox(event):
+    """Send queued SMS and advance open payouts (withdrawals have no workflow of their own)."""
+    bootstrap.outbox().drain()
+    bootstrap.payouts().poll_open()
+
+
+def tasks():
+    from chalicelib.workflow import tasks as workflow_tasks
+
+    return workflow_tasks

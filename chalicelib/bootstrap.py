@@ -8,6 +8,8 @@ swap in fakes with ``override(...)`` and drop everything with ``reset()``.
     bootstrap.quotes()             fx QuoteService (rates source + quote store)
     bootstrap.rate_source()        fx RateSource (snapshot file, or live HTTP)
     bootstrap.idempotency_store()  Idempotency-Key records in the app table
+    bootstrap.docs() / escrow() / payouts() / outbox() / cards() / workflow() / rail(name)
+                                   the trade services and their adapters
 """
 from __future__ import annotations
 
@@ -127,3 +129,60 @@ def ensure_platform_accounts(ledger_service: "Ledger | None" = None) -> list["Ac
         for template, kind in PLATFORM_ACCOUNTS:
             created.append(ledger_service.create_account(template.format(cur=cur), cur, kind=kind))
     return created
+
+
+# -- trade services (escrow, payments, payouts, notifications) ------------------------------
+
+
+def docs():
+    """Versioned documents in the app table (orders, sellers, payouts, outbox, event markers)."""
+    from chalicelib.documents import DynamoDocuments
+
+    return _cached("docs", DynamoDocuments)
+
+
+def cards():
+    """The card processor (Stripe; the sandbox's Stripe locally). Imports stripe on first use only."""
+    from chalicelib.payments import build_card_gateway
+
+    return _cached("cards", lambda: build_card_gateway(settings.get()))
+
+
+def workflow():
+    from chalicelib.workflow.engine import StepFunctionsWorkflow
+
+    return _cached("workflow", StepFunctionsWorkflow)
+
+
+def outbox():
+    from chalicelib.notify.outbox import Outbox
+    from chalicelib.notify.sms_gateway import build_sms_gateway
+
+    return _cached("outbox", lambda: Outbox(docs(), lambda: build_sms_gateway(settings.get())))
+
+
+def escrow():
+    from chalicelib.escrow.service import EscrowService
+
+    return _cached(
+        "escrow", lambda: EscrowService(docs(), ledger(), quotes(), cards(), workflow(), settings.get(), outbox=outbox())
+    )
+
+
+def rail(name: str):
+    """The payout rail ``name`` (mtn_momo, mpesa), built once per container."""
+    from chalicelib.payouts.rails.config import build_rail
+
+    return _cached(f"rail:{name}", lambda: build_rail(name, settings.get(), results=mpesa_results()))
+
+
+def mpesa_results():
+    from chalicelib.payouts.rails.mpesa_store import DynamoMpesaResultStore
+
+    return _cached("mpesa_results", lambda: DynamoMpesaResultStore(docs()))
+
+
+def payouts():
+    from chalicelib.payouts.service import PayoutService
+
+    return _cached("payouts", lambda: PayoutService(docs(), ledger(), rail, escrow(), outbox()))

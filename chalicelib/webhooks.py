@@ -7,8 +7,6 @@ dropped. A marker only saves work on the common duplicate.
 """
 from __future__ import annotations
 
-import json
-
 from chalicelib import bootstrap, settings
 from chalicelib.errors import InvalidState, ValidationError
 
@@ -63,20 +61,23 @@ def handle_customs(raw_body: bytes, signature: str | None) -> dict:
     return _ack()
 
 
-def handle_mpesa_result(raw_body: bytes) -> dict:
+def handle_mpesa_result(raw_body: bytes, queue_timeout: bool = False) -> dict:
     """M-Pesa's B2C result (or queue timeout): recorded once per ConversationID, then the
-    payout's status is re-checked through the rail (the callback is a hint, not the truth)."""
+    payout is advanced through the rail (a queue timeout is *unknown*, never a failure)."""
     from chalicelib.payouts.rails import mpesa
 
+    parse = mpesa.parse_queue_timeout_callback if queue_timeout else mpesa.parse_result_callback
     try:
-        callback = mpesa.parse_result_callback(json.loads(raw_body or b"{}"))
+        callback = parse(raw_body or b"{}")
     except (ValueError, KeyError, TypeError) as error:
-        raise ValidationError("validation_error", f"not an M-Pesa result: {error}") from None
+        raise ValidationError("validation_error", f"not an M-Pesa callback: {error}") from None
     docs = bootstrap.docs()
-    marker = f"event#mpesa#{callback.conversation_id}"
-    if docs.get(marker, "claim") is not None:
+    marker = f"event#mpesa#{callback.dedup_key}"
+    if callback.dedup_key and docs.get(marker, "claim") is not None:
         return _ack(duplicate=True)
     bootstrap.mpesa_results().record(callback)
-    bootstrap.payouts().on_provider_callback(callback.originator_conversation_id)
-    docs.claim(marker)
+    if callback.reference:
+        bootstrap.payouts().on_provider_callback(callback.reference)
+    if callback.dedup_key:
+        docs.claim(marker)
     return _ack()

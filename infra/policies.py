@@ -66,6 +66,7 @@ APP_RW = {
     + ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
     "app/index/gsi1": ["dynamodb:Query"],
 }
+#: for a consumer of the app table's stream (@app.on_dynamodb_record); add with "stream": True
 APP_STREAM = {"app/stream/*": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]}
 
 
@@ -91,8 +92,8 @@ ACCESS: dict[str, dict] = {
     "manual_review": {"dynamodb": _merge(LEDGER_READ, APP_RW)},
     # scheduled sweeper: voids pending transfers whose timeout has passed
     "expire_pending": {"dynamodb": _merge(LEDGER_WRITE, LEDGER_SWEEP)},
-    # SMS outbox (app table items; may be driven by the app table's stream)
-    "drain_outbox": {"dynamodb": _merge(APP_RW, APP_STREAM), "stream": True},
+    # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
+    "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
     # reconciliation of a statement chunk against the ledger
     "reconcile_chunk": {"dynamodb": _merge(LEDGER_READ, LEDGER_REPORTS, APP_RW)},
 }

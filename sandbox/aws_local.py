@@ -369,7 +369,7 @@ def _map_dynamodb_streams(app, prefix: str, endpoint_url: str | None) -> None:
 
 
 def create_state_machines(
-    prefix: str, function_arns: dict[str, str], endpoint_url: str | None = None
+    prefix: str, function_arns: dict[str, str], endpoint_url: str | None = None, infra_dir=None
 ) -> dict[str, str]:
     """Create ``<prefix>-<name>`` for every ``infra/<name>.asl.json``; ``{name: ARN}``.
 
@@ -382,7 +382,7 @@ def create_state_machines(
     values = {statemachines.to_cfn_resource_name(name) + "Arn": arn for name, arn in function_arns.items()}
     values.update({t.logical_id: tables.physical_name(prefix, t.name) for t in tables.table_defs().values()})
     arns: dict[str, str] = {}
-    for sm in statemachines.discover():
+    for sm in statemachines.discover(infra_dir or statemachines.INFRA_DIR):
         sm.check_placeholders()
         missing = sorted(p for p in sm.placeholders if p not in values)
         if missing:
@@ -403,16 +403,19 @@ def create_state_machines(
     return arns
 
 
-def install_lambda_dispatch(app, prefix: str = "mizani-local", endpoint_url: str | None = None) -> dict[str, str]:
+def install_lambda_dispatch(
+    app, prefix: str = "mizani-local", endpoint_url: str | None = None, infra_dir=None
+) -> dict[str, str]:
     """Dispatch moto Lambda invocations to ``app`` in-process; returns ``{state machine name: ARN}``.
 
     Registers every handler of ``app`` as ``<prefix>-<name>`` in moto's Lambda and creates
-    the state machines ``<prefix>-<name>`` from ``infra/*.asl.json``. The tables for
-    ``prefix`` should exist (``create_tables``) before a workflow runs.
+    the state machines ``<prefix>-<name>`` from ``infra/*.asl.json`` (``infra_dir``: another
+    folder of ``*.asl.json``, for tests). The tables for ``prefix`` should exist
+    (``create_tables``) before a workflow runs.
     """
     patch_moto_lambda()
     function_arns = register_app_functions(app, prefix, endpoint_url)
-    return create_state_machines(prefix, function_arns, endpoint_url)
+    return create_state_machines(prefix, function_arns, endpoint_url, infra_dir)
 
 
 def uninstall_lambda_dispatch(prefix: str) -> None:

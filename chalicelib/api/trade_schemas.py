@@ -42,6 +42,7 @@ class SellerResponse(ResponseModel):
     name: str
     country: str
     payout: PayoutRouteView
+    created_at: str | None = None
 
 
 class BalanceResponse(ResponseModel):

@@ -111,11 +111,12 @@ class Ledger:
         return self.store.get_accounts(list(account_ids))
 
     # -- transfers -------------------------------------------------------
-    def transfer(self, *chain: Transfer) -> list[TransferRecord]:
+    def transfer(self, *chain: Transfer, at_ns: int | None = None) -> list[TransferRecord]:
         """Commit ``chain`` as linked transfers: all or nothing, in one atomic store write.
 
         Repeating a committed chain (same ids, same fields) returns the first result;
         the same ids with other fields raise ``exists_with_different_fields``.
+        ``at_ns`` fixes the commit time (the expiry sweeper's "now"); default: the clock.
         """
         if not chain:
             raise ValidationError("validation_error", "a chain needs at least one transfer")
@@ -127,14 +128,15 @@ class Ledger:
         pendings = self._pending_targets(chain)
         chain = tuple(_fill_from_pending(t, pendings) for t in chain)
         for attempt in range(self.max_attempts):
-            records, batch = self._plan(chain, pendings)
+            now_ns = at_ns if at_ns is not None else self.clock_ns()
+            records, batch = self._plan(chain, pendings, now_ns)
             try:
                 self.store.commit(batch)
                 return records
             except BatchContended:
                 pass
             except BatchRejected as rejected:
-                replayed = self._diagnose(chain, batch, rejected)
+                replayed = self._diagnose(chain, batch, rejected, now_ns)
                 if replayed is not None:
                     return replayed
                 # Nothing is wrong any more (a concurrent change resolved it): try again.
@@ -159,7 +161,7 @@ class Ledger:
             pending_id = record.transfer.transfer_id
             expiry = Transfer(f"expire:{pending_id}", "", "", 0, "", TransferKind.EXPIRE_PENDING, pending_id, code="expiry")
             try:
-                self.transfer(expiry)
+                self.transfer(expiry, at_ns=now_s * 1_000_000_000)
                 expired.append(pending_id)
             except LedgerRejected as rejected:
                 if rejected.result not in _CLOSED_STATUS_RESULT.values():
@@ -211,8 +213,7 @@ class Ledger:
                 raise LedgerRejected(Result.PENDING_TRANSFER_NOT_PENDING, t.transfer_id)
         return found
 
-    def _plan(self, chain: tuple[Transfer, ...], pendings: dict[str, TransferRecord]) -> tuple[list[TransferRecord], Batch]:
-        now_ns = self.clock_ns()
+    def _plan(self, chain: tuple[Transfer, ...], pendings: dict[str, TransferRecord], now_ns: int) -> tuple[list[TransferRecord], Batch]:
         now_s = now_ns // 1_000_000_000
         batch = Batch()
         deltas: dict[str, AccountDelta] = {}
@@ -269,7 +270,7 @@ class Ledger:
             )
         return records, batch
 
-    def _diagnose(self, chain: tuple[Transfer, ...], batch: Batch, rejected: BatchRejected) -> list[TransferRecord] | None:
+    def _diagnose(self, chain: tuple[Transfer, ...], batch: Batch, rejected: BatchRejected, now_ns: int) -> list[TransferRecord] | None:
         """Explain a refused batch: return the stored records for a replay, raise the
         reason, or return None when nothing is wrong any more (retry)."""
         stored = self.store.get_transfers([t.transfer_id for t in chain])
@@ -280,7 +281,7 @@ class Ledger:
             first = next(t for t in chain if t.transfer_id not in {s.transfer_id for s in same})
             raise LedgerRejected(Result.EXISTS_WITH_DIFFERENT_FIELDS, first.transfer_id)
 
-        now_s = self.clock_ns() // 1_000_000_000
+        now_s = now_ns // 1_000_000_000
         resolves = [op for op in batch.ops if isinstance(op, ResolvePending)]
         if resolves:
             current = self.store.get_transfers([op.pending_id for op in resolves])

@@ -1,0 +1,56 @@
+"""Settlement reconciliation: providers' statements against the ledger, every break shown.
+
+Pure Python (no chalice, stripe or boto3 here). The pieces:
+
+- ``importers``: strict parsers of Stripe balance reports, MTN MoMo and M-Pesa B2C
+  statements and camt.053 bank statements into ``ProviderBatch``es (``ProviderLine``s);
+  a malformed line raises ``StatementError`` with every bad line's number.
+- ``ledger_source``: the ``LedgerSource`` port (``lines_for(provider, day_range)``),
+  ``MemoryLedgerSource``, and the offline ledger CSV.
+- ``engine``: ``reconcile_chunk`` (pure, per chunk), ``partition``, ``combine``,
+  ``reconcile``; the ``Reconciliation`` result with the API's JSON and ``breaks.csv``.
+- ``service``: ``reconcile_statement(source, content, ledger)`` and ``reconciliation_id``.
+- ``python -m chalicelib.recon FILE --source ... --ledger LEDGER.csv``: the finance CLI.
+"""
+from chalicelib.recon.engine import (  # noqa: F401
+    STATUS_BALANCED,
+    STATUS_BREAKS,
+    Break,
+    ChunkResult,
+    Reconciliation,
+    SettlementRow,
+    chunk_of,
+    combine,
+    partition,
+    reconcile,
+    reconcile_chunk,
+)
+from chalicelib.recon.importers import parse_statement  # noqa: F401
+from chalicelib.recon.ledger_source import (  # noqa: F401
+    LedgerSource,
+    MemoryLedgerSource,
+    ledger_batch,
+    read_ledger_csv,
+    write_ledger_csv,
+)
+from chalicelib.recon.model import (  # noqa: F401
+    AMOUNT_MISMATCH,
+    CLASSIFICATIONS,
+    DUPLICATE,
+    FEE,
+    FX,
+    MATCHED,
+    MISSING_AT_PROVIDER,
+    MISSING_IN_LEDGER,
+    OUTCOMES,
+    PAID_TWICE,
+    REPEATED_LINE,
+    SOURCES,
+    SPLIT,
+    LedgerBatch,
+    LedgerLine,
+    ProviderBatch,
+    ProviderLine,
+    StatementError,
+)
+from chalicelib.recon.service import reconcile_statement, reconciliation_id, statement_period  # noqa: F401
