@@ -116,7 +116,7 @@ class PayoutService:
         # Reserve all parts in one linked chain: two concurrent withdrawals can never overdraw.
         self._reserve_many(ids, parts, seller["seller_id"], route, amount.currency)
         for payout_id, part in zip(ids, parts):
-            self._create(payout_id, seller["seller_id"], None, Money(part, amount.currency), route)
+            self._create(payout_id, seller["seller_id"], None, Money(part, amount.currency), route, reserved=True)
         payouts = [self._advance(i, limits, schedule_when_over_daily=False) for i in ids]
         first = public_payout(payouts[0])
         if len(payouts) > 1:
@@ -148,12 +148,14 @@ class PayoutService:
         return self._advance(payout_id, limits, schedule_when_over_daily=payout.get("order_id") is not None)
 
     # -- the machinery ----------------------------------------------------------------
-    def _create(self, payout_id: str, seller_id: str, order_id: str | None, amount: Money, route: dict) -> None:
+    def _create(self, payout_id: str, seller_id: str, order_id: str | None, amount: Money, route: dict,
+                reserved: bool = False) -> None:
         now = _iso(self.clock())
         doc = {
             "payout_id": payout_id, "order_id": order_id, "seller_id": seller_id, "amount": amount.to_json(),
             "rail": route["rail"], "msisdn": route["msisdn"], "status": "new", "provider_reference": None,
             "reason": None, "created_at": now, "updated_at": now,
+            "reserved": reserved,  # the pending ledger transfer already exists (withdrawals reserve first)
         }
         try:
             self.docs.put_new(f"payout#{payout_id}", doc, index=(f"payouts#seller#{seller_id}", f"{now}#{payout_id}"))
@@ -196,7 +198,8 @@ class PayoutService:
                     )
                 tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
                 return self._update(payout_id, status="scheduled", not_before=_iso(tomorrow), reason="daily_limit")
-            self._reserve(payout, amount)
+            if not payout.get("reserved"):
+                self._reserve(payout, amount)
             status = rail.send(payout_id, amount, payout["msisdn"], f"Mizani payout {payout.get('order_id') or ''}".strip())
             payout = self._update(payout_id, status="pending", day_key=day_key, sent_at=_iso(now))
         else:
