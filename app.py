@@ -10,7 +10,7 @@ from chalice import Chalice
 
 from chalicelib import bootstrap
 from chalicelib.api.auth import ANY_ROLE, STAFF
-from chalicelib.api.routing import PUBLIC, Api, Call
+from chalicelib.api.routing import PUBLIC, Api, Call, Reply
 from chalicelib.api.schemas import (
     HealthResponse,
     LedgerAccountResponse,
@@ -27,6 +27,8 @@ from chalicelib.api.trade_schemas import (
     OrderResponse,
     PayoutsResponse,
     PayoutView,
+    ReconciliationQuery,
+    ReconciliationRequest,
     SellerRequest,
     SellerResponse,
     ShipmentRequest,
@@ -205,6 +207,30 @@ def mpesa_timeout(call: Call) -> dict:
     from chalicelib import webhooks
 
     return webhooks.handle_mpesa_result(call.raw_body, queue_timeout=True)
+
+
+# -- reconciliation (finance) ------------------------------------------------------------------
+
+
+@api.post("/v1/reconciliations", roles=STAFF, body=ReconciliationRequest, status=201,
+          summary="Reconcile a provider statement (inline or an S3 key) against the ledger")
+def create_reconciliation(call: Call) -> dict:
+    req: ReconciliationRequest = call.body
+    return bootstrap.reconciliations().submit(req.source, content=req.content, s3_key=req.s3_key)
+
+
+@api.get("/v1/reconciliations/{reconciliation_id}", roles=STAFF, query=ReconciliationQuery,
+         summary="A reconciliation: summary, settlement per provider/currency/day, one page of breaks")
+def get_reconciliation(call: Call, reconciliation_id: str) -> dict:
+    return bootstrap.reconciliations().page(reconciliation_id, int(call.query.page or 1))
+
+
+@api.get("/v1/reconciliations/{reconciliation_id}/breaks.csv", roles=STAFF, media_type="text/csv",
+         summary="Every break of a reconciliation as CSV")
+def get_reconciliation_breaks(call: Call, reconciliation_id: str) -> Reply:
+    csv_text = bootstrap.reconciliations().breaks_csv(reconciliation_id)
+    return Reply(body=csv_text, content_type="text/csv",
+                 headers={"Content-Disposition": f'attachment; filename="{reconciliation_id}-breaks.csv"'})
 
 
 # -- escrow workflow tasks (Step Functions Lambda tasks) -----------------------------------------

@@ -186,3 +186,14 @@ def payouts():
     from chalicelib.payouts.service import PayoutService
 
     return _cached("payouts", lambda: PayoutService(docs(), ledger(), rail, escrow(), outbox()))
+
+
+def reconciliations():
+    """Statements and reconciliations in S3, matched against the ledger's own records."""
+    from chalicelib.recon.archive import Reconciliations, S3Archive
+    from chalicelib.recon.ledger_records import StoreLedgerSource
+
+    return _cached(
+        "reconciliations",
+        lambda: Reconciliations(S3Archive(settings.get().statements_bucket), StoreLedgerSource(ledger().store)),
+    )

@@ -127,7 +127,10 @@ class DynamoDocuments:
         item = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
         ).get("Item")
-        return json.loads(item["doc"]["S"]) if item else None
+        if item is None:
+            return None
+        # A claim marker (``claim``) has no body: it exists, and that is all it says.
+        return json.loads(item["doc"]["S"]) if "doc" in item else {}
 
     def put_new(self, pk, doc, sk="doc", index=None):
         item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
@@ -182,7 +185,7 @@ class DynamoDocuments:
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item={"pk": {"S": pk}, "sk": {"S": sk}},
+                Item={"pk": {"S": pk}, "sk": {"S": sk}, "doc": {"S": "{}"}},  # as MemoryDocuments stores it
                 ConditionExpression="attribute_not_exists(pk)",
             )
             return True

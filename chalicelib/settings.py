@@ -62,6 +62,9 @@ class Settings:
     customs_timeout_seconds: int = 14 * 24 * 3600
     payout_poll_seconds: int = 60
 
+    # reconciliation: statements and results (S3)
+    statements_bucket: str = ""
+
     # outbound HTTP (providers)
     http_timeout_seconds: float = 10.0
     sandbox_base_url: str = ""  # local stage: the provider simulators
@@ -99,6 +102,7 @@ def load() -> Settings:
         state_machine_arn=_env("MIZANI_STATE_MACHINE_ARN"),
         customs_timeout_seconds=_int("MIZANI_CUSTOMS_TIMEOUT_SECONDS", 14 * 24 * 3600),
         payout_poll_seconds=_int("MIZANI_PAYOUT_POLL_SECONDS", 60),
+        statements_bucket=_env("MIZANI_STATEMENTS_BUCKET") or f"{_env('MIZANI_TABLE_PREFIX', 'mizani-local')}-statements",
         http_timeout_seconds=float(_env("MIZANI_HTTP_TIMEOUT_SECONDS", "10") or 10),
         sandbox_base_url=_env("MIZANI_SANDBOX_BASE_URL"),
     )

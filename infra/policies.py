@@ -12,7 +12,8 @@ keeps them consistent; ``.chalice/config.json`` points every function of the ``d
 and ``prod`` stages at ``../policies/<stage>/<function>.json``.
 
 Resource names: tables ``mizani-<stage>-<table>`` (and their indexes / stream), the
-state machine ``mizani-<stage>-escrow``, log groups ``/aws/lambda/mizani-<stage>-*``
+state machine ``mizani-<stage>-escrow``, provider credentials in SSM ``/mizani/<stage>/*``
+or Secrets Manager ``mizani/<stage>/*``, log groups ``/aws/lambda/mizani-<stage>-*``
 (``chalice deploy`` names functions ``mizani-<stage>-<fn>``; for ``chalice package``
 deploy the stack as ``mizani-<stage>`` so CloudFormation's generated function names
 start with the same prefix).
@@ -80,20 +81,22 @@ def _merge(*parts: dict) -> dict:
 
 #: function name (as in app.py; the API is "api_handler") -> what it may touch.
 #: "states": the API starts the escrow workflow and answers its task tokens.
+#: "secrets": reads provider credentials stored by reference (chalicelib/payouts/rails/config.py):
+#:   SSM parameters under /mizani/<stage>/ or Secrets Manager secrets named mizani/<stage>/...
 ACCESS: dict[str, dict] = {
-    "api_handler": {"dynamodb": _merge(LEDGER_WRITE, LEDGER_REPORTS, APP_RW), "states": True},
+    "api_handler": {"dynamodb": _merge(LEDGER_WRITE, LEDGER_REPORTS, APP_RW), "states": True, "secrets": True},
     # escrow workflow tasks (infra/escrow.asl.json)
     "customs_wait": {"dynamodb": _merge(APP_RW)},
     "release_escrow": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
-    "start_payout": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
-    "check_payout": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
+    "start_payout": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
+    "check_payout": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
     "settle": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
-    "refund": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
+    "refund": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},  # Stripe refund
     "manual_review": {"dynamodb": _merge(LEDGER_READ, APP_RW)},
     # scheduled sweeper: voids pending transfers whose timeout has passed
     "expire_pending": {"dynamodb": _merge(LEDGER_WRITE, LEDGER_SWEEP)},
     # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
-    "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
+    "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
     # reconciliation of a statement chunk against the ledger
     "reconcile_chunk": {"dynamodb": _merge(LEDGER_READ, LEDGER_REPORTS, APP_RW)},
 }
@@ -140,6 +143,23 @@ def build_policy(stage: str, function: str) -> dict:
         statements.append({"Sid": f"DynamoDB{i + 1}", "Effect": "Allow", "Action": list(actions), "Resource": resources})
     if access.get("stream"):
         statements.append({"Sid": "StreamDiscovery", "Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"})
+    if access.get("secrets"):
+        statements.append(
+            {
+                "Sid": "ProviderSecretParameters",
+                "Effect": "Allow",
+                "Action": ["ssm:GetParameter"],
+                "Resource": [f"arn:aws:ssm:*:*:parameter/{APP_NAME}/{stage}/*"],
+            }
+        )
+        statements.append(
+            {
+                "Sid": "ProviderSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": [f"arn:aws:secretsmanager:*:*:secret:{APP_NAME}/{stage}/*"],
+            }
+        )
     if access.get("states"):
         statements.append(
             {

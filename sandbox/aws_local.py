@@ -161,6 +161,23 @@ def create_tables(prefix: str, endpoint_url: str | None = None) -> dict[str, str
     return tables.create_tables(client("dynamodb", endpoint_url), prefix)
 
 
+def create_buckets(prefix: str, endpoint_url: str | None = None) -> list[str]:
+    """Create the S3 buckets of ``infra/resources.base.json`` (``Mizani::BucketName``) as ``<prefix>-<name>``."""
+    template = tables.load_base_template()
+    s3 = client("s3", endpoint_url)
+    names = []
+    for resource in template["Resources"].values():
+        name = (resource.get("Metadata") or {}).get("Mizani::BucketName")
+        if resource["Type"] == "AWS::S3::Bucket" and name:
+            bucket = f"{prefix}-{name}"
+            try:
+                s3.create_bucket(Bucket=bucket)
+            except s3.exceptions.BucketAlreadyOwnedByYou:
+                pass
+            names.append(bucket)
+    return names
+
+
 def delete_tables(prefix: str, endpoint_url: str | None = None) -> None:
     tables.delete_tables(client("dynamodb", endpoint_url), prefix)
 

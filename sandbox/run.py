@@ -214,6 +214,7 @@ class Sandbox:
         # 3. tables, Lambda dispatch, state machines
         t1 = time.perf_counter()
         aws_local.create_tables(self.table_prefix, self.moto.url)
+        aws_local.create_buckets(self.table_prefix, self.moto.url)
         t2 = time.perf_counter()
         self._dispatch_installed = True
         self.state_machine_arns = aws_local.install_lambda_dispatch(self.app, self.table_prefix, self.moto.url)

@@ -133,6 +133,8 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
     tb = c.call("GET", "/v1/ledger/trial-balance", "finance", "fin-1")
     print("\n9. Trial balance (finance)")
     for cur, row in tb["currencies"].items():
+        if not (row["debits"] or row["credits"]):
+            continue
         print(f"   {cur}: debits {row['debits']:>14,}  credits {row['credits']:>14,}")
     print(f"   balanced: {tb['balanced']}")
 
@@ -161,7 +163,9 @@ def reconcile(c: Client, sandbox_url: str) -> bool:
     rec = c.call("POST", "/v1/reconciliations", "finance", "fin-1", {"source": "mtn_momo", "content": doctored})
     print("   a doctored MTN statement (one payout 1,000 RWF short):")
     for b in rec["breaks"]:
-        print(f"     line {b['line']}: {b['reference']} {b['outcome']} ledger {b['ledger_amount']} provider {b['provider_amount']}")
+        ledger_amount = money(b["ledger_amount"]) if b["ledger_amount"] else "-"
+        provider_amount = money(b["provider_amount"]) if b["provider_amount"] else "-"
+        print(f"     line {b['line']}: {b['reference']} {b['outcome']}: ledger {ledger_amount}, MTN says {provider_amount}")
     return clean and len(rec["breaks"]) == 1 and rec["breaks"][0]["outcome"] == "amount_mismatch"
 
 

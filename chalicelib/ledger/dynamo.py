@@ -3,13 +3,16 @@
 Tables (defined once in ``infra/resources.base.json``):
   accounts  (account_id)            counters + maintained ``avail_c`` / ``avail_d``
   transfers (transfer_id)           immutable transfer; pending ones carry status/expires_at,
-                                    and ``pending_open`` while they can still expire (sparse GSI)
+                                    and ``pending_open`` while they can still expire (sparse GSI);
+                                    money that moved carries ``code_day`` = "<code>#<YYYY-MM-DD>"
+                                    (sparse GSI ``by_code_day``: finance reads a day's movements by kind)
   entries   (account_id, seq)       one item per side of a transfer: the account's history
 
 The invariants live in the condition expressions below, never in a read.
 """
 from __future__ import annotations
 
+import time
 from typing import Iterable
 
 from chalicelib import aws, settings
@@ -181,6 +184,18 @@ class DynamoLedgerStore:
         )
         return [_transfer_from(i) for i in page.get("Items", [])]
 
+    def query_code_day(self, code: str, day: str) -> Iterable[TransferRecord]:
+        """Transfers that moved money with ``code`` on ``day`` (UTC), for reconciliation."""
+        paginator = self.client.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.transfers_table,
+            IndexName="by_code_day",
+            KeyConditionExpression="code_day = :k",
+            ExpressionAttributeValues={":k": _s(f"{code}#{day}")},
+        ):
+            for item in page.get("Items", []):
+                yield _transfer_from(item)
+
     def _batch_get(self, table: str, key: str, ids: Iterable[str]) -> list[dict]:
         ids = list(dict.fromkeys(ids))
         found: list[dict] = []
@@ -251,6 +266,9 @@ def _transfer_item(r: TransferRecord) -> dict:
             item[name] = _s(getattr(t, name))
     if t.meta:
         item["meta"] = {"M": {k: _s(str(v)) for k, v in t.meta.items()}}
+    if t.code and TransferKind(t.kind) in (TransferKind.POSTED, TransferKind.POST_PENDING):
+        day = time.strftime("%Y-%m-%d", time.gmtime(t.timestamp // 1_000_000_000))
+        item["code_day"] = _s(f"{t.code}#{day}")
     if r.status is not None:
         item["status"] = _s(r.status.value)
         item["expires_at"] = _n(r.expires_at)

@@ -104,6 +104,20 @@ class MemoryLedgerStore:
         with self._lock:
             return list(self.accounts.values())
 
+    def query_code_day(self, code: str, day: str) -> Iterable[TransferRecord]:
+        import time
+
+        from chalicelib.ledger.model import TransferKind
+
+        with self._lock:
+            records = list(self.transfers.values())
+        return [
+            r for r in records
+            if r.transfer.code == code
+            and TransferKind(r.transfer.kind) in (TransferKind.POSTED, TransferKind.POST_PENDING)
+            and time.strftime("%Y-%m-%d", time.gmtime(r.transfer.timestamp // 1_000_000_000)) == day
+        ]
+
     def query_expired_pending(self, now_s: int, limit: int) -> list[TransferRecord]:
         with self._lock:
             due = [

@@ -136,3 +136,6 @@ class LedgerStore(Protocol):
     def scan_accounts(self) -> Iterable[Account]: ...
 
     def query_expired_pending(self, now_s: int, limit: int) -> list[TransferRecord]: ...
+
+    def query_code_day(self, code: str, day: str) -> Iterable[TransferRecord]:
+        """Transfers that moved money (posted, or posting a pending one) with ``code`` on ``day`` (UTC)."""

@@ -47,14 +47,16 @@ from __future__ import annotations
 import csv
 import io
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from itertools import accumulate, compress, islice, repeat
-from operator import add, and_, eq, mod, ne, not_, or_
+from operator import add, and_, eq, gt, mod, ne, not_, or_
 from typing import Iterable, NamedTuple, Sequence
 
 from chalicelib.money import Money, exponent
+from chalicelib.recon.parsing import bulk
 from chalicelib.recon.model import (
     AMOUNT_MISMATCH, DUPLICATE, FEE, FX, MATCHED, MISSING_AT_PROVIDER, MISSING_IN_LEDGER, OUTCOMES, PAID_TWICE,
     REPEATED_LINE, SETTLED, SOURCES, SPLIT, LedgerBatch, ProviderBatch, as_ledger_batch, as_provider_batch,
@@ -171,8 +173,11 @@ def reconcile_chunk(provider_lines, ledger_lines, *, period: tuple[date, date] |
     ``period`` (first and last day of the statement, inclusive): ledger lines outside
     it are used for matching but never reported missing. ``None``: every ledger line counts.
     """
-    P = as_provider_batch(provider_lines)
-    L = as_ledger_batch(ledger_lines)
+    with bulk():
+        return _reconcile_chunk(as_provider_batch(provider_lines), as_ledger_batch(ledger_lines), period)
+
+
+def _reconcile_chunk(P: ProviderBatch, L: LedgerBatch, period) -> ChunkResult:
     provider = P.provider or (L.provider[0] if len(L) else "")
     result = ChunkResult(provider)
     counts = result.counts
@@ -185,41 +190,52 @@ def reconcile_chunk(provider_lines, ledger_lines, *, period: tuple[date, date] |
     counts["ledger_lines"] = m
     pkeys, lkeys = _keys(P, L)
 
-    # Keys that need the group rules: any key with several lines on a side, any provider
-    # line whose ledger line (if any) differs in amount or currency, any ledger-only key.
-    pidx = dict(zip(pkeys, range(n)))  # key -> its (last) provider row
+    # Find the few rows the group rules must look at, for all keys at once:
     lidx = dict(zip(lkeys, range(m)))  # key -> its (last) ledger row
-    slow: set = set()
-    if len(pidx) != n:
-        slow.update(compress(pkeys, map(ne, map(pidx.__getitem__, pkeys), range(n))))
-    if len(lidx) != m:
-        slow.update(compress(lkeys, map(ne, map(lidx.__getitem__, lkeys), range(m))))
-    rows = list(map(lidx.get, pkeys, repeat(m)))  # m: "no ledger line" (the None sentinel below)
+    slow_j: set[int] = set()  # ledger rows whose key needs the rules
+    ledger_dup_keys: set = set()
+    if len(lidx) != m:  # keys with several ledger lines
+        ledger_dup_keys.update(compress(lkeys, map(ne, map(lidx.__getitem__, lkeys), range(m))))
+        slow_j.update(map(lidx.__getitem__, ledger_dup_keys))
+    rows = list(map(lidx.get, pkeys, repeat(m)))  # each provider line's ledger row; m: none
+    del lidx
+    claims = Counter(rows)  # ledger row -> provider lines pointing at it
+    claims.pop(m, None)
+    # ... ledger rows claimed by several provider lines (a split, a duplicate) ...
+    slow_j.update(compress(claims.keys(), map(gt, claims.values(), repeat(1))))
+    # ... provider lines without a ledger line, or whose amount or currency differs ...
     ledger_amount = [*L.amount_minor, None]
     ledger_currency = [*L.currency, None]
     same = map(and_, map(eq, P.amount_minor, map(ledger_amount.__getitem__, rows)),
                map(eq, P.currency, map(ledger_currency.__getitem__, rows)))
-    slow.update(compress(pkeys, map(not_, same)))
-    del rows, ledger_amount, ledger_currency
-    slow.update(compress(lkeys, map(not_, map(pidx.__contains__, lkeys))))
-    del pidx, lidx
+    p_slow = set(compress(range(n), map(not_, same)))
+    del ledger_amount, ledger_currency
+    # ... and every provider line of the keys found so far (several provider lines on one row)
+    if slow_j:
+        p_slow.update(compress(range(n), map(slow_j.__contains__, rows)))
+    # ledger rows: those no provider line claims, those of slow provider lines, those found above
+    l_slow = set(compress(range(m), map(not_, map(claims.__contains__, range(m)))))
+    del claims
+    l_slow.update(slow_j)
+    l_slow.update(rows[i] for i in p_slow)
+    l_slow.discard(m)
+    if ledger_dup_keys:
+        l_slow.update(compress(range(m), map(ledger_dup_keys.__contains__, lkeys)))
+    del rows
 
     settlement = _bucket_sums(provider, P)
     fees = P.fee_minor
     fee_lines = sum(map(bool, fees)) if fees is not None else 0
-    slow_rows = 0
-    if slow:
-        p_slow = list(compress(range(n), map(slow.__contains__, pkeys)))
-        l_slow = list(compress(range(m), map(slow.__contains__, lkeys)))
+    slow_rows = len(p_slow)
+    if p_slow or l_slow:
         groups: dict = {}
-        for i in p_slow:
+        for i in sorted(p_slow):
             groups.setdefault(pkeys[i], ([], []))[0].append(i)
-        for j in l_slow:
+        for j in sorted(l_slow):
             groups.setdefault(lkeys[j], ([], []))[1].append(j)
         resolver = _GroupResolver(P, L, provider, period, result, settlement)
         for pis, ljs in groups.values():
             resolver.resolve(pis, ljs)
-        slow_rows = len(p_slow)
         if fees is not None:
             fee_lines -= sum(1 for i in p_slow if fees[i])
     fast_matched = n - slow_rows

@@ -277,7 +277,7 @@ class LedgerBatch:
     def select(self, provider: str | None = None, day_range: tuple[date, date] | None = None) -> "LedgerBatch":
         """The lines of one provider and (inclusive) day range, without a Python loop per line."""
         mask = None
-        if provider is not None:
+        if provider is not None and not all_equal(self.provider, provider):
             mask = map(provider.__eq__, self.provider)
         if day_range is not None:
             first, last = day_range

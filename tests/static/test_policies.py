@@ -86,7 +86,7 @@ def test_every_resource_belongs_to_the_stage(stage):
         for statement in _statements(doc):
             for resource in _as_list(statement["Resource"]):
                 if resource != "*":
-                    assert f"mizani-{stage}-" in resource, f"{stage}/{fn}: {resource}"
+                    assert f"mizani-{stage}-" in resource or f"mizani/{stage}/" in resource, f"{stage}/{fn}: {resource}"
 
 
 def test_the_ledger_is_append_only_for_every_function():
