@@ -115,6 +115,7 @@ class AwsEnv:
         from sandbox import aws_local
 
         self.tables = aws_local.create_tables(self.prefix, self.endpoint_url)
+        self.buckets = aws_local.create_buckets(self.prefix, self.endpoint_url)
 
     def delete_tables(self) -> None:
         from sandbox import aws_local

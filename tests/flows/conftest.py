@@ -366,6 +366,14 @@ def coffee(sandbox, world) -> Coffee:
     return _coffee[0]
 
 
+@pytest.fixture(scope="module")
+def module_world(sandbox_holder):
+    """A ``World`` for module-scoped fixtures (state that several read-only tests share)."""
+    w = World(sandbox_holder.get())
+    yield w
+    w.http.close()
+
+
 @pytest.fixture
 def world(sandbox):
     w = World(sandbox)
