@@ -11,8 +11,8 @@ table (add a function, rename one, give one more action) and re-running the comm
 keeps them consistent; ``.chalice/config.json`` points every function of the ``dev``
 and ``prod`` stages at ``../policies/<stage>/<function>.json``.
 
-Resource names: tables ``mizani-<stage>-<table>`` (and their indexes / stream), the
-state machine ``mizani-<stage>-escrow``, provider credentials in SSM ``/mizani/<stage>/*``
+Resource names: tables ``mizani-<stage>-<table>`` (and their indexes / stream), buckets
+``mizani-<stage>-<bucket>``, the state machine ``mizani-<stage>-escrow``, provider credentials in SSM ``/mizani/<stage>/*``
 or Secrets Manager ``mizani/<stage>/*``, log groups ``/aws/lambda/mizani-<stage>-*``
 (``chalice deploy`` names functions ``mizani-<stage>-<fn>``; for ``chalice package``
 deploy the stack as ``mizani-<stage>`` so CloudFormation's generated function names
@@ -62,6 +62,10 @@ LEDGER_WRITE = {
 }
 LEDGER_REPORTS = {"accounts": ["dynamodb:Scan"]}  # trial balance
 LEDGER_SWEEP = {"transfers/index/open_pending": ["dynamodb:Query"]}  # expired pending transfers
+LEDGER_BY_DAY = {"transfers/index/by_code_day": ["dynamodb:Query"]}  # reconciliation: a day's movements by kind
+#: S3: {bucket short name (Mizani::BucketName): object actions}; s3:ListBucket on the bucket comes
+#: with s3:GetObject so that a missing key is NoSuchKey (404), not AccessDenied.
+STATEMENTS_RW = {"statements": ["s3:GetObject", "s3:PutObject"]}
 APP_RW = {
     "app": _GET
     + ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
@@ -84,7 +88,12 @@ def _merge(*parts: dict) -> dict:
 #: "secrets": reads provider credentials stored by reference (chalicelib/payouts/rails/config.py):
 #:   SSM parameters under /mizani/<stage>/ or Secrets Manager secrets named mizani/<stage>/...
 ACCESS: dict[str, dict] = {
-    "api_handler": {"dynamodb": _merge(LEDGER_WRITE, LEDGER_REPORTS, APP_RW), "states": True, "secrets": True},
+    "api_handler": {
+        "dynamodb": _merge(LEDGER_WRITE, LEDGER_REPORTS, LEDGER_BY_DAY, APP_RW),
+        "s3": STATEMENTS_RW,  # POST /v1/reconciliations keeps statements and results in S3
+        "states": True,
+        "secrets": True,
+    },
     # escrow workflow tasks (infra/escrow.asl.json)
     "customs_wait": {"dynamodb": _merge(APP_RW)},
     "release_escrow": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
@@ -98,7 +107,7 @@ ACCESS: dict[str, dict] = {
     # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
     "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
     # reconciliation of a statement chunk against the ledger
-    "reconcile_chunk": {"dynamodb": _merge(LEDGER_READ, LEDGER_REPORTS, APP_RW)},
+    "reconcile_chunk": {"dynamodb": _merge(LEDGER_READ, LEDGER_REPORTS, LEDGER_BY_DAY, APP_RW), "s3": STATEMENTS_RW},
 }
 
 #: the state machines the API may start (infra/<name>.asl.json)
@@ -141,6 +150,15 @@ def build_policy(stage: str, function: str) -> dict:
         by_actions.setdefault(tuple(sorted(actions)), []).append(_table_arn(stage, key))
     for i, (actions, resources) in enumerate(sorted(by_actions.items(), key=lambda kv: kv[1])):
         statements.append({"Sid": f"DynamoDB{i + 1}", "Effect": "Allow", "Action": list(actions), "Resource": resources})
+    for bucket, actions in sorted(access.get("s3", {}).items()):
+        bucket_arn = f"arn:aws:s3:::{prefix}-{bucket}"
+        statements.append(
+            {"Sid": f"{bucket.title()}Objects", "Effect": "Allow", "Action": sorted(actions), "Resource": [f"{bucket_arn}/*"]}
+        )
+        if "s3:GetObject" in actions:
+            statements.append(
+                {"Sid": f"{bucket.title()}Listing", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": [bucket_arn]}
+            )
     if access.get("stream"):
         statements.append({"Sid": "StreamDiscovery", "Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"})
     if access.get("secrets"):

@@ -91,6 +91,9 @@ class MotoServer:
         from sandbox.moto_patches import serialize_dynamodb
 
         serialize_dynamodb()
+        if self.requested_port:
+            # ThreadedMotoServer binds inside its thread and would wait forever on a busy port
+            _check_port_free(self.host, self.requested_port)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
         self._server.start()
         self.port = self._server.get_host_and_port()[1]
@@ -114,6 +117,15 @@ class MotoServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Raise ``OSError(EADDRINUSE)`` now if ``host:port`` cannot be listened on."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug's server does
+        probe.bind((host, port))
 
 
 def quiet_werkzeug() -> None:

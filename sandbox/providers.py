@@ -14,6 +14,7 @@ skipped with a warning; an import error *inside* an existing module still propag
 """
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import os
@@ -111,7 +112,11 @@ class ProviderServer:
         from werkzeug.serving import make_server
 
         if self._server is None:
-            self._server = make_server(self.host, self.requested_port, self._wsgi, threaded=True)
+            try:
+                # werkzeug prints and calls sys.exit(1) on a busy port: turn that into an OSError
+                self._server = make_server(self.host, self.requested_port, self._wsgi, threaded=True)
+            except SystemExit as error:
+                raise OSError(errno.EADDRINUSE, f"port {self.requested_port} is in use") from error
         return self
 
     def start(self, api_base_url: str, env: dict | None = None) -> "ProviderServer":

@@ -72,6 +72,18 @@ def _clear_app_caches() -> None:
         pass
 
 
+def _quiet_handler_class():
+    from chalice.local import ChaliceRequestHandler
+
+    class QuietRequestHandler(ChaliceRequestHandler):
+        """No per-request access log line (tests, demo, benchmarks)."""
+
+        def log_message(self, format, *args):  # noqa: A002 - BaseHTTPRequestHandler's signature
+            pass
+
+    return QuietRequestHandler
+
+
 class Sandbox:
     """Moto + tables + in-process Lambda + state machines + simulators + the Chalice API.
 
@@ -79,6 +91,8 @@ class Sandbox:
     (defaults 8000 / 8001 / 8002); ``0`` picks free ports. ``api_port`` / ``sandbox_port`` /
     ``moto_port`` override one each. ``table_prefix`` defaults to the stage's
     ``MIZANI_TABLE_PREFIX`` (``mizani-local``), or a unique ``mizani-sbx<hex>`` with ``ports=0``.
+    ``bootstrap_ledger``: create the platform accounts; ``access_log``: one line per API request
+    (on for ``make run``).
     """
 
     def __init__(
@@ -91,6 +105,7 @@ class Sandbox:
         table_prefix: str | None = None,
         project_dir: Path | str = PROJECT_DIR,
         bootstrap_ledger: bool = True,
+        access_log: bool = False,
     ):
         def pick(role: str, explicit: int | None) -> int:
             if explicit is not None:
@@ -102,6 +117,7 @@ class Sandbox:
         self.requested = {"api": pick("api", api_port), "sandbox": pick("sandbox", sandbox_port), "moto": pick("moto", moto_port)}
         self.project_dir = str(Path(project_dir).resolve())
         self.bootstrap_ledger = bootstrap_ledger
+        self.access_log = access_log
         self._table_prefix = table_prefix or (f"mizani-sbx{uuid.uuid4().hex[:8]}" if ports == 0 else None)
         self.app = None
         self.config = None
@@ -174,7 +190,9 @@ class Sandbox:
         try:
             self.moto.start()
         except OSError as error:
-            raise self._bind_error("moto", error) from error
+            if error.errno == errno.EADDRINUSE:
+                raise self._bind_error("moto", error) from error
+            raise
         # the simulators' socket first: the app's environment must carry its URL
         self.providers = ProviderServer(port=self.requested["sandbox"], host=HOST)
         try:
@@ -255,16 +273,24 @@ class Sandbox:
         _clear_app_caches()
 
     def _create_api_server(self):
+        import functools
+
         from chalice.local import LocalChalice, LocalDevServer, create_local_server
 
         try:
             if isinstance(self.app, LocalChalice):  # already adapted by an earlier Sandbox in this process
-                return LocalDevServer(self.app, self.config, HOST, self.requested["api"])
-            return create_local_server(self.app, self.config, HOST, self.requested["api"])
+                server = LocalDevServer(self.app, self.config, HOST, self.requested["api"])
+            else:
+                server = create_local_server(self.app, self.config, HOST, self.requested["api"])
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
                 raise self._bind_error("api", error) from error
             raise
+        if not self.access_log:
+            server.server.RequestHandlerClass = functools.partial(
+                _quiet_handler_class(), app_object=self.app, config=self.config
+            )
+        return server
 
     def _bootstrap_ledger(self) -> None:
         try:
@@ -321,7 +347,7 @@ def main() -> int:
     aws_local.quiet_werkzeug()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        sandbox = Sandbox().start()
+        sandbox = Sandbox(access_log=True).start()
     except RuntimeError as error:
         print(f"sandbox: {error}", file=sys.stderr)
         return 1

@@ -15,6 +15,7 @@
     win and the stage only fills in the rest.
 
     aws_env.prefix / .endpoint_url / .region / .tables ({"app": "<prefix>-app", ...})
+    aws_env.buckets                       ["<prefix>-statements", ...] (S3 buckets of the template)
     aws_env.table("app")                  physical name
     aws_env.client("dynamodb")            boto3 client for moto (cached)
     aws_env.reset_tables()                drop and recreate this test's tables (empty again)
@@ -100,6 +101,7 @@ class AwsEnv:
     prefix: str
     region: str
     tables: dict[str, str] = field(default_factory=dict)
+    buckets: list[str] = field(default_factory=list)
     _monkeypatch: pytest.MonkeyPatch | None = None
     _workflow_installed: bool = False
 

@@ -43,9 +43,12 @@ def public_payout(doc: dict) -> dict:
     keys = ("payout_id", "order_id", "amount", "rail", "msisdn", "status", "provider_reference", "reason",
             "created_at", "updated_at")
     view = {k: doc.get(k) for k in keys}
+    # API.md: pending | succeeded | failed. "new" (created, not yet sent: the sending task may be
+    # retrying) and "scheduled" (waiting for the daily limit) are both pending to the seller.
     if view["status"] == "scheduled":
-        view["status"] = "pending"  # API.md: pending | succeeded | failed
         view["scheduled_for"] = doc.get("not_before")
+    if view["status"] in ("new", "scheduled"):
+        view["status"] = "pending"
     return view
 
 

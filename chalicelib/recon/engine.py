@@ -47,12 +47,12 @@ from __future__ import annotations
 import csv
 import io
 import zlib
-from collections import Counter
+from array import array
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from itertools import accumulate, compress, islice, repeat
-from operator import add, and_, eq, gt, mod, ne, not_, or_
+from itertools import compress, islice, repeat
+from operator import add, and_, eq, mod, ne, not_, or_, setitem
 from typing import Iterable, NamedTuple, Sequence
 
 from chalicelib.money import Money, exponent
@@ -177,7 +177,8 @@ def reconcile_chunk(provider_lines, ledger_lines, *, period: tuple[date, date] |
         return _reconcile_chunk(as_provider_batch(provider_lines), as_ledger_batch(ledger_lines), period)
 
 
-def _reconcile_chunk(P: ProviderBatch, L: LedgerBatch, period) -> ChunkResult:
+def _reconcile_chunk(P: ProviderBatch, L: LedgerBatch, period, by_rules: bool = False) -> ChunkResult:
+    """``by_rules``: send every key through the group rules (tests hold the fast path to them)."""
     provider = P.provider or (L.provider[0] if len(L) else "")
     result = ChunkResult(provider)
     counts = result.counts
@@ -199,29 +200,37 @@ def _reconcile_chunk(P: ProviderBatch, L: LedgerBatch, period) -> ChunkResult:
         slow_j.update(map(lidx.__getitem__, ledger_dup_keys))
     rows = list(map(lidx.get, pkeys, repeat(m)))  # each provider line's ledger row; m: none
     del lidx
-    claims = Counter(rows)  # ledger row -> provider lines pointing at it
-    claims.pop(m, None)
-    # ... ledger rows claimed by several provider lines (a split, a duplicate) ...
-    slow_j.update(compress(claims.keys(), map(gt, claims.values(), repeat(1))))
-    # ... provider lines without a ledger line, or whose amount or currency differs ...
+    # claimant[j]: the last provider line pointing at ledger row j (-1: none), scattered in C;
+    # a provider line that is not its row's claimant shares the row with another line.
+    claimant = array("q", [-1]) * (m + 1)
+    any(map(setitem, repeat(claimant), rows, range(n)))  # setitem returns None: ``any`` runs it all
+    claimant[m] = -1
+    shared = set(compress(rows, map(ne, map(claimant.__getitem__, rows), range(n))))
+    shared.discard(m)
+    slow_j.update(shared)  # ... ledger rows claimed by several provider lines (a split, a duplicate)
+    # ... provider lines without a ledger line, or whose amount (or currency) differs ...
     ledger_amount = [*L.amount_minor, None]
-    ledger_currency = [*L.currency, None]
-    same = map(and_, map(eq, P.amount_minor, map(ledger_amount.__getitem__, rows)),
-               map(eq, P.currency, map(ledger_currency.__getitem__, rows)))
+    same = map(eq, P.amount_minor, map(ledger_amount.__getitem__, rows))
+    one_currency = n and m and P.currency.count(P.currency[0]) == n and L.currency.count(P.currency[0]) == m
+    if not one_currency:
+        ledger_currency = [*L.currency, None]
+        same = map(and_, same, map(eq, P.currency, map(ledger_currency.__getitem__, rows)))
     p_slow = set(compress(range(n), map(not_, same)))
-    del ledger_amount, ledger_currency
+    del ledger_amount
     # ... and every provider line of the keys found so far (several provider lines on one row)
     if slow_j:
         p_slow.update(compress(range(n), map(slow_j.__contains__, rows)))
     # ledger rows: those no provider line claims, those of slow provider lines, those found above
-    l_slow = set(compress(range(m), map(not_, map(claims.__contains__, range(m)))))
-    del claims
+    l_slow = set(_unclaimed(claimant, m))
+    del claimant
     l_slow.update(slow_j)
     l_slow.update(rows[i] for i in p_slow)
     l_slow.discard(m)
     if ledger_dup_keys:
         l_slow.update(compress(range(m), map(ledger_dup_keys.__contains__, lkeys)))
     del rows
+    if by_rules:
+        p_slow, l_slow = set(range(n)), set(range(m))
 
     settlement = _bucket_sums(provider, P)
     fees = P.fee_minor
@@ -245,6 +254,25 @@ def _reconcile_chunk(P: ProviderBatch, L: LedgerBatch, period) -> ChunkResult:
     return result
 
 
+def _unclaimed(claimant: array, m: int) -> list[int]:
+    """Rows ``j < m`` where ``claimant[j] == -1``, found by searching the raw bytes for eight
+    0xff bytes (row indices are below 2**31, so a match is always one whole -1)."""
+    buf = claimant.tobytes()
+    found = []
+    minus_one = b"\xff" * claimant.itemsize
+    pos = buf.find(minus_one)
+    while pos >= 0:
+        if pos % claimant.itemsize == 0:
+            found.append(pos // claimant.itemsize)
+            pos += claimant.itemsize
+        else:
+            pos += 1
+        pos = buf.find(minus_one, pos)
+    if found and found[-1] == m:
+        found.pop()
+    return found
+
+
 def _keys(P: ProviderBatch, L: LedgerBatch) -> tuple[Sequence[str], Sequence[str]]:
     """Matching keys: the references themselves when both sides hold one and the same kind
     (every mobile-money and bank statement), else ``kind + "\\x1f" + reference``."""
@@ -260,31 +288,43 @@ def _bucket_sums(provider: str, P: ProviderBatch) -> dict:
     """``{(provider, currency, day): [expected, reported, fees, lines]}`` over all provider lines,
     expected starting equal to reported (the group rules adjust it where lines differ).
 
-    Sums are taken over runs of equal (currency, day) with prefix sums, so a statement
-    in date order costs a few C-speed passes; a shuffled one degrades to one step per line.
+    Statements come in date order, so sums are taken over runs of equal (currency, day):
+    a couple of C-speed passes. A shuffled statement falls back to one step per line.
     """
     n = len(P)
     out: dict = {}
     if not n:
         return out
     day, currency = P.day, P.currency
-    changes = map(or_, map(ne, islice(day, 1, None), day), map(ne, islice(currency, 1, None), currency))
+    changes = map(ne, islice(day, 1, None), day)
+    if currency.count(currency[0]) != n:  # several currencies (identity makes this count cheap)
+        changes = map(or_, changes, map(ne, islice(currency, 1, None), currency))
     starts = [0, *compress(range(1, n), changes)]
-    ends = [*starts[1:], n]
-    amounts = list(accumulate(P.amount_minor, initial=0))
-    fees = P.fee_minor
-    if fees is not None:
-        fees = list(accumulate((f or 0 for f in fees) if None in fees else fees, initial=0))
-    for s, e in zip(starts, ends):
+    amounts, fees = P.amount_minor, P.fee_minor
+    if fees is not None and None in fees:
+        fees = [f or 0 for f in fees]
+    if len(starts) > n // 8:  # not in date order
+        for i in range(n):
+            key = (provider, currency[i], day[i])
+            bucket = out.get(key)
+            if bucket is None:
+                bucket = out[key] = [0, 0, 0, 0]
+            bucket[0] += amounts[i]
+            bucket[1] += amounts[i]
+            if fees is not None:
+                bucket[2] += fees[i]
+            bucket[3] += 1
+        return out
+    for s, e in zip(starts, [*starts[1:], n]):
         key = (provider, currency[s], day[s])
         bucket = out.get(key)
         if bucket is None:
             bucket = out[key] = [0, 0, 0, 0]
-        total = amounts[e] - amounts[s]
+        total = sum(amounts[s:e])
         bucket[0] += total
         bucket[1] += total
         if fees is not None:
-            bucket[2] += fees[e] - fees[s]
+            bucket[2] += sum(fees[s:e])
         bucket[3] += e - s
     return out
 

@@ -28,13 +28,12 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from itertools import repeat
 from typing import Iterable, Protocol, runtime_checkable
 
-from chalicelib.recon.model import LedgerBatch, LedgerLine, all_equal
+from chalicelib.recon.model import LedgerBatch, LedgerLine
 from chalicelib.recon.parsing import (
-    BadLine, CsvFormat, collect, currency_exp, fast_currencies, fast_required, parse_currency, parse_day,
-    parse_minor, require,
+    BadLine, CsvFormat, collect, currency_exp, fast_amounts, fast_currencies, fast_instant_days, fast_required,
+    parse_currency, parse_day, parse_minor, require,
 )
 
 DayRange = tuple[date, date]
@@ -102,39 +101,33 @@ def _slow(get: dict) -> tuple:
     return reference, provider, amount, currency, day, kind, transfer_id
 
 
+def _distinct(col) -> dict | None:
+    """The distinct values of a repetitive column (provider, kind), each checked non-empty."""
+    values = {v: v for v in set(col)}
+    return None if not all(values) or any(map(str.isspace, values)) else values
+
+
 def _fast(raw: dict, n: int) -> dict | None:
-    for name in ("transfer_id", "provider", "kind", "reference"):
-        if not fast_required(raw[name]):
-            return None
+    references, transfer_ids = raw["reference"], raw["transfer_id"]
+    same_ids = transfer_ids == references  # payouts: the transfer id is the reference
+    if not fast_required(references) or not (same_ids or fast_required(transfer_ids)):
+        return None
+    providers, kinds = _distinct(raw["provider"]), _distinct(raw["kind"])
+    if providers is None or kinds is None:
+        return None
     currencies = fast_currencies(raw["currency"])
-    if currencies is None:
+    amounts = fast_amounts(raw["amount_minor"], 0) if currencies is not None else None
+    days = fast_instant_days(raw["day"], date_only=True) if amounts is not None else None
+    if days is None:
         return None
-    amounts = raw["amount_minor"]
-    if not all(map(str.isascii, amounts)) or not all(map(str.isdigit, map(str.removeprefix, amounts, repeat("-")))):
-        return None
-    if max(map(len, amounts)) > 17:
-        return None
-    days_raw = raw["day"]
-    days = {}
-    for text in set(days_raw):
-        try:
-            days[text] = parse_day(text)
-        except BadLine:
-            return None
-    values = list(map(int, amounts))
-    if max(map(abs, values)) > 10**15:
-        return None
-    interned = {}
-    providers = raw["provider"]
-    if all_equal(providers, providers[0]):
-        provider_col = [providers[0]] * n
-    else:
-        provider_col = [interned.setdefault(p, p) for p in providers]
-    kinds = raw["kind"]
-    kind_col = [kinds[0]] * n if all_equal(kinds, kinds[0]) else [interned.setdefault(k, k) for k in kinds]
-    return {"reference": list(raw["reference"]), "provider": provider_col, "amount_minor": values,
-            "currency": currencies[0], "day": list(map(days.__getitem__, days_raw)), "kind": kind_col,
-            "transfer_id": list(raw["transfer_id"])}
+    references = list(references)
+    return {
+        "reference": references, "amount_minor": amounts, "currency": currencies[0], "day": days,
+        "provider": [next(iter(providers))] * n if len(providers) == 1 else list(map(providers.__getitem__,
+                                                                                       raw["provider"])),
+        "kind": [next(iter(kinds))] * n if len(kinds) == 1 else list(map(kinds.__getitem__, raw["kind"])),
+        "transfer_id": references if same_ids else list(transfer_ids),  # shared strings: half the memory
+    }
 
 
 FORMAT = CsvFormat(SOURCE, COLUMNS, set(), OUTPUTS, _fast, _slow)

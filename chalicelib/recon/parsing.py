@@ -24,7 +24,8 @@ from chalicelib.errors import ValidationError
 from chalicelib.money import MAX_MINOR, Money, exponent
 from chalicelib.recon.model import StatementError
 
-BLOCK_ROWS = 65536  # rows converted per fast-path block
+BLOCK_ROWS = 4096  # rows per block through the csv module
+CHUNK_BYTES = 256 * 1024  # bytes per block of a CSV without quotes (small blocks stay in cache)
 MAX_ERRORS = 100_000  # stop collecting (but keep counting) past this many bad lines
 
 
@@ -229,7 +230,7 @@ def fast_amounts(col: Sequence[str], exp: int, *, positive: bool = False, negate
     """
     if not col:
         return []
-    joined = "".join(col)
+    joined = ",".join(col)  # the separator lets ",." spot a value that starts with its point
     if not joined.isascii() or any(ch in joined for ch in _INT_LENIENCY):
         return None
     n = len(col)
@@ -239,15 +240,15 @@ def fast_amounts(col: Sequence[str], exp: int, *, positive: bool = False, negate
         if dots == 0:
             digits = col
             scale = 10**exp  # whole units ("8000" KES)
-        elif exp == 0 or dots != n or "-." in joined or min(map(len, col)) < exp + 2:
-            return None  # "1500.00" RWF, "-.5", mixed forms: the slow path decides
+        elif exp == 0 or dots != n or "-." in joined or ",." in joined or joined.startswith("."):
+            return None  # "1500.00" RWF, "-.5", ".50", mixed forms: the slow path decides
         else:
             # each value has a point exp places from its end; as there are n points, exactly one each
             if any(map(ne, map(itemgetter(-exp - 1), col), repeat("."))):
                 return None
             digits = list(map(str.replace, col, repeat("."), repeat("")))
         values = list(map(int, digits))
-    except ValueError:
+    except (ValueError, IndexError):  # IndexError: a value shorter than its decimals
         return None
     del digits
     if scale != 1:
@@ -277,11 +278,14 @@ class _DayMap(dict):
         return day
 
 
-def fast_instant_days(col: Sequence[str]) -> list[date] | None:
-    """UTC days of ``YYYY-MM-DD[(T| )HH:MM:SS[Z]]`` values, or ``None`` (offsets, fractions: slow path)."""
+def fast_instant_days(col: Sequence[str], date_only: bool = False) -> list[date] | None:
+    """UTC days of ``YYYY-MM-DD[(T| )HH:MM:SS[Z]]`` values (``YYYY-MM-DD`` only with ``date_only``),
+    or ``None`` (offsets, fractions, anything odd: the slow path)."""
     if not col:
         return []
     width = len(col[0])
+    if date_only and width != 10:
+        return None
     try:
         data = "".join(col).encode("ascii")
     except UnicodeEncodeError:
@@ -289,7 +293,7 @@ def fast_instant_days(col: Sequence[str]) -> list[date] | None:
     shape = data.translate(_DIGITS_TO_9)
     n = len(col)
     if len(data) != width * n or shape[:width] not in _SHAPES or shape != shape[:width] * n:
-        return fast_instant_days_mixed(col)  # not one uniform shape
+        return None if date_only else fast_instant_days_mixed(col)  # not one uniform shape
     if width > 10:
         # every value is 20 (or 19) bytes wide: the time digits sit at fixed strides
         hours, hours2 = data[11::width], data[12::width]
@@ -358,59 +362,40 @@ class CsvFormat:
             return self._read(content)
 
     def _read(self, content: str | bytes) -> tuple[Sequence[int], dict[str, list]]:
-        # Decode as we go (a TextIOWrapper over the bytes), not into one big string:
-        # a StringIO of a 60 MB statement would hold it as 240 MB of UCS-4.
         data = _bytes_of(self.source, content)
+        if data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
         errors = Errors(self.source)
-        stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
-        reader = csv.reader(stream, strict=True)
-        try:
-            header = next(reader, None)
-        except csv.Error as e:
-            raise StatementError(self.source, [(1, f"unreadable CSV header: {e}")]) from None
-        except UnicodeDecodeError:
-            raise StatementError(self.source, [(1, "not UTF-8 text")]) from None
-        if not header:
+        if b'"' in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+            header, blocks = self._csv_blocks(data, errors)  # quotes or lone CRs: the csv module decides
+        else:
+            header, blocks = self._plain_blocks(data, errors)
+        if not header or header == [""]:
             raise StatementError(self.source, [(1, "the file is empty: no header line")])
         index = self._header_index(header)
         width = len(header)
         out = {name: [] for name in self.outputs}
-        # Records never span lines unless a field is quoted; with no quote at all the
-        # line number of record k is simply k + 2, kept as a range.
-        simple_lines = b'"' not in data
         pieces: list[Sequence[int]] = []
-        while True:
-            start = reader.line_num
-            try:
-                if simple_lines:
-                    rows = list(islice(reader, BLOCK_ROWS))
-                    numbers: Sequence[int] = range(start + 1, start + 1 + len(rows))
-                else:
-                    rows, numbers = [], []
-                    for row in islice(reader, BLOCK_ROWS):
-                        rows.append(row)
-                        numbers.append(reader.line_num)
-            except csv.Error as e:
-                errors.add(reader.line_num, f"unreadable CSV: {e}")
-                break
-            except UnicodeDecodeError as e:
-                errors.add(_line_of_byte(data, e), "not UTF-8 text")
-                break
-            if not rows:
-                break
-            widths = set(map(len, rows))
-            if 0 in widths:  # blank lines are not records: drop them, keep the numbering
-                keep = list(map(bool, rows))
-                rows = list(compress(rows, keep))
-                numbers = list(compress(numbers, keep))
-                widths.discard(0)
-                if not rows:
-                    continue
+        for cols, rows, numbers in blocks(width):
             converted = None
-            if widths == {width}:
-                cols = list(zip(*rows))
+            if cols is not None:
                 raw = {name: (cols[i] if i is not None else None) for name, i in index.items()}
-                converted = self.fast(raw, len(rows))
+                converted = self.fast(raw, len(numbers))
+                if converted is None:
+                    rows = list(zip(*cols))
+            elif rows:
+                widths = set(map(len, rows))
+                if 0 in widths:  # blank lines are not records: drop them, keep the numbering
+                    keep = list(map(bool, rows))
+                    rows = list(compress(rows, keep))
+                    numbers = list(compress(numbers, keep))
+                    widths.discard(0)
+                if rows and widths == {width}:
+                    cols = list(zip(*rows))
+                    raw = {name: (cols[i] if i is not None else None) for name, i in index.items()}
+                    converted = self.fast(raw, len(rows))
+            if not rows and converted is None:
+                continue
             if converted is None:
                 converted = self._slow_block(rows, numbers, index, width, errors)
                 numbers = converted.pop("__lines__")
@@ -420,6 +405,74 @@ class CsvFormat:
         lines = concat_lines(pieces)
         errors.raise_if_any()
         return lines, out
+
+    def _plain_blocks(self, data: bytes, errors: Errors):
+        """A CSV without quotes: records are lines and fields are what lies between commas, so
+        blocks of lines are split with ``str.split`` (C speed, no per-row list), each block's
+        field counts checked line by line first."""
+        newline = data.find(b"\n")
+        head = data if newline < 0 else data[:newline]
+        try:
+            header = head.rstrip(b"\r").decode("utf-8").split(",")
+        except UnicodeDecodeError:
+            raise StatementError(self.source, [(1, "not UTF-8 text")]) from None
+
+        def blocks(width: int):
+            pos, size, line = len(head) + 1, len(data), 2
+            while pos < size:
+                end = data.find(b"\n", min(pos + CHUNK_BYTES, size) - 1)
+                end = size if end < 0 else end + 1
+                raw, pos = data[pos:end], end
+                try:
+                    chunk = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    errors.add(line + raw[: e.start].count(b"\n"), "not UTF-8 text")
+                    line += raw.count(b"\n")
+                    continue
+                lines = chunk.split("\n")
+                if lines[-1] == "":
+                    lines.pop()
+                if "\r" in chunk:
+                    lines = list(map(str.removesuffix, lines, repeat("\r")))
+                numbers = range(line, line + len(lines))
+                line += len(lines)
+                if not all(map(eq, map(str.count, lines, repeat(",")), repeat(width - 1))):
+                    yield None, list(csv.reader(lines)), numbers  # a short or long line: row by row
+                    continue
+                fields = ",".join(lines).split(",")
+                yield [fields[k::width] for k in range(width)], None, numbers
+
+        return header, blocks
+
+    def _csv_blocks(self, data: bytes, errors: Errors):
+        """Any CSV, through the csv module (quoted fields may span lines: numbers tracked per record)."""
+        stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+        reader = csv.reader(stream, strict=True)
+        try:
+            header = next(reader, None)
+        except csv.Error as e:
+            raise StatementError(self.source, [(1, f"unreadable CSV header: {e}")]) from None
+        except UnicodeDecodeError:
+            raise StatementError(self.source, [(1, "not UTF-8 text")]) from None
+
+        def blocks(width: int):
+            while True:
+                rows, numbers = [], []
+                try:
+                    for row in islice(reader, BLOCK_ROWS):
+                        rows.append(row)
+                        numbers.append(reader.line_num)
+                except csv.Error as e:
+                    errors.add(reader.line_num, f"unreadable CSV: {e}")
+                    return
+                except UnicodeDecodeError as e:
+                    errors.add(_line_of_byte(data, e), "not UTF-8 text")
+                    return
+                if not rows:
+                    return
+                yield None, rows, numbers
+
+        return header, blocks
 
     def _header_index(self, header: list[str]) -> dict[str, int | None]:
         names = [h.strip().lower() for h in header]

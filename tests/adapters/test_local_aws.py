@@ -107,6 +107,10 @@ def test_the_tables_on_moto_are_the_template_tables(aws_env):
         assert sorted(described["AttributeDefinitions"], key=str) == sorted(table.properties["AttributeDefinitions"], key=str)
         assert sorted(i["IndexName"] for i in described.get("GlobalSecondaryIndexes", [])) == sorted(table.index_names)
         assert ("LatestStreamArn" in described) == table.has_stream
+    s3 = aws_env.client("s3")
+    assert aws_env.buckets == [f"{aws_env.prefix}-statements"]
+    for bucket in aws_env.buckets:
+        s3.head_bucket(Bucket=bucket)
 
 
 def test_a_workflow_runs_the_chalice_handlers_retries_transient_errors_and_waits_for_its_token(aws_env, world):
@@ -177,3 +181,19 @@ def test_install_workflow_creates_the_escrow_state_machine_for_the_real_app(aws_
     assert os.environ["MIZANI_STATE_MACHINE_ARN"] == arns["escrow"]
     described = aws_env.client("stepfunctions").describe_state_machine(stateMachineArn=arns["escrow"])
     assert f"{aws_env.prefix}-release_escrow" in described["definition"]
+
+
+def test_a_dynamodb_stream_handler_receives_writes_to_its_table(aws_env, tmp_path):
+    app = Chalice(app_name="streams")
+    seen = []
+
+    @app.on_dynamodb_record(stream_arn="arn:aws:dynamodb:us-east-1:123456789012:table/mizani-local-app/stream/x")
+    def on_app_change(event):
+        seen.extend(record.new_image["pk"]["S"] for record in event)
+
+    aws_local.install_lambda_dispatch(app, aws_env.prefix, aws_env.endpoint_url, infra_dir=tmp_path)
+    try:
+        aws_env.client("dynamodb").put_item(TableName=aws_env.table("app"), Item={"pk": {"S": "outbox#1"}, "sk": {"S": "m"}})
+        assert seen == ["outbox#1"]
+    finally:
+        aws_local.uninstall_lambda_dispatch(aws_env.prefix)

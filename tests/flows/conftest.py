@@ -281,6 +281,19 @@ class World:
         assert reply.status_code == 200, reply.text
         return reply.json()
 
+    def sweep(self) -> None:
+        """Run the scheduled sweeper (``drain_outbox``: queued SMS, open payouts) as EventBridge would.
+
+        The sandbox runs no schedules, so without this a withdrawal stays ``pending`` locally.
+        """
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.sb.invoke("drain_outbox", {
+            "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": now, "region": "us-east-1",
+            "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{self.sb.table_prefix}-drain_outbox"],
+            "detail": {},
+        })
+
     # -- ledger (finance's view) -----------------------------------------------------------------
     def account(self, account_id: str) -> dict:
         return self.ok(self.get(f"/v1/ledger/accounts/{account_id}", "finance", "fin-1"))

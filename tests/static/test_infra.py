@@ -43,7 +43,8 @@ def test_the_indexes_and_the_stream():
     defs = tables.table_defs()
     pending = defs["transfers"].properties["GlobalSecondaryIndexes"]
     assert [(g["IndexName"], _keys(g["KeySchema"]), g["Projection"]) for g in pending] == [
-        ("open_pending", [("pending_open", "HASH"), ("expires_at", "RANGE")], {"ProjectionType": "ALL"})
+        ("open_pending", [("pending_open", "HASH"), ("expires_at", "RANGE")], {"ProjectionType": "ALL"}),
+        ("by_code_day", [("code_day", "HASH"), ("transfer_id", "RANGE")], {"ProjectionType": "ALL"}),
     ]
     gsi1 = defs["app"].properties["GlobalSecondaryIndexes"]
     assert [(g["IndexName"], _keys(g["KeySchema"]), g["Projection"]) for g in gsi1] == [
@@ -51,7 +52,21 @@ def test_the_indexes_and_the_stream():
     ]
     assert defs["app"].properties["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     types = {a["AttributeName"]: a["AttributeType"] for a in defs["transfers"].properties["AttributeDefinitions"]}
-    assert types == {"transfer_id": "S", "pending_open": "S", "expires_at": "N"}
+    assert types == {"transfer_id": "S", "pending_open": "S", "expires_at": "N", "code_day": "S"}
+
+
+def test_every_bucket_is_named_by_stage_private_and_encrypted():
+    buckets = {
+        logical_id: resource
+        for logical_id, resource in tables.load_base_template()["Resources"].items()
+        if resource["Type"] == "AWS::S3::Bucket"
+    }
+    for logical_id, resource in buckets.items():
+        name = resource["Metadata"]["Mizani::BucketName"]
+        props = resource["Properties"]
+        assert props["BucketName"] == {"Fn::Sub": f"mizani-${{Stage}}-{name}"}, logical_id
+        assert all(props["PublicAccessBlockConfiguration"].values()), logical_id
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"], logical_id
 
 
 def test_the_merge_template_carries_the_base_tables_unchanged(template):

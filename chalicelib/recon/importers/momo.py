@@ -85,9 +85,11 @@ def _fast(raw: dict, n: int) -> dict | None:
         mapping[text] = STATUSES.get(text.strip().upper())
         if mapping[text] is None:
             return None
-    statuses = [mapping.popitem()[1]] * n if len(mapping) == 1 else list(map(mapping.__getitem__, raw["status"]))
+    mapping_all_settled = set(mapping.values()) == {SETTLED}
+    statuses = [SETTLED] * n if mapping_all_settled else list(map(mapping.__getitem__, raw["status"]))
     raw_ids = raw["raw_id"]
-    if not fast_required(list(compress(raw_ids, map(eq, statuses, repeat(SETTLED))))):
+    settled_ids = raw_ids if mapping_all_settled else list(compress(raw_ids, map(eq, statuses, repeat(SETTLED))))
+    if not fast_required(settled_ids):
         return None
     return {"reference": list(raw["reference"]), "amount_minor": amounts, "currency": currency, "day": days,
             "raw_id": list(raw_ids), "status": statuses}

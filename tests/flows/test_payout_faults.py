@@ -1,0 +1,184 @@
+"""Provider faults on the MTN MoMo rail, end to end: a 500 after the transfer was made, a lost
+callback, duplicate and lying callbacks. Whatever MTN does, the seller is paid exactly once
+and the ledger stays balanced.
+
+Faults are one-shot counters of the simulator (``POST /sandbox/faults/momo``); the ``world``
+fixture clears them after each test.
+"""
+from __future__ import annotations
+
+import pytest
+
+MTN_PENDING = "46733123454"
+
+
+def one_payout_of(world, seller: dict, order: dict) -> dict:
+    [payout] = [p for p in world.payouts(seller["seller_id"]) if p["order_id"] == order["order_id"]]
+    return payout
+
+
+def paid_exactly_once(world, seller: dict, order: dict) -> None:
+    msisdn = seller["payout"]["msisdn"]
+    transfers = world.wallet_transfers(msisdn, order["order_id"])
+    assert [t["status"] for t in transfers] == ["SUCCESSFUL"]
+    assert world.wallet(msisdn)["balances"] == [order["payout"]]
+    account = world.account(f"seller:{seller['seller_id']}")
+    assert (account["credits_posted"], account["debits_posted"]) == (order["payout"]["amount"],) * 2
+    assert account["debits_pending"] == 0
+    assert [e["status"] for e in world.read(order["order_id"])["timeline"]].count("settled") == 1
+    assert world.trial_balance()["balanced"] is True
+
+
+def callback_url(world) -> str:
+    """Where MTN is told to send its one callback (MIZANI_MOMO_CALLBACK_URL): the API's MoMo webhook."""
+    return world.api + "/v1/webhooks/momo"
+
+
+def mtn_callback_body(world, msisdn: str, order_id: str) -> dict:
+    """What MTN PUTs to the callback URL: the transfer as GET /disbursement/v1_0/transfer/{id} shows it."""
+    [transfer] = world.wallet_transfers(msisdn, order_id)
+    return {"amount": None, "currency": "RWF", "externalId": transfer["externalId"],
+            "financialTransactionId": transfer["financialTransactionId"],
+            "payee": {"partyIdType": "MSISDN", "partyId": msisdn}, "status": transfer["status"]}
+
+
+# -- a 500 after MTN made the transfer ----------------------------------------------------------------
+
+
+def test_a_500_answer_after_mtn_made_the_transfer_pays_the_seller_exactly_once(world):
+    seller = world.seller()
+    order = world.shipped(seller)
+    world.momo_faults(error_after_success=1)
+    assert world.customs(order, "cleared").status_code == 200
+    done = world.wait_for(order["order_id"], "settled")
+    assert world.momo_faults()["error_after_success"] == 0  # the fault fired on our transfer
+    assert one_payout_of(world, seller, order)["status"] == "succeeded"
+    paid_exactly_once(world, seller, done)
+
+
+def test_a_500_before_mtn_processed_anything_is_resent_under_the_same_reference_and_paid_once(world):
+    seller = world.seller()
+    order = world.shipped(seller)
+    world.momo_faults(error_before_processing=1)
+    assert world.customs(order, "cleared").status_code == 200
+    done = world.wait_for(order["order_id"], "settled")
+    assert world.momo_faults()["error_before_processing"] == 0
+    paid_exactly_once(world, seller, done)
+
+
+# -- callbacks -------------------------------------------------------------------------------------------
+
+
+def test_a_lost_callback_is_settled_by_polling(world):
+    seller = world.seller()
+    order = world.shipped(seller)
+    with world.settings(MIZANI_MOMO_CALLBACK_URL=callback_url(world)):
+        world.momo_faults(lose_callback=1)
+        assert world.customs(order, "cleared").status_code == 200
+        done = world.wait_for(order["order_id"], "settled")
+    assert world.momo_faults()["lose_callback"] == 0  # MTN's one callback for our transfer was dropped
+    paid_exactly_once(world, seller, done)
+
+
+def test_a_duplicated_callback_from_mtn_has_one_effect(world):
+    seller = world.seller()
+    order = world.shipped(seller)
+    with world.settings(MIZANI_MOMO_CALLBACK_URL=callback_url(world)):
+        world.momo_faults(duplicate_callback=1)
+        assert world.customs(order, "cleared").status_code == 200
+        done = world.wait_for(order["order_id"], "settled")
+    assert world.momo_faults()["duplicate_callback"] == 0
+    paid_exactly_once(world, seller, done)
+
+
+def test_the_same_callback_delivered_twice_to_the_api_has_one_effect(world):
+    seller = world.seller(MTN_PENDING)
+    order = world.cleared(seller)
+    world.wait_for(order["order_id"], "payout_pending")
+    payout = one_payout_of(world, seller, order)
+    [transfer] = world.wallet_transfers(MTN_PENDING, order["order_id"])
+    world.momo_settle(transfer["referenceId"], "SUCCESSFUL")
+
+    body = mtn_callback_body(world, MTN_PENDING, order["order_id"])
+    for _ in range(2):
+        reply = world.request("POST", f"/v1/webhooks/momo/{payout['payout_id']}", json_body=body, key=None)
+        assert reply.status_code == 200
+    done = world.wait_for(order["order_id"], "settled")
+    assert one_payout_of(world, seller, order)["status"] == "succeeded"
+    account = world.account(f"seller:{seller['seller_id']}")
+    assert (account["debits_posted"], account["debits_pending"]) == (order["payout"]["amount"], 0)
+    ref = order["order_id"][-8:].upper()
+    assert len([m for m in world.sms(MTN_PENDING) if "sent to your" in m["message"] and ref in m["message"]]) == 1
+    assert [e["status"] for e in done["timeline"]].count("settled") == 1
+    assert world.trial_balance()["balanced"] is True
+
+
+def test_a_callback_claiming_success_is_not_trusted_until_mtn_confirms_it(world):
+    seller = world.seller(MTN_PENDING)
+    order = world.cleared(seller)
+    world.wait_for(order["order_id"], "payout_pending")
+    payout = one_payout_of(world, seller, order)
+    body = {**mtn_callback_body(world, MTN_PENDING, order["order_id"]), "status": "SUCCESSFUL",
+            "financialTransactionId": "999999999"}
+
+    reply = world.request("POST", f"/v1/webhooks/momo/{payout['payout_id']}", json_body=body, key=None)
+    assert reply.status_code == 200
+    assert one_payout_of(world, seller, order)["status"] == "pending"  # MTN still says PENDING
+    assert world.read(order["order_id"])["status"] == "payout_pending"
+    assert world.balance(seller["seller_id"])["payout_pending"] == order["payout"]
+
+    [transfer] = world.wallet_transfers(MTN_PENDING, order["order_id"])
+    world.momo_settle(transfer["referenceId"], "FAILED")  # and MTN's real answer wins
+    world.wait_for(order["order_id"], "payout_failed")
+    assert world.balance(seller["seller_id"])["available"] == order["payout"]
+
+
+def test_a_callback_for_an_unknown_payout_is_acknowledged_and_does_nothing(world):
+    reply = world.request("POST", "/v1/webhooks/momo/po_unknown_1", json_body={"status": "SUCCESSFUL"}, key=None)
+    assert reply.status_code == 200
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: MTN's callback never reaches the payout. MtnMomoRail sends one fixed X-Callback-Url "
+    "(MIZANI_MOMO_CALLBACK_URL, unset in the local stage) without the payout id, while app.py only "
+    "routes POST /v1/webhooks/momo/{payout_id}; MTN (and the simulator) PUT the transfer body, whose "
+    "externalId names the payout. Result: 403/405, the shortcut never works, only polling settles."))
+def test_mtns_own_callback_reaches_the_api(world):
+    seller = world.seller()
+    order = world.shipped(seller)
+    momo = world.sb.providers.simulators["sandbox.simulators.momo"]  # in-process: its delivery log
+    with world.settings(MIZANI_MOMO_CALLBACK_URL=callback_url(world)):
+        assert world.customs(order, "cleared").status_code == 200
+        world.wait_for(order["order_id"], "settled")
+    momo.callbacks.wait(5)
+    ours = [d for d in momo.callbacks.deliveries if d.body.get("externalId", "").startswith(f"po_{order['order_id']}_")]
+    assert ours, "MTN sent no callback"
+    assert all(d.status is not None and 200 <= d.status < 300 for d in ours), [(d.url, d.status) for d in ours]
+
+
+def test_a_payout_whose_first_send_crashed_is_listed_as_pending_and_then_paid_once(world, monkeypatch):
+    # StartPayout dies before MTN is called: the payout exists but was never sent. Until the
+    # retry sends it, the seller's payout list must still answer (API.md: pending|succeeded|failed).
+    from chalicelib.payouts.rails.momo import MtnMomoRail
+    from chalicelib.workflow.tasks import TransientError
+
+    seller = world.seller()
+    order = world.shipped(seller)
+    crashed = []
+    real_send = MtnMomoRail.send
+
+    def send(rail, reference, *args, **kwargs):
+        if reference.startswith(f"po_{order['order_id']}_") and not crashed:
+            crashed.append(reference)
+            raise TransientError("injected: the Lambda died before calling MTN")
+        return real_send(rail, reference, *args, **kwargs)
+
+    monkeypatch.setattr(MtnMomoRail, "send", send)
+    assert world.customs(order, "cleared").status_code == 200
+    world.until(lambda: crashed, "the first send attempt")
+    listed = world.get(f"/v1/sellers/{seller['seller_id']}/payouts", "seller", seller["seller_id"])
+    assert listed.status_code == 200, listed.text
+    assert [p["status"] for p in listed.json()["payouts"]] in (["pending"], ["succeeded"])  # the retry may be quick
+
+    done = world.wait_for(order["order_id"], "settled")
+    paid_exactly_once(world, seller, done)
