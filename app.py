@@ -6,6 +6,8 @@ Thin by design: each view parses (done by ``api.route``), authorizes (done by
 exceptions, mapped to HTTP in ``chalicelib/api/errors.py``. Importing this module
 builds no service and imports neither boto3 nor stripe.
 """
+import os
+
 from chalice import Chalice
 
 from chalicelib import bootstrap
@@ -37,6 +39,8 @@ from chalicelib.api.trade_schemas import (
 from chalicelib.errors import NotFound, ValidationError
 
 app = Chalice(app_name="mizani")
+# Chalice leaves its app logger ("mizani") at ERROR; our modules log under "mizani.*" (access lines at INFO).
+app.log.setLevel(os.environ.get("MIZANI_LOG_LEVEL", "INFO"))
 api = Api(app, idempotency_store=bootstrap.idempotency_store)
 
 

@@ -74,7 +74,7 @@ class Settings:
         return self.stage == "local"
 
     def table(self, name: str) -> str:
-        """Physical name of one of the tables defined in ``infra/tables.json``."""
+        """Physical name of one of the tables defined in ``infra/resources.base.json``."""
         return f"{self.table_prefix}-{name}"
 
 

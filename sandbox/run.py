@@ -28,6 +28,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -129,6 +130,8 @@ class Sandbox:
         self._api_thread = None
         self._saved_environ: dict[str, str] | None = None
         self._dispatch_installed = False
+        self._schedule_stop = threading.Event()
+        self._schedule_thread: threading.Thread | None = None
 
     # -- what a caller reads -----------------------------------------------------------
     @property
@@ -165,6 +168,25 @@ class Sandbox:
         if reply.get("FunctionError"):
             raise RuntimeError(f"{function_name} failed: {body}")
         return body
+
+    def scheduled_functions(self) -> list[str]:
+        """The app's ``@app.schedule`` functions (EventBridge rules in AWS)."""
+        return [e.name for e in self.app.event_sources if type(e).__name__ == "ScheduledEventConfig"]
+
+    def _run_schedules(self, every_seconds: float) -> None:
+        """Stand-in for EventBridge: invoke every scheduled function through moto's Lambda, on a timer."""
+        while not self._schedule_stop.wait(every_seconds):
+            for name in self.scheduled_functions():
+                event = {  # the shape EventBridge delivers for a scheduled rule
+                    "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                    "source": "aws.events", "account": "123456789012", "region": self.env.get("AWS_DEFAULT_REGION", "us-east-1"),
+                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{name}"], "detail": {},
+                }
+                try:
+                    self.invoke(name, event)
+                except Exception as error:  # a failed tick is retried on the next one, as EventBridge would
+                    log.warning("scheduled %s failed: %s", name, error)
 
     def reset_simulators(self) -> None:
         self.providers.reset()
@@ -252,6 +274,13 @@ class Sandbox:
         server = self._api_server
         self._api_thread = HTTPServerThread(lambda: server)
         self._api_thread.start()
+
+        # 6. EventBridge stand-in: scheduled functions every few seconds (0 turns it off)
+        every = float(os.environ.get("MIZANI_SCHEDULE_SECONDS", "2") or 0)
+        if every > 0:
+            self._schedule_thread = threading.Thread(target=self._run_schedules, args=(every,), daemon=True,
+                                                     name="sandbox-schedules")
+            self._schedule_thread.start()
         log.info(
             "sandbox up in %.2fs (moto+app %.2fs, tables %.2fs, lambdas+state machines %.2fs, ledger %.2fs)",
             time.perf_counter() - t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3,
@@ -302,6 +331,10 @@ class Sandbox:
             hook()
 
     def stop(self) -> None:
+        self._schedule_stop.set()
+        if self._schedule_thread is not None:
+            self._schedule_thread.join(timeout=10)
+            self._schedule_thread = None
         if self._api_thread is not None:
             self._api_thread.shutdown()
             self._api_thread.join(timeout=5)

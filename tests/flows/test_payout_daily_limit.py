@@ -26,7 +26,7 @@ def scheduled_order(world) -> tuple[dict, dict, dict]:
         payout = world.until(
             lambda: next((p for p in world.payouts(seller["seller_id"])
                           if p["order_id"] == order["order_id"] and p.get("scheduled_for")), None),
-            "the payout to be scheduled",
+            "the payout to be scheduled", timeout=10,
         )
     return seller, order, payout
 

@@ -260,7 +260,7 @@ amount_text = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(amount_text, min_size=1, max_size=6), st.sampled_from(["USD", "RWF", "KES"]))
 def test_fast_amount_parsing_accepts_only_what_money_parse_accepts_and_agrees_with_it(values, currency):
     from chalicelib.money import exponent
@@ -278,7 +278,7 @@ day_text = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(day_text, min_size=1, max_size=5))
 def test_fast_date_parsing_accepts_only_valid_dates_and_agrees_with_the_exact_parser(values):
     fast = fast_instant_days(values)
