@@ -197,6 +197,11 @@ class DynamoDocuments:
 
     def add_within(self, pk, member, amount, maximum):
         key = {"pk": {"S": pk}, "sk": {"S": "counter"}}
+        if amount > maximum:
+            # Never fits, even on a fresh counter (where the condition below has no ``used`` to
+            # compare); only an earlier call may have counted this member (under another maximum).
+            item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item") or {}
+            return member in item.get("members", {}).get("SS", [])
         try:
             # One conditional ADD: counted once per member, never past the maximum.
             self.client.update_item(

@@ -53,4 +53,9 @@ from chalicelib.recon.model import (  # noqa: F401
     ProviderLine,
     StatementError,
 )
-from chalicelib.recon.service import reconcile_statement, reconciliation_id, statement_period  # noqa: F401
+from chalicelib.recon.service import (  # noqa: F401
+    reconcile_statement,
+    reconcile_statement_chunk,
+    reconciliation_id,
+    statement_period,
+)

@@ -232,10 +232,6 @@ class ProviderBatch:
         """The lines at ``indices`` (or where ``mask`` is true), columns kept aligned."""
         return ProviderBatch(self.source, self.provider, **_take(self, _COLS_P, indices, mask))
 
-    def days(self) -> tuple[date, date] | None:
-        """The statement's period: its first and last day."""
-        return (min(self.day), max(self.day)) if len(self) else None
-
 
 class LedgerBatch:
     """Ledger lines held column-wise, as ``ProviderBatch``; iterating yields ``LedgerLine``."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, timedelta
 
-from chalicelib.recon.engine import Reconciliation, reconcile
+from chalicelib.recon.engine import ChunkResult, Reconciliation, partition, reconcile, reconcile_chunk
 from chalicelib.recon.importers import parse_statement
 from chalicelib.recon.ledger_source import LedgerSource, ledger_batch
 from chalicelib.recon.model import SOURCES, LedgerBatch, ProviderBatch, StatementError
@@ -38,13 +38,7 @@ def statement_period(batch: ProviderBatch) -> tuple[date, date] | None:
     return (min(days), max(days)) if days else None
 
 
-def reconcile_statement(source: str, content: str | bytes, ledger: LedgerSource, *, chunks: int = 1,
-                        slack_days: int = DEFAULT_SLACK_DAYS) -> Reconciliation:
-    """Parse ``content`` as a ``source`` statement and reconcile it against ``ledger``.
-
-    Raises ``StatementError`` (a ``ValidationError``, HTTP 400) listing every malformed
-    line; nothing is reconciled then.
-    """
+def _inputs(source: str, content: str | bytes, ledger: LedgerSource, slack_days: int):
     if source not in SOURCES:
         raise StatementError(source, [(0, f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")])
     batch = parse_statement(source, content)
@@ -54,5 +48,31 @@ def reconcile_statement(source: str, content: str | bytes, ledger: LedgerSource,
     else:
         slack = timedelta(days=slack_days)
         lines = ledger_batch(ledger, SOURCES[source], (period[0] - slack, period[1] + slack))
+    return batch, lines, period
+
+
+def reconcile_statement(source: str, content: str | bytes, ledger: LedgerSource, *, chunks: int = 1,
+                        slack_days: int = DEFAULT_SLACK_DAYS) -> Reconciliation:
+    """Parse ``content`` as a ``source`` statement and reconcile it against ``ledger``.
+
+    Raises ``StatementError`` (a ``ValidationError``, HTTP 400) listing every malformed
+    line; nothing is reconciled then.
+    """
+    batch, lines, period = _inputs(source, content, ledger, slack_days)
     return reconcile(batch, lines, source=source, reconciliation_id=reconciliation_id(source, content),
                      period=period, chunks=chunks)
+
+
+def reconcile_statement_chunk(source: str, content: str | bytes, ledger: LedgerSource, *, chunk: int, chunks: int,
+                              slack_days: int = DEFAULT_SLACK_DAYS) -> ChunkResult:
+    """One Distributed Map iteration: chunk ``chunk`` of ``chunks`` of the statement, reconciled.
+
+    ``combine([ChunkResult.from_dict(r) for r in outputs], source=source,
+    reconciliation_id=reconciliation_id(source, content))`` after the Map gives the same
+    ``Reconciliation`` as ``reconcile_statement``. (Each iteration parses the whole statement
+    and keeps its share; a parent step that writes the partitions to S3 first would spare that.)
+    """
+    if not 0 <= chunk < chunks:
+        raise ValueError(f"chunk {chunk} is not in 0..{chunks - 1}")
+    batch, lines, period = _inputs(source, content, ledger, slack_days)
+    return reconcile_chunk(partition(batch, chunks)[chunk], partition(lines, chunks)[chunk], period=period)

@@ -260,15 +260,26 @@ amount_text = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(amount_text, min_size=1, max_size=6), st.sampled_from(["USD", "RWF", "KES"]))
-def test_fast_amount_parsing_accepts_only_what_money_parse_accepts_and_agrees_with_it(values, currency):
+@settings(max_examples=200, deadline=None)
+@given(st.lists(amount_text, min_size=1, max_size=6), st.sampled_from(["USD", "RWF", "KES"]), st.booleans())
+def test_fast_amount_parsing_accepts_only_what_money_parse_accepts_and_agrees_with_it(values, currency, payout):
     from chalicelib.money import exponent
 
-    fast = fast_amounts(values, exponent(currency))
+    fast = fast_amounts(values, exponent(currency), positive=payout, negate=payout)
     if fast is None:
         return
-    assert fast == [Money.parse(v, currency).minor for v in values]
+    exact = [Money.parse(v, currency).minor for v in values]
+    if payout:
+        assert all(x > 0 for x in exact) and fast == [-x for x in exact]
+    else:
+        assert fast == exact
+
+
+def test_fast_amount_parsing_takes_the_common_forms_itself():
+    assert fast_amounts(["12.50", "0.01", "-3.00"], 2) == [1250, 1, -300]
+    assert fast_amounts(["8000", "15"], 2, positive=True, negate=True) == [-800000, -1500]
+    assert fast_amounts(["1500", "7"], 0) == [1500, 7]
+    assert fast_amounts(["12.5"], 2) is None and fast_amounts(["1500.00"], 0) is None
 
 
 day_text = st.one_of(
@@ -290,3 +301,11 @@ def test_fast_date_parsing_accepts_only_valid_dates_and_agrees_with_the_exact_pa
             parse_instant_day(v)
         except BadLine:  # pragma: no cover - the assertion above would have failed first
             pytest.fail(f"fast path accepted {v!r}")
+
+
+def test_fast_date_parsing_of_a_column_in_time_order_or_not_gives_each_line_its_day():
+    stamps = [f"2026-05-{d:02d}T{h:02d}:00:00Z" for d in (1, 2, 2, 5) for h in (0, 12, 23)]
+    expected = [parse_instant_day(s) for s in stamps]
+    assert fast_instant_days(stamps) == expected
+    assert fast_instant_days(stamps[::-1]) == expected[::-1]
+    assert fast_instant_days(["2026-05-01T24:00:00Z"]) is None and fast_instant_days(["2026-05-01T09:60:00Z"]) is None

@@ -24,8 +24,6 @@ Every line is a payout: ``kind`` ``payout``, amount negative.
 from __future__ import annotations
 
 import json
-from itertools import compress, repeat
-from operator import eq
 
 from chalicelib.recon.importers import looks_like_json, make_batch
 from chalicelib.recon.model import FAILED, SETTLED, ProviderBatch, StatementError
