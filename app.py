@@ -275,6 +275,37 @@ def manual_review(event, context):
     return tasks().manual_review(event)
 
 
+# -- reconciliation of large statements (infra/reconcile.asl.json, a Distributed Map) -----------
+
+
+@app.lambda_function(name="reconcile_chunk")
+def reconcile_chunk_task(event, context):
+    """One Map item: reconcile one chunk of the statement, store its result in S3."""
+    from chalicelib.recon import distributed
+
+    return distributed.run_chunk(bootstrap.recon_archive(), event)
+
+
+@app.lambda_function(name="reconcile_finish")
+def reconcile_finish_task(event, context):
+    """After the Map: combine the chunk results into the reconciliation GET reads."""
+    from chalicelib.recon import distributed
+
+    keys = [result["result_key"] for result in event["results"]]
+    rec = distributed.finish(bootstrap.recon_archive(), event["reconciliation_id"], event["source"], keys)
+    return {"reconciliation_id": rec.reconciliation_id, "status": rec.status, "breaks": len(rec.breaks)}
+
+
+@app.lambda_function(name="reconcile_failed")
+def reconcile_failed_task(event, context):
+    """The state machine's Catch: record why the reconciliation failed (GET shows it)."""
+    from chalicelib.recon import distributed
+
+    distributed.mark_failed(bootstrap.recon_archive(), event["reconciliation_id"], event.get("error"),
+                            event.get("source", ""))
+    return {"reconciliation_id": event["reconciliation_id"], "status": "failed"}
+
+
 @app.schedule("rate(1 minute)", name="expire_pending")
 def expire_pending(event):
     """Void pending ledger transfers whose timeout passed."""

@@ -10,6 +10,10 @@ swap in fakes with ``override(...)`` and drop everything with ``reset()``.
     bootstrap.idempotency_store()  Idempotency-Key records in the app table
     bootstrap.docs() / escrow() / payouts() / outbox() / cards() / workflow() / rail(name)
                                    the trade services and their adapters
+    bootstrap.reconciliations()    statements reconciled against the ledger (S3)
+    bootstrap.recon_archive() / large_statements()
+                                   the statements bucket; large statements in the reconcile
+                                   state machine (Distributed Map) or in one process
 """
 from __future__ import annotations
 
@@ -190,10 +194,39 @@ def payouts():
 
 def reconciliations():
     """Statements and reconciliations in S3, matched against the ledger's own records."""
-    from chalicelib.recon.archive import Reconciliations, S3Archive
+    from chalicelib.recon.archive import Reconciliations
     from chalicelib.recon.ledger_records import StoreLedgerSource
 
     return _cached(
         "reconciliations",
-        lambda: Reconciliations(S3Archive(settings.get().statements_bucket), StoreLedgerSource(ledger().store)),
+        lambda: Reconciliations(recon_archive(), StoreLedgerSource(ledger().store), large=large_statements()),
     )
+
+
+# -- reconciliation of large statements (infra/reconcile.asl.json) ---------------------------
+
+
+def recon_archive():
+    """The statements bucket: statements, chunks, chunk results, reconciliations."""
+    from chalicelib.recon.archive import S3Archive
+
+    return _cached("recon_archive", lambda: S3Archive(settings.get().statements_bucket))
+
+
+def _build_large_statements():
+    from chalicelib.recon.distributed import LargeStatements
+    from chalicelib.recon.ledger_records import StoreLedgerSource
+
+    s = settings.get()
+    workflow = None  # local stage, or no state machine: chunk by chunk in this process
+    if s.reconcile_state_machine_arn and not s.is_local:
+        from chalicelib.workflow.engine import StepFunctionsWorkflow
+
+        workflow = StepFunctionsWorkflow(s.reconcile_state_machine_arn)
+    return LargeStatements(recon_archive(), StoreLedgerSource(ledger().store), workflow,
+                           min_lines=s.recon_distributed_lines, chunk_lines=s.recon_chunk_lines)
+
+
+def large_statements():
+    """Statements of at least ``recon_distributed_lines`` lines: the Distributed Map in AWS."""
+    return _cached("large_statements", _build_large_statements)

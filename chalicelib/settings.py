@@ -62,8 +62,11 @@ class Settings:
     customs_timeout_seconds: int = 14 * 24 * 3600
     payout_poll_seconds: int = 60
 
-    # reconciliation: statements and results (S3)
+    # reconciliation: statements and results (S3); large statements run in the reconcile state machine
     statements_bucket: str = ""
+    reconcile_state_machine_arn: str = ""  # empty (and always in the local stage): in one process
+    recon_distributed_lines: int = 200_000  # statements with at least this many lines are chunked
+    recon_chunk_lines: int = 50_000  # statement lines per chunk (one Lambda each)
 
     # outbound HTTP (providers)
     http_timeout_seconds: float = 10.0
@@ -103,6 +106,9 @@ def load() -> Settings:
         customs_timeout_seconds=_int("MIZANI_CUSTOMS_TIMEOUT_SECONDS", 14 * 24 * 3600),
         payout_poll_seconds=_int("MIZANI_PAYOUT_POLL_SECONDS", 60),
         statements_bucket=_env("MIZANI_STATEMENTS_BUCKET") or f"{_env('MIZANI_TABLE_PREFIX', 'mizani-local')}-statements",
+        reconcile_state_machine_arn=_env("MIZANI_RECONCILE_STATE_MACHINE_ARN"),
+        recon_distributed_lines=_int("MIZANI_RECON_DISTRIBUTED_LINES", 200_000),
+        recon_chunk_lines=_int("MIZANI_RECON_CHUNK_LINES", 50_000),
         http_timeout_seconds=float(_env("MIZANI_HTTP_TIMEOUT_SECONDS", "10") or 10),
         sandbox_base_url=_env("MIZANI_SANDBOX_BASE_URL"),
     )

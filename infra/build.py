@@ -10,7 +10,9 @@ Output = ``infra/resources.base.json`` (tables, ``Stage`` parameter) plus, for e
   ``{"Fn::GetAtt": ["<Fn>", "Arn"]}`` (the Chalice-generated function) and
   ``${<Table>}`` to ``{"Ref": "<Table>"}``;
 - ``<Name>StateMachineRole``: may invoke exactly those functions and perform exactly
-  the DynamoDB actions its Task states use;
+  the DynamoDB actions its Task states use; for a Distributed Map, read the objects of the
+  bucket its ItemReader names (``${<Bucket>}`` -> ``{"Ref": "<Bucket>"}``) and run its own
+  child executions;
 - the ARN handed to the API Lambda: ``Resources.APIHandler.Properties.Environment.Variables.
   MIZANI_STATE_MACHINE_ARN = {"Ref": "EscrowStateMachine"}`` (chalice deep-merges this
   into its own ``APIHandler``), and an output ``<Name>StateMachineArn``.
@@ -46,6 +48,34 @@ def _state_machine_role(sm, grants) -> dict:
                 "Effect": "Allow",
                 "Action": sorted(actions),
                 "Resource": [{"Fn::GetAtt": [table, "Arn"]}],
+            }
+        )
+    for bucket, actions in sorted(grants.bucket_actions.items()):
+        statements.append(
+            {
+                "Sid": f"{bucket}Objects",
+                "Effect": "Allow",
+                "Action": sorted(actions),
+                "Resource": [{"Fn::Sub": "${" + bucket + ".Arn}/*"}],
+            }
+        )
+    if grants.distributed_map:
+        # the name is fixed (mizani-<stage>-<name>): no reference to the state machine, so no cycle
+        arn = "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}"
+        statements.append(
+            {
+                "Sid": "StartMapRunChildren",
+                "Effect": "Allow",
+                "Action": ["states:StartExecution"],
+                "Resource": [{"Fn::Sub": f"{arn}:stateMachine:mizani-${{Stage}}-{sm.name}"}],
+            }
+        )
+        statements.append(
+            {
+                "Sid": "ManageMapRunChildren",
+                "Effect": "Allow",
+                "Action": ["states:DescribeExecution", "states:StopExecution"],
+                "Resource": [{"Fn::Sub": f"{arn}:execution:mizani-${{Stage}}-{sm.name}/*"}],
             }
         )
     role = {
@@ -85,6 +115,7 @@ def build(stage: str = "dev", infra_dir: Path | str = INFRA_DIR) -> dict:
         grants = sm.grants()
         substitutions = {f + "Arn": {"Fn::GetAtt": [f, "Arn"]} for f in sorted(sm.function_logical_ids())}
         substitutions.update({t: {"Ref": t} for t in sorted(sm.table_logical_ids())})
+        substitutions.update({b: {"Ref": b} for b in sorted(sm.bucket_logical_ids())})
         resources[sm.role_logical_id] = _state_machine_role(sm, grants)
         props = {
             "StateMachineName": {"Fn::Sub": "mizani-${Stage}-" + sm.name},

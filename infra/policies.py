@@ -12,7 +12,7 @@ keeps them consistent; ``.chalice/config.json`` points every function of the ``d
 and ``prod`` stages at ``../policies/<stage>/<function>.json``.
 
 Resource names: tables ``mizani-<stage>-<table>`` (and their indexes / stream), buckets
-``mizani-<stage>-<bucket>``, the state machine ``mizani-<stage>-escrow``, provider credentials in SSM ``/mizani/<stage>/*``
+``mizani-<stage>-<bucket>``, the state machines ``mizani-<stage>-<name>``, provider credentials in SSM ``/mizani/<stage>/*``
 or Secrets Manager ``mizani/<stage>/*``, log groups ``/aws/lambda/mizani-<stage>-*``
 (``chalice deploy`` names functions ``mizani-<stage>-<fn>``; for ``chalice package``
 deploy the stack as ``mizani-<stage>`` so CloudFormation's generated function names
@@ -106,12 +106,15 @@ ACCESS: dict[str, dict] = {
     "expire_pending": {"dynamodb": _merge(LEDGER_WRITE, LEDGER_SWEEP)},
     # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
     "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
-    # reconciliation of a statement chunk against the ledger
-    "reconcile_chunk": {"dynamodb": _merge(LEDGER_READ, LEDGER_REPORTS, LEDGER_BY_DAY, APP_RW), "s3": STATEMENTS_RW},
+    # large statements (infra/reconcile.asl.json): the API wrote the chunks; these read chunks and
+    # chunk results from the statements bucket and write results and the outcome there, nothing else
+    "reconcile_chunk": {"s3": STATEMENTS_RW},
+    "reconcile_finish": {"s3": STATEMENTS_RW},
+    "reconcile_failed": {"s3": {"statements": ["s3:PutObject"]}},
 }
 
 #: the state machines the API may start (infra/<name>.asl.json)
-STATE_MACHINES = ("escrow",)
+STATE_MACHINES = ("escrow", "reconcile")
 
 
 def policy_path(stage: str, function: str) -> Path:

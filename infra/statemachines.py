@@ -10,6 +10,12 @@ Placeholders in a definition are filled at deploy time by CloudFormation
   ``arn:aws:states:::lambda:invoke[.waitForTaskToken]`` tasks.
 - ``${<TableLogicalId>}``: a table's physical name (``${AppTable}`` -> ``mizani-dev-app``),
   for direct DynamoDB service integrations.
+- ``${<BucketLogicalId>}``: a bucket's physical name (``${StatementsBucket}`` ->
+  ``mizani-dev-statements``), for a Distributed Map's ``ItemReader``.
+
+Distributed Map states: the role may ``s3:GetObject`` in the bucket its ``ItemReader``
+names, and start (``states:StartExecution``), describe and stop the child executions of
+its own state machine, as AWS requires for a Distributed Map.
 
 Naming: ``escrow.asl.json`` -> logical id ``EscrowStateMachine``, physical name
 ``mizani-<stage>-escrow`` (fixed, so policies can name it), and the API Lambda gets its
@@ -22,7 +28,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.tables import table_defs
+from infra.tables import load_base_template, table_defs
 
 INFRA_DIR = Path(__file__).resolve().parent
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
@@ -39,6 +45,9 @@ DYNAMODB_OPTIMISED = {
     "arn:aws:states:::dynamodb:deleteItem": ["dynamodb:DeleteItem"],
 }
 AWS_SDK_DYNAMODB = "arn:aws:states:::aws-sdk:dynamodb:"
+#: Distributed Map ``ItemReader`` resources -> the IAM action each needs on the bucket's objects
+ITEM_READERS = {"arn:aws:states:::s3:getObject": "s3:GetObject"}
+BUCKET_NAME_METADATA = "Mizani::BucketName"
 #: TransactItems member -> IAM action (TransactWriteItems is authorised per item)
 TRANSACT_ITEM_ACTIONS = {
     "Put": "dynamodb:PutItem",
@@ -67,12 +76,25 @@ def env_var_for(name: str) -> str:
     return f"MIZANI_{re.sub(r'[^A-Za-z0-9]+', '_', name).upper()}_STATE_MACHINE_ARN"
 
 
+def bucket_logical_ids(template: dict | None = None) -> dict[str, str]:
+    """``{logical id: short name}`` of every S3 bucket with ``Metadata.Mizani::BucketName``."""
+    template = load_base_template() if template is None else template
+    return {
+        logical_id: resource["Metadata"][BUCKET_NAME_METADATA]
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::S3::Bucket" and (resource.get("Metadata") or {}).get(BUCKET_NAME_METADATA)
+    }
+
+
 @dataclass
 class TaskGrant:
-    """What one Task state needs: functions to invoke, DynamoDB actions on tables."""
+    """What the states need: functions to invoke, DynamoDB actions on tables, S3 object actions
+    on buckets, and (``distributed_map``) running the state machine's own child executions."""
 
     functions: set[str] = field(default_factory=set)  # function logical ids
     table_actions: dict[str, set[str]] = field(default_factory=dict)  # table logical id -> actions
+    bucket_actions: dict[str, set[str]] = field(default_factory=dict)  # bucket logical id -> object actions
+    distributed_map: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,12 +132,20 @@ class StateMachineDef:
         tables = {t.logical_id for t in table_defs().values()}
         return {p for p in self.placeholders if p in tables}
 
+    def bucket_logical_ids(self) -> set[str]:
+        return self.placeholders & set(bucket_logical_ids())
+
     def check_placeholders(self) -> None:
-        unknown = self.placeholders - {f + "Arn" for f in self.function_logical_ids()} - self.table_logical_ids()
+        unknown = (
+            self.placeholders
+            - {f + "Arn" for f in self.function_logical_ids()}
+            - self.table_logical_ids()
+            - self.bucket_logical_ids()
+        )
         if unknown:
             raise ValueError(
-                f"{self.path.name}: unknown placeholders {sorted(unknown)}; "
-                "use ${<FunctionLogicalId>Arn} or ${<TableLogicalId>} (e.g. ${AppTable})"
+                f"{self.path.name}: unknown placeholders {sorted(unknown)}; use ${{<FunctionLogicalId>Arn}}, "
+                "${<TableLogicalId>} (e.g. ${AppTable}) or ${<BucketLogicalId>} (e.g. ${StatementsBucket})"
             )
 
     def grants(self) -> TaskGrant:
@@ -124,6 +154,8 @@ class StateMachineDef:
         for state_name, state in iter_states(self.definition):
             if state.get("Type") == "Task":
                 _grant_task(self.path.name, state_name, state, grant)
+            elif state.get("Type") == "Map":
+                _grant_map(self.path.name, state_name, state, grant)
         return grant
 
     def substituted(self, values: dict[str, str]) -> dict:
@@ -198,6 +230,28 @@ def _grant_task(file_name: str, state_name: str, state: dict, grant: TaskGrant) 
             grant.table_actions.setdefault(table, set()).update(actions)
         return
     raise UnsupportedTask(f"{where}: no IAM rule for Task resource {resource!r}; extend infra/statemachines.py")
+
+
+def _grant_map(file_name: str, state_name: str, state: dict, grant: TaskGrant) -> None:
+    where = f"{file_name}: state {state_name!r}"
+    processor = state.get("ItemProcessor") or {}
+    if (processor.get("ProcessorConfig") or {}).get("Mode") == "DISTRIBUTED":
+        grant.distributed_map = True
+    if "ResultWriter" in state:
+        raise UnsupportedTask(f"{where}: no IAM rule for ResultWriter; extend infra/statemachines.py")
+    reader = state.get("ItemReader")
+    if reader is None:
+        return
+    resource = reader.get("Resource", "")
+    action = ITEM_READERS.get(resource)
+    if action is None:
+        raise UnsupportedTask(f"{where}: no IAM rule for ItemReader resource {resource!r}; extend infra/statemachines.py")
+    bucket = (reader.get("Parameters") or {}).get("Bucket", "")
+    match = PLACEHOLDER.fullmatch(bucket) if isinstance(bucket, str) else None
+    if not match or match.group(1) not in bucket_logical_ids():
+        # a bucket taken from the input ("Bucket.$") could be any bucket: the role could not be scoped
+        raise UnsupportedTask(f"{where}: ItemReader Parameters.Bucket must be a ${{<BucketLogicalId>}} placeholder")
+    grant.bucket_actions.setdefault(match.group(1), set()).add(action)
 
 
 def _replace_strings(value, fn):

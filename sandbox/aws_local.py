@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import boto3
 import requests
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from infra import statemachines, tables
 
@@ -403,13 +404,16 @@ def create_state_machines(
     """Create ``<prefix>-<name>`` for every ``infra/<name>.asl.json``; ``{name: ARN}``.
 
     ``${<Fn>Arn}`` is filled with the moto ARN of the app function whose Chalice logical id is
-    ``<Fn>``; ``${<Table>}`` with ``<prefix>-<table>``. A placeholder the app cannot satisfy
-    raises ``KeyError`` (the same definition would not deploy either).
+    ``<Fn>``; ``${<Table>}`` with ``<prefix>-<table>``; ``${<Bucket>}`` with ``<prefix>-<bucket>``
+    (``create_buckets``). A placeholder the app cannot satisfy raises ``RuntimeError`` (the same
+    definition would not deploy either). A definition moto's parser refuses is skipped with a
+    warning naming it, so one unsupported construct cannot stop the whole sandbox.
     """
     _ensure_role(endpoint_url, STATES_ROLE_ARN, "states.amazonaws.com")
     sfn = client("stepfunctions", endpoint_url)
     values = {statemachines.to_cfn_resource_name(name) + "Arn": arn for name, arn in function_arns.items()}
     values.update({t.logical_id: tables.physical_name(prefix, t.name) for t in tables.table_defs().values()})
+    values.update({lid: f"{prefix}-{name}" for lid, name in statemachines.bucket_logical_ids().items()})
     arns: dict[str, str] = {}
     for sm in statemachines.discover(infra_dir or statemachines.INFRA_DIR):
         sm.check_placeholders()
@@ -422,14 +426,28 @@ def create_state_machines(
         definition = json.dumps(sm.substituted(values))
         name = sm.physical_name(prefix)
         try:
-            arns[sm.name] = sfn.create_state_machine(name=name, definition=definition, roleArn=STATES_ROLE_ARN)[
-                "stateMachineArn"
-            ]
-        except sfn.exceptions.StateMachineAlreadyExists:
-            arn = f"arn:aws:states:{sfn.meta.region_name}:{LOCAL_ACCOUNT_ID}:stateMachine:{name}"
-            sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=STATES_ROLE_ARN)
-            arns[sm.name] = arn
+            try:
+                arns[sm.name] = sfn.create_state_machine(name=name, definition=definition, roleArn=STATES_ROLE_ARN)[
+                    "stateMachineArn"
+                ]
+            except sfn.exceptions.StateMachineAlreadyExists:
+                arn = f"arn:aws:states:{sfn.meta.region_name}:{LOCAL_ACCOUNT_ID}:stateMachine:{name}"
+                sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=STATES_ROLE_ARN)
+                arns[sm.name] = arn
+        except ClientError as error:
+            if not _definition_refused(error):
+                raise
+            log.warning(
+                "infra/%s: moto cannot parse this definition, state machine %s is NOT created locally (%s)",
+                sm.path.name, name, error.response.get("Error", {}).get("Message", error),
+            )
     return arns
+
+
+def _definition_refused(error: ClientError) -> bool:
+    """moto's ASL parser refused the definition (``InvalidDefinition``, or its bare ``ASLParserException``)."""
+    code = error.response.get("Error", {}).get("Code", "")
+    return code == "InvalidDefinition" or "ASLParserException" in str(error)
 
 
 def install_lambda_dispatch(

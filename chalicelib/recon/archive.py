@@ -2,7 +2,9 @@
 
 Keys: ``statements/<source>/<sha256>.txt`` (the file exactly as uploaded) and
 ``reconciliations/<id>.json`` (``Reconciliation.to_dict``). A statement's key is its
-content hash, so uploading the same file twice stores it once.
+content hash, so uploading the same file twice stores it once. Large statements
+(``distributed.LargeStatements``) also keep their chunks and a status under
+``reconciliations/<id>/``.
 """
 from __future__ import annotations
 
@@ -15,6 +17,15 @@ from chalicelib.recon.engine import Reconciliation
 
 def statement_key(source: str, content: str) -> str:
     return f"statements/{source}/{hashlib.sha256(content.encode()).hexdigest()}.txt"
+
+
+def reconciliation_key(reconciliation_id: str) -> str:
+    return f"reconciliations/{reconciliation_id}.json"
+
+
+def save_reconciliation(archive, rec: Reconciliation) -> None:
+    """Store a finished reconciliation where ``Reconciliations.load`` reads it."""
+    archive.put(reconciliation_key(rec.reconciliation_id), json.dumps(rec.to_dict()).encode(), "application/json")
 
 
 class MemoryArchive:
@@ -55,10 +66,11 @@ class S3Archive:
 class Reconciliations:
     """Submit a statement, read a reconciliation back (paged), export its breaks."""
 
-    def __init__(self, archive, ledger_source, page_size: int = 100):
+    def __init__(self, archive, ledger_source, page_size: int = 100, large=None):
         self.archive = archive
         self.ledger_source = ledger_source
         self.page_size = page_size
+        self.large = large  # distributed.LargeStatements: statements too large for one process
 
     def submit(self, source: str, content: str | None = None, s3_key: str | None = None) -> dict:
         """Reconcile a statement given inline or by S3 key. The same statement again gets the
@@ -75,19 +87,32 @@ class Reconciliations:
             content = data.decode("utf-8", errors="strict")
         else:
             self.archive.put(statement_key(source, content), content.encode(), "text/plain")
+        if self.large is not None:
+            reply = self.large.submit(source, content, self.page_size)  # None: small enough for here
+            if reply is not None:
+                return reply
         rec = reconcile_statement(source, content, self.ledger_source)
-        self.archive.put(f"reconciliations/{rec.reconciliation_id}.json", json.dumps(rec.to_dict()).encode(),
-                         "application/json")
+        save_reconciliation(self.archive, rec)
         return rec.to_json(1, self.page_size)
 
     def load(self, reconciliation_id: str) -> Reconciliation:
-        data = self.archive.get(f"reconciliations/{reconciliation_id}.json") if reconciliation_id.startswith("rec_") else None
+        data = self.archive.get(reconciliation_key(reconciliation_id)) if reconciliation_id.startswith("rec_") else None
         if data is None:
             raise NotFound("not_found", "no such reconciliation")
         return Reconciliation.from_dict(json.loads(data))
 
     def page(self, reconciliation_id: str, page: int) -> dict:
+        """One page of the reconciliation; ``{"status": "running" | "failed", ...}`` while a large
+        statement is (or was, unsuccessfully) in the state machine."""
+        from chalicelib.recon import distributed
+
+        unfinished = distributed.unfinished(self.archive, reconciliation_id)
+        if unfinished is not None:
+            return unfinished
         return self.load(reconciliation_id).to_json(page, self.page_size)
 
     def breaks_csv(self, reconciliation_id: str) -> str:
+        from chalicelib.recon import distributed
+
+        distributed.require_finished(self.archive, reconciliation_id)  # 409 while running
         return self.load(reconciliation_id).breaks_csv()

@@ -5,8 +5,9 @@ breaks as plain-text tables. Exit status: 0 no breaks, 1 breaks found, 2 the
 input is malformed or unreadable (the error lists every bad line).
 
 ``--ledger`` reads the offline ledger export (``ledger_source.read_ledger_csv``).
-Without it the CLI uses ``chalicelib.recon.dynamo_source.DynamoLedgerSource`` (the
-deployed ledger) when that adapter exists.
+Without it the CLI reads the deployed ledger itself (``ledger_records.StoreLedgerSource``
+over the DynamoDB transfers table named by ``MIZANI_TABLE_PREFIX``, with the usual AWS
+credentials and endpoint settings).
 """
 from __future__ import annotations
 
@@ -88,12 +89,10 @@ def main(argv: list[str] | None = None) -> int:
             with open(args.ledger, "rb") as f:
                 ledger = MemoryLedgerSource(read_ledger_csv(f.read()))
         else:
-            try:
-                from chalicelib.recon.dynamo_source import DynamoLedgerSource  # type: ignore[import-not-found]
-            except ImportError:
-                print("error: no ledger: pass --ledger LEDGER.csv", file=sys.stderr)
-                return EXIT_MALFORMED
-            ledger = DynamoLedgerSource()
+            from chalicelib.ledger.dynamo import DynamoLedgerStore
+            from chalicelib.recon.ledger_records import StoreLedgerSource
+
+            ledger = StoreLedgerSource(DynamoLedgerStore())
         rec = reconcile_statement(args.source, content, ledger, chunks=max(1, args.chunks))
     except OSError as e:
         print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)

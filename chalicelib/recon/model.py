@@ -232,6 +232,24 @@ class ProviderBatch:
         """The lines at ``indices`` (or where ``mask`` is true), columns kept aligned."""
         return ProviderBatch(self.source, self.provider, **_take(self, _COLS_P, indices, mask))
 
+    @classmethod
+    def concat(cls, batches: Sequence["ProviderBatch"]) -> "ProviderBatch":
+        """The lines of ``batches`` one after the other (one source and provider); an optional
+        column absent from some batches is filled with its default there."""
+        first = next((b for b in batches if b.provider), batches[0])
+        fill = {"fee_minor": None, "status": SETTLED, "orig_minor": None, "orig_currency": ""}
+        out = {}
+        for name in _COLS_P:
+            cols = [getattr(b, name) for b in batches]
+            if all(c is None for c in cols):
+                out[name] = None
+                continue
+            joined: list = []
+            for b, c in zip(batches, cols):
+                joined.extend([fill[name]] * len(b) if c is None else c)
+            out[name] = joined
+        return cls(first.source, first.provider, **out)
+
 
 class LedgerBatch:
     """Ledger lines held column-wise, as ``ProviderBatch``; iterating yields ``LedgerLine``."""
@@ -269,6 +287,14 @@ class LedgerBatch:
 
     def take(self, indices: Iterable[int] | None = None, mask: Iterable | None = None) -> "LedgerBatch":
         return LedgerBatch(**_take(self, LedgerLine._fields, indices, mask))
+
+    @classmethod
+    def concat(cls, batches: Sequence["LedgerBatch"]) -> "LedgerBatch":
+        out = {name: [] for name in LedgerLine._fields}
+        for b in batches:
+            for name in LedgerLine._fields:
+                out[name].extend(getattr(b, name))
+        return cls(**out)
 
     def select(self, provider: str | None = None, day_range: tuple[date, date] | None = None) -> "LedgerBatch":
         """The lines of one provider and (inclusive) day range, without a Python loop per line."""

@@ -383,17 +383,60 @@ class CsvFormat:
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
         errors = Errors(self.source)
-        if b'"' in data or (b"\r" in data and data.count(b"\r") != data.count(b"\r\n")):
+        if not is_plain_csv(data):
             header, blocks = self._csv_blocks(data, errors)  # quotes or lone CRs: the csv module decides
         else:
-            header, blocks = self._plain_blocks(data, errors)
+            header, body = self._plain_header(data)
+            blocks = lambda width: self._plain_blocks(data, errors, body, len(data), 2, width)  # noqa: E731
         if not header or header == [""]:
             raise StatementError(self.source, [(1, "the file is empty: no header line")])
         index = self._header_index(header)
-        width = len(header)
+        lines, out = self._convert(blocks(len(header)), index, len(header), errors)
+        errors.raise_if_any()
+        return lines, out
+
+    # -- byte ranges (several processes parse one file, see ``chalicelib.recon.parallel``) --
+
+    def split(self, data: bytes, parts: int) -> list[tuple[int, int, int]] | None:
+        """``parts`` byte ranges ``(start, end, first line number)`` of the records of a plain CSV,
+        cut at line boundaries, for ``read_range``; ``None`` when the file is not plain (quotes,
+        lone CRs: a record may span lines, only the csv module reading from the top can tell).
+
+        The header is checked here (``StatementError`` as ``read`` would raise it)."""
+        if not is_plain_csv(data):
+            return None
+        header, body = self._plain_header(data)
+        if not header or header == [""]:
+            raise StatementError(self.source, [(1, "the file is empty: no header line")])
+        self._header_index(header)
+        size = len(data)
+        cuts = [body]
+        for k in range(1, parts):
+            target = body + (size - body) * k // parts
+            end = data.find(b"\n", max(target - 1, cuts[-1]))
+            cuts.append(size if end < 0 else end + 1)
+        cuts.append(size)
+        ranges, line = [], 2
+        for start, end in zip(cuts, cuts[1:]):
+            ranges.append((start, end, line))
+            line += data.count(b"\n", start, end)
+        return ranges
+
+    def read_range(self, data: bytes, start: int, end: int, line: int) -> tuple[Sequence[int], dict[str, list], "Errors"]:
+        """The records in ``data[start:end]`` (whole lines of a plain CSV, the first one numbered
+        ``line``), as ``read`` converts them; bad lines are returned in ``Errors``, not raised."""
+        header, _body = self._plain_header(data)
+        index = self._header_index(header)
+        errors = Errors(self.source)
+        with bulk():
+            lines, out = self._convert(self._plain_blocks(data, errors, start, end, line, len(header)), index,
+                                       len(header), errors)
+        return lines, out, errors
+
+    def _convert(self, blocks, index, width, errors: Errors) -> tuple[Sequence[int], dict[str, list]]:
         out = {name: [] for name in self.outputs}
         pieces: list[Sequence[int]] = []
-        for cols, rows, numbers in blocks(width):
+        for cols, rows, numbers in blocks:
             converted = None
             if cols is not None:
                 raw = {name: (cols[i] if i is not None else None) for name, i in index.items()}
@@ -419,47 +462,45 @@ class CsvFormat:
             for name in self.outputs:
                 out[name].extend(converted[name])
             pieces.append(numbers)
-        lines = concat_lines(pieces)
-        errors.raise_if_any()
-        return lines, out
+        return concat_lines(pieces), out
 
-    def _plain_blocks(self, data: bytes, errors: Errors):
-        """A CSV without quotes: records are lines and fields are what lies between commas, so
-        blocks of lines are split with ``str.split`` (C speed, no per-row list), each block's
-        field counts checked line by line first."""
-        newline = data.find(b"\n")
-        head = data if newline < 0 else data[:newline]
+    def _plain_header(self, data: bytes) -> tuple[list[str], int]:
+        """The header of a CSV without quotes (a UTF-8 BOM skipped) and where its records start."""
+        skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+        newline = data.find(b"\n", skip)
+        head = data[skip:] if newline < 0 else data[skip:newline]
         try:
             header = head.rstrip(b"\r").decode("utf-8").split(",")
         except UnicodeDecodeError:
             raise StatementError(self.source, [(1, "not UTF-8 text")]) from None
+        return header, (len(data) if newline < 0 else newline + 1)
 
-        def blocks(width: int):
-            pos, size, line = len(head) + 1, len(data), 2
-            while pos < size:
-                end = data.find(b"\n", min(pos + CHUNK_BYTES, size) - 1)
-                end = size if end < 0 else end + 1
-                raw, pos = data[pos:end], end
-                try:
-                    chunk = raw.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    errors.add(line + raw[: e.start].count(b"\n"), "not UTF-8 text")
-                    line += raw.count(b"\n")
-                    continue
-                lines = chunk.split("\n")
-                if lines[-1] == "":
-                    lines.pop()
-                if "\r" in chunk:
-                    lines = list(map(str.removesuffix, lines, repeat("\r")))
-                numbers = range(line, line + len(lines))
-                line += len(lines)
-                if not all(map(eq, map(str.count, lines, repeat(",")), repeat(width - 1))):
-                    yield None, list(csv.reader(lines)), numbers  # a short or long line: row by row
-                    continue
-                fields = ",".join(lines).split(",")
-                yield [fields[k::width] for k in range(width)], None, numbers
-
-        return header, blocks
+    def _plain_blocks(self, data: bytes, errors: Errors, pos: int, size: int, line: int, width: int):
+        """A CSV without quotes: records are lines and fields are what lies between commas, so
+        blocks of lines are split with ``str.split`` (C speed, no per-row list), each block's
+        field counts checked line by line first."""
+        while pos < size:
+            end = data.find(b"\n", min(pos + CHUNK_BYTES, size) - 1, size)
+            end = size if end < 0 else end + 1
+            raw, pos = data[pos:end], end
+            try:
+                chunk = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                errors.add(line + raw[: e.start].count(b"\n"), "not UTF-8 text")
+                line += raw.count(b"\n")
+                continue
+            lines = chunk.split("\n")
+            if lines[-1] == "":
+                lines.pop()
+            if "\r" in chunk:
+                lines = list(map(str.removesuffix, lines, repeat("\r")))
+            numbers = range(line, line + len(lines))
+            line += len(lines)
+            if not all(map(eq, map(str.count, lines, repeat(",")), repeat(width - 1))):
+                yield None, list(csv.reader(lines)), numbers  # a short or long line: row by row
+                continue
+            fields = ",".join(lines).split(",")
+            yield [fields[k::width] for k in range(width)], None, numbers
 
     def _csv_blocks(self, data: bytes, errors: Errors):
         """Any CSV, through the csv module (quoted fields may span lines: numbers tracked per record)."""
@@ -526,6 +567,11 @@ class CsvFormat:
             kept.append(number)
         out["__lines__"] = kept
         return out
+
+
+def is_plain_csv(data: bytes) -> bool:
+    """No quotes and no lone CRs: every record is one line, every field lies between commas."""
+    return b'"' not in data and (b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"))
 
 
 def concat_lines(pieces: list[Sequence[int]]) -> Sequence[int]:

@@ -52,12 +52,21 @@ def _inputs(source: str, content: str | bytes, ledger: LedgerSource, slack_days:
 
 
 def reconcile_statement(source: str, content: str | bytes, ledger: LedgerSource, *, chunks: int = 1,
-                        slack_days: int = DEFAULT_SLACK_DAYS) -> Reconciliation:
+                        slack_days: int = DEFAULT_SLACK_DAYS, workers: int | None = None) -> Reconciliation:
     """Parse ``content`` as a ``source`` statement and reconcile it against ``ledger``.
 
     Raises ``StatementError`` (a ``ValidationError``, HTTP 400) listing every malformed
     line; nothing is reconciled then.
+
+    ``workers``: processes to use (``parallel.reconcile_parallel``; default: the machine's
+    cores, 1 in Lambda). Statements below ``parallel.MIN_PARALLEL_BYTES`` and non-CSV
+    statements run in this process; the result is the same either way.
     """
+    from chalicelib.recon import parallel
+
+    if chunks == 1 and source in SOURCES and parallel.worth_forking(source, content, workers):
+        return parallel.reconcile_parallel(source, content, ledger, workers=workers, slack_days=slack_days,
+                                           reconciliation_id=reconciliation_id(source, content))
     batch, lines, period = _inputs(source, content, ledger, slack_days)
     return reconcile(batch, lines, source=source, reconciliation_id=reconciliation_id(source, content),
                      period=period, chunks=chunks)

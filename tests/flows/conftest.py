@@ -259,6 +259,11 @@ class World:
         """The MTN transfers made to ``msisdn`` for one order (our payout id is MTN's externalId)."""
         return [t for t in self.wallet(msisdn)["transactions"] if t["externalId"].startswith(f"po_{order_id}_")]
 
+    def sent_to_mtn(self, msisdn: str, order_id: str, parts: int = 1) -> list[dict]:
+        """Wait until the order's payout transfers reached MTN (the order is ``payout_pending`` a moment before)."""
+        return self.until(lambda: (found := self.wallet_transfers(msisdn, order_id)) and len(found) >= parts and found,
+                          f"{parts} MTN transfer(s) for {order_id}")
+
     def sms(self, msisdn: str) -> list[dict]:
         return [m for m in self.sim_get("/sandbox/sms")["messages"] if m["to"] == "+" + msisdn]
 
@@ -282,9 +287,10 @@ class World:
         return reply.json()
 
     def sweep(self) -> None:
-        """Run the scheduled sweeper (``drain_outbox``: queued SMS, open payouts) as EventBridge would.
+        """Run the scheduled sweeper (``drain_outbox``: queued SMS, open payouts) now, as EventBridge would.
 
-        The sandbox runs no schedules, so without this a withdrawal stays ``pending`` locally.
+        The sandbox also fires it on a timer (``MIZANI_SCHEDULE_SECONDS``); calling it makes a test
+        independent of that timer. It is idempotent, so the two may overlap.
         """
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.sb.invoke("drain_outbox", {
@@ -306,6 +312,13 @@ class World:
 
     def payouts(self, seller_id: str) -> list[dict]:
         return self.ok(self.get(f"/v1/sellers/{seller_id}/payouts", "seller", seller_id))["payouts"]
+
+    # -- the workflow (Step Functions' own record) ----------------------------------------------
+    def states_entered(self, order_id: str, state: str) -> int:
+        """How many times the order's execution (named after the order) entered ``state``."""
+        arn = self.sb.state_machine_arn.replace(":stateMachine:", ":execution:") + ":" + order_id
+        events = self.sb.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        return sum(1 for e in events if (e.get("stateEnteredEventDetails") or {}).get("name") == state)
 
     # -- waiting -------------------------------------------------------------------------------
     def wait_for(self, order_id: str, statuses, timeout: float = WAIT_SECONDS) -> dict:

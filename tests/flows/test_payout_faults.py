@@ -36,7 +36,7 @@ def callback_url(world) -> str:
 
 def mtn_callback_body(world, msisdn: str, order_id: str) -> dict:
     """What MTN PUTs to the callback URL: the transfer as GET /disbursement/v1_0/transfer/{id} shows it."""
-    [transfer] = world.wallet_transfers(msisdn, order_id)
+    [transfer] = world.sent_to_mtn(msisdn, order_id)
     return {"amount": None, "currency": "RWF", "externalId": transfer["externalId"],
             "financialTransactionId": transfer["financialTransactionId"],
             "payee": {"partyIdType": "MSISDN", "partyId": msisdn}, "status": transfer["status"]}
@@ -95,8 +95,8 @@ def test_the_same_callback_delivered_twice_to_the_api_has_one_effect(world):
     seller = world.seller(MTN_PENDING)
     order = world.cleared(seller)
     world.wait_for(order["order_id"], "payout_pending")
+    [transfer] = world.sent_to_mtn(MTN_PENDING, order["order_id"])
     payout = one_payout_of(world, seller, order)
-    [transfer] = world.wallet_transfers(MTN_PENDING, order["order_id"])
     world.momo_settle(transfer["referenceId"], "SUCCESSFUL")
 
     body = mtn_callback_body(world, MTN_PENDING, order["order_id"])
@@ -108,7 +108,9 @@ def test_the_same_callback_delivered_twice_to_the_api_has_one_effect(world):
     account = world.account(f"seller:{seller['seller_id']}")
     assert (account["debits_posted"], account["debits_pending"]) == (order["payout"]["amount"], 0)
     ref = order["order_id"][-8:].upper()
-    assert len([m for m in world.sms(MTN_PENDING) if "sent to your" in m["message"] and ref in m["message"]]) == 1
+    sent = world.until(lambda: [m for m in world.sms(MTN_PENDING) if "sent to your" in m["message"] and ref in m["message"]],
+                       "the payout_sent SMS")
+    assert len(sent) == 1
     assert [e["status"] for e in done["timeline"]].count("settled") == 1
     assert world.trial_balance()["balanced"] is True
 
@@ -117,6 +119,7 @@ def test_a_callback_claiming_success_is_not_trusted_until_mtn_confirms_it(world)
     seller = world.seller(MTN_PENDING)
     order = world.cleared(seller)
     world.wait_for(order["order_id"], "payout_pending")
+    [transfer] = world.sent_to_mtn(MTN_PENDING, order["order_id"])
     payout = one_payout_of(world, seller, order)
     body = {**mtn_callback_body(world, MTN_PENDING, order["order_id"]), "status": "SUCCESSFUL",
             "financialTransactionId": "999999999"}
@@ -127,7 +130,6 @@ def test_a_callback_claiming_success_is_not_trusted_until_mtn_confirms_it(world)
     assert world.read(order["order_id"])["status"] == "payout_pending"
     assert world.balance(seller["seller_id"])["payout_pending"] == order["payout"]
 
-    [transfer] = world.wallet_transfers(MTN_PENDING, order["order_id"])
     world.momo_settle(transfer["referenceId"], "FAILED")  # and MTN's real answer wins
     world.wait_for(order["order_id"], "payout_failed")
     assert world.balance(seller["seller_id"])["available"] == order["payout"]

@@ -4,15 +4,18 @@
 …454 stays pending; any other number is paid at once. A failed payout voids its pending
 ledger transfer (the money is back in the seller's available balance); a timeout is
 *unknown*, never failure: the workflow polls until MTN says something final.
+
+The orders of the ``started`` fixture are cleared together, so their payouts run side by
+side (each test then looks at its own); the client-timeout case changes a setting and
+runs alone.
 """
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from chalicelib.payouts.rails.momo import MtnMomoRail
-from chalicelib.payouts.service import PayoutService
 
 MTN_FAILS = "46733123450"
 MTN_REJECTED = "46733123451"
@@ -20,23 +23,25 @@ MTN_TIMES_OUT = "46733123452"
 MTN_ONGOING = "46733123453"
 MTN_PENDING = "46733123454"
 
+SCENARIOS = {"fails": MTN_FAILS, "rejected": MTN_REJECTED, "times_out": MTN_TIMES_OUT,
+             "ongoing": MTN_ONGOING, "pending": MTN_PENDING, "ordinary": None}
 
-class CheckSpy:
-    """Counts the workflow's CheckPayout calls for one order (the poll loop really runs)."""
 
-    def __init__(self, order_id: str):
-        self.order_id = order_id
-        self.calls = 0
-        self._lock = threading.Lock()
+@pytest.fixture(scope="module")
+def started(module_world) -> dict[str, tuple[dict, dict]]:
+    """name -> (seller, order): one shipped order per test number (prepared side by side), then
+    customs clears them all."""
 
-    def around(self, real):
-        def check_for_order(service, order_id):
-            if order_id == self.order_id:
-                with self._lock:
-                    self.calls += 1
-            return real(service, order_id)
+    def prepare(number):
+        world = type(module_world)(module_world.sb)  # a client (its own HTTP session) per thread
+        seller = world.seller(number)
+        return seller, world.shipped(seller)
 
-        return check_for_order
+    with ThreadPoolExecutor(max_workers=len(SCENARIOS)) as pool:
+        runs = dict(zip(SCENARIOS, pool.map(prepare, SCENARIOS.values())))
+    for _, order in runs.values():
+        assert module_world.customs(order, "cleared").status_code == 200
+    return runs
 
 
 def order_payouts(world, seller: dict, order_id: str) -> list[dict]:
@@ -53,11 +58,10 @@ def assert_money_back_in_the_sellers_balance(world, seller: dict, order: dict) -
     assert world.trial_balance()["balanced"] is True
 
 
-@pytest.mark.parametrize("number, reason", [(MTN_FAILS, "INTERNAL_PROCESSING_ERROR"),
-                                            (MTN_REJECTED, "APPROVAL_REJECTED")], ids=["fails", "rejected"])
-def test_a_failed_or_rejected_payout_ends_payout_failed_with_the_money_back_in_the_balance(world, number, reason):
-    seller = world.seller(number)
-    order = world.cleared(seller)
+@pytest.mark.parametrize("name, reason", [("fails", "INTERNAL_PROCESSING_ERROR"), ("rejected", "APPROVAL_REJECTED")])
+def test_a_failed_or_rejected_payout_ends_payout_failed_with_the_money_back_in_the_balance(world, started, name, reason):
+    seller, order = started[name]
+    number = SCENARIOS[name]
     done = world.wait_for(order["order_id"], "payout_failed")
     assert [e["status"] for e in done["timeline"]][-3:] == ["released", "payout_pending", "payout_failed"]
 
@@ -67,7 +71,55 @@ def test_a_failed_or_rejected_payout_ends_payout_failed_with_the_money_back_in_t
     assert transfer["status"] == "FAILED"
     assert_money_back_in_the_sellers_balance(world, seller, done)
     ref = order["order_id"][-8:].upper()
-    assert any("could not send" in m["message"] and ref in m["message"] for m in world.sms(number))
+    world.until(lambda: [m for m in world.sms(number) if "could not send" in m["message"] and ref in m["message"]],
+                "the payout_failed SMS")
+
+
+def test_a_slow_transfer_answer_within_the_client_timeout_also_ends_failed_once(world, started):
+    # The local stage's 10 s client timeout outlasts the simulator's hold: a slow 202, then EXPIRED.
+    seller, order = started["times_out"]
+    done = world.wait_for(order["order_id"], "payout_failed")
+    [transfer] = world.wallet_transfers(MTN_TIMES_OUT, order["order_id"])
+    assert transfer["status"] == "FAILED"
+    assert_money_back_in_the_sellers_balance(world, seller, done)
+
+
+@pytest.mark.parametrize("name, mtn_outcome, final", [("ongoing", "SUCCESSFUL", "settled"),
+                                                      ("pending", "FAILED", "payout_failed")])
+def test_a_payout_mtn_leaves_pending_stays_payout_pending_while_polled_until_mtn_decides(
+        world, started, name, mtn_outcome, final):
+    seller, order = started[name]
+    [transfer] = world.sent_to_mtn(SCENARIOS[name], order["order_id"])
+
+    def polled_while_pending():
+        assert world.read(order["order_id"])["status"] == "payout_pending"
+        return world.states_entered(order["order_id"], "CheckPayout") >= 3
+
+    world.until(polled_while_pending, "three CheckPayout polls")
+    [payout] = order_payouts(world, seller, order["order_id"])
+    assert payout["status"] == "pending"
+    balance = world.balance(seller["seller_id"])
+    assert balance["payout_pending"] == order["payout"] and balance["available"]["amount"] == 0
+    assert world.wallet_transfers(SCENARIOS[name], order["order_id"])[0]["status"] == "PENDING"
+
+    # MTN finally decides; the poll loop finds it (no callback reaches the API, see test_payout_faults).
+    world.momo_settle(transfer["referenceId"], mtn_outcome)
+    done = world.wait_for(order["order_id"], final)
+    [payout] = order_payouts(world, seller, order["order_id"])
+    assert payout["status"] == ("succeeded" if final == "settled" else "failed")
+    account = world.account(f"seller:{seller['seller_id']}")
+    assert account["debits_pending"] == 0
+    assert account["debits_posted"] == (order["payout"]["amount"] if final == "settled" else 0)
+    assert world.trial_balance()["balanced"] is True
+    assert done["timeline"][-1]["status"] == final
+
+
+def test_any_other_number_is_paid_at_once(world, started):
+    seller, order = started["ordinary"]
+    done = world.wait_for(order["order_id"], "settled")
+    [payout] = order_payouts(world, seller, order["order_id"])
+    assert payout["status"] == "succeeded" and payout["provider_reference"]
+    assert world.wallet(seller["payout"]["msisdn"])["balances"] == [done["payout"]]
 
 
 def test_a_payout_whose_transfer_times_out_and_then_expires_ends_failed_without_paying_twice(world, monkeypatch):
@@ -96,57 +148,3 @@ def test_a_payout_whose_transfer_times_out_and_then_expires_ends_failed_without_
     assert (payout["status"], payout["reason"]) == ("failed", "EXPIRED")
     assert world.wallet(MTN_TIMES_OUT)["balances"] == []
     assert_money_back_in_the_sellers_balance(world, seller, done)
-
-
-def test_a_slow_transfer_answer_within_the_client_timeout_also_ends_failed_once(world):
-    # The local stage's 10 s client timeout outlasts the simulator's hold: a slow 202, then EXPIRED.
-    seller = world.seller(MTN_TIMES_OUT)
-    order = world.cleared(seller)
-    done = world.wait_for(order["order_id"], "payout_failed")
-    assert len(world.wallet_transfers(MTN_TIMES_OUT, order["order_id"])) == 1
-    assert_money_back_in_the_sellers_balance(world, seller, done)
-
-
-@pytest.mark.parametrize("number, mtn_outcome, final", [(MTN_ONGOING, "SUCCESSFUL", "settled"),
-                                                        (MTN_PENDING, "FAILED", "payout_failed")],
-                         ids=["ongoing", "pending"])
-def test_a_payout_mtn_leaves_pending_stays_payout_pending_while_polled_until_mtn_decides(
-        world, monkeypatch, number, mtn_outcome, final):
-    seller = world.seller(number)
-    order = world.shipped(seller)
-    spy = CheckSpy(order["order_id"])
-    monkeypatch.setattr(PayoutService, "check_for_order", spy.around(PayoutService.check_for_order))
-    assert world.customs(order, "cleared").status_code == 200
-    world.wait_for(order["order_id"], "payout_pending")
-
-    def polled_while_pending():
-        assert world.read(order["order_id"])["status"] == "payout_pending"
-        return spy.calls >= 3
-
-    world.until(polled_while_pending, "three CheckPayout polls")
-    [payout] = order_payouts(world, seller, order["order_id"])
-    assert payout["status"] == "pending"
-    balance = world.balance(seller["seller_id"])
-    assert balance["payout_pending"] == order["payout"] and balance["available"]["amount"] == 0
-    [transfer] = world.wallet_transfers(number, order["order_id"])
-    assert transfer["status"] == "PENDING"
-
-    # MTN finally decides; the poll loop (no callback is configured locally) finds it.
-    world.momo_settle(transfer["referenceId"], mtn_outcome)
-    done = world.wait_for(order["order_id"], final)
-    [payout] = order_payouts(world, seller, order["order_id"])
-    assert payout["status"] == ("succeeded" if final == "settled" else "failed")
-    account = world.account(f"seller:{seller['seller_id']}")
-    assert account["debits_pending"] == 0
-    assert account["debits_posted"] == (order["payout"]["amount"] if final == "settled" else 0)
-    assert world.trial_balance()["balanced"] is True
-    assert done["timeline"][-1]["status"] == final
-
-
-def test_any_other_number_is_paid_at_once(world):
-    seller = world.seller()
-    order = world.cleared(seller)
-    done = world.wait_for(order["order_id"], "settled")
-    [payout] = order_payouts(world, seller, order["order_id"])
-    assert payout["status"] == "succeeded" and payout["provider_reference"]
-    assert world.wallet(seller["payout"]["msisdn"])["balances"] == [done["payout"]]

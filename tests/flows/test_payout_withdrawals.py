@@ -82,9 +82,7 @@ def test_a_withdrawal_is_reserved_at_once_and_paid_to_the_wallet_when_mtn_confir
     payout = world.ok(withdraw(world, funded, 2_500), 201)
     # MTN accepts a transfer with 202: final only when its status says so
     assert (payout["status"], payout["amount"], payout["order_id"]) == ("pending", {"amount": 2500, "currency": "RWF"}, None)
-    balance = world.balance(funded["seller_id"])
-    assert balance["available"]["amount"] == before - 2_500
-    assert balance["payout_pending"]["amount"] >= 2_500
+    assert available(world, funded) == before - 2_500  # reserved (the timer's sweeper may already have paid it)
 
     world.sweep()
     done = payout_status(world, funded, payout["payout_id"])

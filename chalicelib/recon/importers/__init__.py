@@ -34,6 +34,17 @@ def _importers() -> dict[str, Callable[[str | bytes], ProviderBatch]]:
     return {"stripe_balance": stripe.parse, "mtn_momo": momo.parse, "mpesa_b2c": mpesa.parse, "camt053": camt053.parse}
 
 
+def csv_format(source: str, content: str | bytes):
+    """``(FORMAT, batch)`` of a statement in one of the CSV formats (``FORMAT.read_range`` over
+    byte ranges, then ``batch(lines, cols)``), or ``None`` (XML, JSON: parsed whole)."""
+    if source == "camt053" or looks_like_json(content):
+        return None
+    from chalicelib.recon.importers import momo, mpesa, stripe
+
+    module = {"stripe_balance": stripe, "mtn_momo": momo, "mpesa_b2c": mpesa}.get(source)
+    return None if module is None else (module.FORMAT, module.batch)
+
+
 def make_batch(source: str, lines, cols: dict, *, kind=None, fee=False, orig=False) -> ProviderBatch:
     """A ``ProviderBatch`` from an importer's output columns (``kind`` may be one value for all)."""
     n = len(cols["reference"])

@@ -98,7 +98,11 @@ def _fast(raw: dict, n: int) -> dict | None:
 FORMAT = CsvFormat(SOURCE, COLUMNS, set(), OUTPUTS, _fast, _slow)
 
 
+def batch(lines, cols: dict) -> ProviderBatch:
+    """The batch of the CSV format's output columns (``FORMAT.read`` or ``FORMAT.read_range``)."""
+    return make_batch(SOURCE, lines, cols, kind="payout")
+
+
 def parse(content: str | bytes) -> ProviderBatch:
     """Parse an MTN MoMo statement CSV; ``StatementError`` lists every malformed line."""
-    lines, cols = FORMAT.read(content)
-    return make_batch(SOURCE, lines, cols, kind="payout")
+    return batch(*FORMAT.read(content))

@@ -98,12 +98,16 @@ def _fast(raw: dict, n: int) -> dict | None:
 FORMAT = CsvFormat(SOURCE, COLUMNS, OPTIONAL, OUTPUTS, _fast, _slow)
 
 
+def batch(lines, cols: dict) -> ProviderBatch:
+    """The batch of the CSV format's output columns (``FORMAT.read`` or ``FORMAT.read_range``)."""
+    return make_batch(SOURCE, lines, cols, kind="payout")
+
+
 def parse(content: str | bytes) -> ProviderBatch:
     """Parse M-Pesa B2C results (CSV or JSON callbacks); ``StatementError`` lists every bad line."""
     if looks_like_json(content):
         return _parse_json(content)
-    lines, cols = FORMAT.read(content)
-    return make_batch(SOURCE, lines, cols, kind="payout")
+    return batch(*FORMAT.read(content))
 
 
 def _parse_json(content: str | bytes) -> ProviderBatch:
