@@ -31,6 +31,7 @@ from chalicelib.api.trade_schemas import (
     PayoutView,
     ReconciliationQuery,
     ReconciliationRequest,
+    ReconciliationResponse,
     SellerRequest,
     SellerResponse,
     ShipmentRequest,
@@ -216,14 +217,14 @@ def mpesa_timeout(call: Call) -> dict:
 # -- reconciliation (finance) ------------------------------------------------------------------
 
 
-@api.post("/v1/reconciliations", roles=STAFF, body=ReconciliationRequest, status=201,
+@api.post("/v1/reconciliations", roles=STAFF, body=ReconciliationRequest, response=ReconciliationResponse, status=201,
           summary="Reconcile a provider statement (inline or an S3 key) against the ledger")
 def create_reconciliation(call: Call) -> dict:
     req: ReconciliationRequest = call.body
     return bootstrap.reconciliations().submit(req.source, content=req.content, s3_key=req.s3_key)
 
 
-@api.get("/v1/reconciliations/{reconciliation_id}", roles=STAFF, query=ReconciliationQuery,
+@api.get("/v1/reconciliations/{reconciliation_id}", roles=STAFF, query=ReconciliationQuery, response=ReconciliationResponse,
          summary="A reconciliation: summary, settlement per provider/currency/day, one page of breaks")
 def get_reconciliation(call: Call, reconciliation_id: str) -> dict:
     return bootstrap.reconciliations().page(reconciliation_id, int(call.query.page or 1))

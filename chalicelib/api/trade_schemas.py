@@ -163,3 +163,63 @@ class ReconciliationRequest(RequestModel):
 
 class ReconciliationQuery(RequestModel):
     page: Annotated[StrictStr, Field(pattern=r"^\d{1,9}$")] | None = None
+
+
+class SignedMoney(ResponseModel):
+    """Money in a reconciliation: signed from our balance at the provider (+ in, - out)."""
+
+    amount: StrictInt
+    currency: str
+
+
+class ReconciliationSummary(ResponseModel):
+    lines: int
+    matched: int
+    amount_mismatch: int
+    missing_in_ledger: int
+    missing_at_provider: int
+    duplicate: int
+    not_settled: int | None = None
+    ledger_lines: int | None = None
+    outside_period: int | None = None
+    classified: dict[str, int] | None = None
+
+
+class SettlementRow(ResponseModel):
+    provider: str
+    currency: str
+    day: str
+    expected: SignedMoney
+    reported: SignedMoney
+    difference: SignedMoney
+    fees: SignedMoney | None = None
+    lines: int | None = None
+
+
+class BreakView(ResponseModel):
+    line: int | None
+    reference: str
+    outcome: Literal["amount_mismatch", "missing_in_ledger", "missing_at_provider", "duplicate"]
+    ledger_amount: SignedMoney | None
+    provider_amount: SignedMoney | None
+    kind: str | None = None
+    classification: str | None = None
+    day: str | None = None
+    transfer_id: str | None = None
+    provider_id: str | None = None
+
+
+class ReconciliationResponse(ResponseModel):
+    """A finished reconciliation (``balanced`` | ``breaks``), or one still ``running`` / ``failed``
+    (large statements run as a Distributed Map in AWS)."""
+
+    reconciliation_id: str
+    source: str
+    status: Literal["balanced", "breaks", "running", "failed"]
+    summary: ReconciliationSummary | None = None
+    settlement: list[SettlementRow] | None = None
+    breaks: list[BreakView] | None = None
+    next_page: int | None = None
+    lines: int | None = None
+    chunks: int | None = None
+    error: dict | str | None = None
