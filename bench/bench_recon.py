@@ -12,12 +12,12 @@ add up). Both files are written as CSV to a temporary directory.
 Two contenders then run, each in its own subprocess (so their peak memories do not
 mix), on the same two files:
 
-- ``ours``: ``chalicelib.recon.parallel.reconcile_parallel`` on every core (worker 0 is the
-  contender's process, the others are forked): each worker parses a byte range of both files
-  with the strict MTN importer and the ledger CSV reader, the lines are exchanged by reference
-  so that each worker reconciles one partition with ``reconcile_chunk``, and ``combine`` adds
-  the partitions up (parse = parse and exchange; match = match, classify, settle, combine).
-- ``ours-1p``: the same in one process (``workers=1``), what Lambda runs.
+- ``ours``: ``chalicelib.recon.parallel.reconcile_parallel`` in one process (the default):
+  the strict MTN importer and the ledger CSV reader (parse), then ``reconcile_chunk`` and
+  ``combine`` (match, classify, settle). With more workers, worker 0 is the contender's
+  process and the others are forked: each parses a byte range of both files, the lines are
+  exchanged by reference and each worker reconciles one partition.
+- ``ours-2p``: the same with two forked workers (``workers=2``; opt-in, ``MIZANI_RECON_WORKERS``).
 - ``duckdb``: DuckDB (multi-threaded, C++) ``read_csv`` of both files into typed
   tables (parse), then the same rules written in SQL: the simple keys by a join, the
   keys with several lines by window functions, and the settlement per currency and
@@ -303,8 +303,8 @@ def run_duckdb(directory: str, threads: int | None = None) -> dict:
 
 
 CONTENDERS = {
-    "ours": ("ours", lambda d: run_ours(d)),
-    "ours-1p": ("ours, 1 process", lambda d: run_ours(d, workers=1)),
+    "ours": ("ours (1 process: the default, what Lambda runs)", lambda d: run_ours(d, workers=1)),
+    "ours-2p": ("ours, 2 forked workers", lambda d: run_ours(d, workers=2)),
     "duckdb": ("duckdb", lambda d: run_duckdb(d)),
     "duckdb-1t": ("duckdb, 1 thread", lambda d: run_duckdb(d, threads=1)),
 }
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{info['statement_lines']:,} statement lines ({sizes['statement.csv']:.0f} MB), "
               f"{info['splits']:,} split payouts, {info['per_class']} injected discrepancies per class "
               f"[generated in {time.perf_counter() - t:.1f} s]; {os.cpu_count()} CPUs")
-        names = args.only or ["ours", "duckdb", "ours-1p", "duckdb-1t"]
+        names = args.only or ["ours", "duckdb", "ours-2p", "duckdb-1t"]
         results: dict[str, dict] = {}
         for _ in range(max(1, args.repeat)):
             for name in names:

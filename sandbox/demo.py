@@ -22,6 +22,8 @@ from sandbox.token import mint
 COOP_WALLET = "250788123456"  # an ordinary number: the MTN simulator pays it
 SELLER_ID = "coop-kivu-hills"
 BUYER_ID = "buyer-shanghai-roasters"
+KENYA_SELLER_ID = "coop-kericho-tea"
+KENYA_WALLET = "254712345678"  # an ordinary number: the M-Pesa simulator pays it
 TERMINAL = {"settled", "refunded", "payout_failed", "manual_review"}
 
 
@@ -130,15 +132,32 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
     print(f"   customs webhook (rejected): {c.customs(shipped2, 'rejected', 'cust-' + uuid.uuid4().hex[:10])}")
     show_timeline(c.wait_for(order2["order_id"], TERMINAL))
 
+    print("\n9. A tea co-operative in Kenya sells to the same buyer and is paid in KES on M-Pesa")
+    c.call("POST", "/v1/sellers", "seller", KENYA_SELLER_ID, {
+        "name": "Kericho Highlands Tea Growers", "country": "KE",
+        "payout": {"rail": "mpesa", "msisdn": KENYA_WALLET, "currency": "KES"}})
+    tea = [{"description": "Black tea, CTC grade BP1", "hs_code": "0902.40", "quantity": "250", "unit": "kg",
+            "unit_price": {"amount": 450, "currency": "USD"}}]
+    order3 = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": KENYA_SELLER_ID, "pay_currency": "CNY", "lines": tea})
+    requests.post(f"{sandbox_url}/sandbox/payments/{order3['payment']['payment_intent_id']}/pay", json={"outcome": "succeeded"}, timeout=30)
+    c.wait_for(order3["order_id"], {"paid"})
+    shipped3 = c.call("POST", f"/v1/orders/{order3['order_id']}/shipment", "seller", KENYA_SELLER_ID,
+                      {"carrier": "Kenya Airways Cargo", "tracking_number": "KQ-706-4410", "customs_declaration_ref": "KE-MBA-2026-99120"})
+    c.customs(shipped3, "cleared", "cust-" + uuid.uuid4().hex[:10])
+    done3 = c.wait_for(order3["order_id"], TERMINAL)
+    print(f"   order {order3['order_id']}: {money(order3['total'])} -> {money(order3['payout'])} guaranteed; now {done3['status']}")
+    mpesa_wallet = requests.get(f"{sandbox_url}/sandbox/wallets/mpesa/{KENYA_WALLET}", timeout=10).json()
+    print(f"   the growers' M-Pesa wallet: {json.dumps(mpesa_wallet.get('balances', mpesa_wallet))}")
+
     tb = c.call("GET", "/v1/ledger/trial-balance", "finance", "fin-1")
-    print("\n9. Trial balance (finance)")
+    print("\n10. Trial balance (finance)")
     for cur, row in tb["currencies"].items():
         if not (row["debits"] or row["credits"]):
             continue
         print(f"   {cur}: debits {row['debits']:>14,}  credits {row['credits']:>14,}")
     print(f"   balanced: {tb['balanced']}")
 
-    ok = done["status"] == "settled" and tb["balanced"]
+    ok = done["status"] == "settled" and done3["status"] == "settled" and tb["balanced"]
     recon_ok = reconcile(c, sandbox_url)
     print(f"\nThe story took {time.monotonic() - started:.1f} s.")
     return ok and recon_ok
@@ -146,9 +165,9 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
 
 def reconcile(c: Client, sandbox_url: str) -> bool:
     """Finance reconciles each provider's statement against the ledger, then a doctored one."""
-    print("\n10. Finance reconciles the providers' statements against the ledger")
+    print("\n11. Finance reconciles the providers' statements against the ledger")
     clean = True
-    for source in ("stripe_balance", "mtn_momo"):
+    for source in ("stripe_balance", "mtn_momo", "mpesa_b2c"):
         statement = requests.get(f"{sandbox_url}/sandbox/statements/{source}", timeout=10).text
         rec = c.call("POST", "/v1/reconciliations", "finance", "fin-1", {"source": source, "content": statement})
         s = rec["summary"]

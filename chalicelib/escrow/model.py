@@ -33,6 +33,18 @@ ALLOWED_FROM: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.MANUAL_REVIEW: frozenset(set(OrderStatus) - {S.SETTLED, S.REFUNDED, S.MANUAL_REVIEW}),
 }
 
+#: Rails that pay whole units of the currency only (M-Pesa B2C takes whole KES): payouts on them
+#: are rounded DOWN to a whole unit at checkout, and split in whole units.
+RAIL_WHOLE_UNITS = frozenset({"mpesa"})
+
+
+def payout_step(rail: str, currency: str) -> int:
+    """The smallest amount, in minor units, that ``rail`` can pay in ``currency``."""
+    from chalicelib.money import exponent
+
+    return 10 ** exponent(currency) if rail in RAIL_WHOLE_UNITS else 1
+
+
 #: Statuses in which the buyer's money sits in the order's escrow account.
 IN_ESCROW = frozenset({S.PAID, S.SHIPPED, S.CUSTOMS_CLEARED})
 

@@ -24,6 +24,7 @@ from chalicelib.escrow.model import (
     escrow_account_id,
     fee_account_id,
     fx_account_id,
+    payout_step,
     psp_account_id,
     public_order,
     seller_account_id,
@@ -145,6 +146,9 @@ class EscrowService:
             payout_quote = self.quotes.quote(total.currency, payout_currency, from_amount=net.minor, quote_id=f"q_{order_id}_payout")
             self.quotes.consume(payout_quote.quote_id, order_id)
             payout = payout_quote.to_money
+        # A rail that pays whole units only: round the guarantee DOWN; the cents stay with the house.
+        step = payout_step(seller["payout"]["rail"], payout_currency)
+        payout = Money(payout.minor // step * step, payout_currency)
         total_usd = self._in_usd(total, pay_quote, payout_quote)
 
         intent = self.cards.create_payment_intent(

@@ -44,15 +44,19 @@ def limits_for(rail: str, currency: str) -> Limits:
     return DEFAULT_LIMITS[key]
 
 
-def split(amount: int, limits: Limits) -> list[int]:
+def split(amount: int, limits: Limits, step: int = 1) -> list[int]:
     """Split ``amount`` into the fewest near-equal parts that each fit ``max_per_tx``.
 
-    The parts add up to ``amount`` exactly; each is at least ``min_per_tx``.
+    The parts add up to ``amount`` exactly, each is at least ``min_per_tx``, and each is a
+    multiple of ``step`` (a rail that pays whole units: ``step`` = 100 for KES).
     """
     if amount < limits.min_per_tx:
         raise BusinessRuleViolation(
             "limit_exceeded", f"the smallest payout on this rail is {limits.min_per_tx} minor units", amount=amount
         )
-    parts = -(-amount // limits.max_per_tx)
-    base, extra = divmod(amount, parts)
-    return [base + (1 if i < extra else 0) for i in range(parts)]
+    if amount % step:
+        raise BusinessRuleViolation("amount_not_whole_units", "this rail pays whole units of the currency only")
+    steps = amount // step
+    parts = -(-amount // (limits.max_per_tx // step * step))
+    base, extra = divmod(steps, parts)
+    return [(base + (1 if i < extra else 0)) * step for i in range(parts)]

@@ -17,17 +17,19 @@ callback or a crash between two steps never pays twice or loses money.
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import datetime, timedelta, timezone
 
 from chalicelib.documents import DocumentExists, Documents
-from chalicelib.errors import BusinessRuleViolation, NotFound, ValidationError
-from chalicelib.escrow.model import OrderStatus, float_account_id, public_order, seller_account_id
+from chalicelib.errors import BusinessRuleViolation, MizaniError, NotFound, ValidationError
+from chalicelib.escrow.model import OrderStatus, float_account_id, payout_step, public_order, seller_account_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind
 from chalicelib.money import Money
 from chalicelib.notify.outbox import compose
 from chalicelib.payouts.limits import Limits, limits_for, split
 
 S = OrderStatus
+log = logging.getLogger("mizani.payouts")
 _OPEN = "payouts#open"
 
 
@@ -71,7 +73,7 @@ class PayoutService:
             raise BusinessRuleViolation("invalid_state", f"order {order_id} is {order['status']}; no payout to start")
         route = order["payout_route"]
         limits = limits_for(route["rail"], order["payout"]["currency"])
-        parts = split(order["payout"]["amount"], limits)
+        parts = split(order["payout"]["amount"], limits, payout_step(route["rail"], order["payout"]["currency"]))
         ids = [f"po_{order_id}_{i + 1}" for i in range(len(parts))]
         for payout_id, amount in zip(ids, parts):
             self._create(payout_id, order["seller_id"], order_id, Money(amount, order["payout"]["currency"]), route)
@@ -113,7 +115,7 @@ class PayoutService:
         if amount.currency != route["currency"]:
             raise ValidationError("validation_error", f"withdrawals are in {route['currency']}", path="amount.currency")
         limits = limits_for(route["rail"], amount.currency)
-        parts = split(amount.minor, limits)
+        parts = split(amount.minor, limits, payout_step(route["rail"], amount.currency))
         base = "po_w_" + hashlib.sha256(f"{seller['seller_id']}|{request_key}".encode()).hexdigest()[:20]
         ids = [base if len(parts) == 1 else f"{base}_{i + 1}" for i in range(len(parts))]
         # Reserve all parts in one linked chain: two concurrent withdrawals can never overdraw.
@@ -138,8 +140,11 @@ class PayoutService:
                 self.docs.delete(f"openpayout#{marker['payout_id']}")
                 continue
             limits = limits_for(payout["rail"], payout["amount"]["currency"])
-            self._advance(payout["payout_id"], limits, schedule_when_over_daily=payout.get("order_id") is not None)
-            advanced += 1
+            try:
+                self._advance(payout["payout_id"], limits, schedule_when_over_daily=payout.get("order_id") is not None)
+                advanced += 1
+            except MizaniError as error:  # one stuck payout must not stop the others; it is retried next tick
+                log.warning("payout %s not advanced: %s", payout["payout_id"], error)
         return advanced
 
     def on_provider_callback(self, payout_id: str) -> dict | None:

@@ -46,10 +46,14 @@ _NOTHING = (date.max, date.min)  # a day range no day is in
 
 
 def default_workers() -> int:
-    """The machine's cores; 1 in AWS Lambda (no ``/dev/shm``, one vCPU per 1,769 MB) or without ``fork``."""
+    """1 unless ``MIZANI_RECON_WORKERS`` asks for more (and never in AWS Lambda or without ``fork``).
+
+    Measured on the 2-core development machine, two forked workers were *slower* than one
+    process (the split and the exchange cost more CPU than they save), so forking is opt-in.
+    """
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or not hasattr(os, "fork"):
         return 1
-    return os.cpu_count() or 1
+    return max(1, int(os.environ.get("MIZANI_RECON_WORKERS", "1") or 1))
 
 
 def worth_forking(source: str, content: str | bytes, workers: int | None = None,
