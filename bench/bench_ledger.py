@@ -52,6 +52,13 @@ def main() -> None:
         ledger.post("b-p:post", "b-p")
         row("pending + post (payout): DynamoDB requests", counter.describe())
 
+        n = 200
+        start = time.perf_counter()
+        for i in range(n):
+            ledger.transfer(Transfer(f"ts-{i}", "psp:stripe:CNY", "fx:CNY", 1, "CNY"))
+        elapsed = time.perf_counter() - start
+        row(f"throughput: {n} transfers, 1 thread, moto server over HTTP", f"{n / elapsed:.0f} transfers/s")
+
         n, threads = 400, 4
         start = time.perf_counter()
 

@@ -41,7 +41,7 @@ COFFEE_KG = "100"
 PRICE_PER_KG = {"amount": 1200, "currency": "USD"}
 
 WAIT_SECONDS = 60.0
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.2
 
 
 # -- the sandbox ---------------------------------------------------------------------------

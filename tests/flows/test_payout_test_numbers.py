@@ -141,7 +141,8 @@ def test_a_payout_whose_transfer_times_out_and_then_expires_ends_failed_without_
     with world.settings(MIZANI_HTTP_TIMEOUT_SECONDS="0.3"):
         assert world.customs(order, "cleared").status_code == 200
         done = world.wait_for(order["order_id"], "payout_failed")
-    assert [(s.state, s.reason) for s in sends] == [("unknown", "timeout")]  # we really timed out, once
+    # we really timed out (the timed sweeper may also have tried the same reference: MTN answers 409)
+    assert ("unknown", "timeout") in [(s.state, s.reason) for s in sends]
     [transfer] = world.wallet_transfers(MTN_TIMES_OUT, order["order_id"])  # one transfer, never resent
     assert transfer["status"] == "FAILED"
     [payout] = order_payouts(world, seller, order["order_id"])
