@@ -191,9 +191,17 @@ def customs_webhook(call: Call) -> dict:
     return webhooks.handle_customs(call.raw_body, call.header("mizani-signature"))
 
 
+@api.route("PUT", "/v1/webhooks/momo", roles=PUBLIC, idempotent=False, response=Acknowledged,
+           summary="MTN MoMo's transfer callback (X-Callback-Url): a hint only, the status is re-queried from MTN")
+def momo_callback(call: Call) -> dict:
+    from chalicelib import webhooks
+
+    return webhooks.handle_momo_callback(call.raw_body)
+
+
 @api.post("/v1/webhooks/momo/{payout_id}", roles=PUBLIC, idempotent=False, response=Acknowledged,
-          summary="MTN MoMo's transfer callback: a hint only, the status is re-queried from MTN")
-def momo_callback(call: Call, payout_id: str) -> dict:
+          summary="A MoMo callback naming the payout in its path: a hint only, the status is re-queried")
+def momo_callback_for_payout(call: Call, payout_id: str) -> dict:
     bootstrap.payouts().on_provider_callback(payout_id)
     return {"received": True}
 

@@ -61,6 +61,17 @@ def handle_customs(raw_body: bytes, signature: str | None) -> dict:
     return _ack()
 
 
+def handle_momo_callback(raw_body: bytes) -> dict:
+    """MTN's one callback: it names the payout (``externalId``); the payout's status is then
+    re-queried from MTN, because the callback itself is not signed and is only a hint."""
+    from chalicelib.payouts.rails.momo import parse_callback
+
+    callback = parse_callback(raw_body or b"{}")
+    if callback.reference:
+        bootstrap.payouts().on_provider_callback(callback.reference)
+    return _ack()
+
+
 def handle_mpesa_result(raw_body: bytes, queue_timeout: bool = False) -> dict:
     """M-Pesa's B2C result (or queue timeout): recorded once per ConversationID, then the
     payout is advanced through the rail (a queue timeout is *unknown*, never a failure)."""

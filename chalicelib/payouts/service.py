@@ -197,6 +197,10 @@ class PayoutService:
         amount = Money(payout["amount"]["amount"], payout["amount"]["currency"])
         rail = self.rails(payout["rail"])
         if payout["status"] in ("new", "scheduled"):
+            # Reserve first: money waiting for a payout (even one scheduled for tomorrow) is not available.
+            if not payout.get("reserved"):
+                self._reserve(payout, amount)
+                payout = self._update(payout_id, reserved=True)
             day_key = f"walletday#{payout['rail']}#{payout['msisdn']}#{now.date().isoformat()}"
             if not self.docs.add_within(day_key, payout_id, amount.minor, limits.max_per_day):
                 if not schedule_when_over_daily:
@@ -206,8 +210,6 @@ class PayoutService:
                     )
                 tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
                 return self._update(payout_id, status="scheduled", not_before=_iso(tomorrow), reason="daily_limit")
-            if not payout.get("reserved"):
-                self._reserve(payout, amount)
             status = rail.send(payout_id, amount, payout["msisdn"], f"Mizani payout {payout.get('order_id') or ''}".strip())
             payout = self._update(payout_id, status="pending", day_key=day_key, sent_at=_iso(now))
         else:

@@ -1,17 +1,20 @@
 """Fixtures for the flow tests: one embedded Sandbox, driven over HTTP like a client would.
 
-``sandbox`` (session, started lazily)
-    ``sandbox.run.Sandbox(ports=0)``: moto (DynamoDB + Step Functions executing the real
-    ``infra/escrow.asl.json``), the workflow's Lambda tasks dispatched in-process to the
-    Chalice app, the provider simulators and the API, all on free 127.0.0.1 ports. Starting
-    it costs seconds, so the flow modules share one. It is stopped as soon as the next test
-    does not use it (so tests/unit and tests/static never run inside its environment) and
-    started again if a later test does.
+``sandbox`` -> ``sandbox.run.Sandbox(ports=0)``, one for the whole session, started lazily
+    moto (DynamoDB + Step Functions executing the real ``infra/escrow.asl.json``), the
+    workflow's Lambda tasks dispatched in-process to the Chalice app, the provider simulators,
+    the timed scheduled functions and the API, all on free 127.0.0.1 ports. Starting it costs
+    seconds, so the flow modules share one. It is stopped as soon as the next test does not
+    use it (so other folders never run inside its environment, which it writes into
+    ``os.environ``) and started again if a later test does.
 
-``world`` (function) -> ``World``
-    HTTP helpers over that sandbox, with ids unique to the test (sellers, buyers, wallets,
-    Idempotency-Keys) so that tests sharing the sandbox cannot see each other's money.
-    One-shot MTN faults are cleared after every test.
+``world`` (function) / ``module_world`` (module) -> ``World``
+    A client of that sandbox: the API with tokens, the simulators, waits with deadlines.
+    Ids are unique per test (sellers, buyers, wallets, Idempotency-Keys) so that tests sharing
+    the sandbox cannot see each other's money; one-shot MTN faults are cleared after each test.
+
+``coffee`` -> the story's coffee order, settled once per sandbox and shared by the tests
+    that only read it (pricing, timeline, wallet, split payout, SMS).
 
 Every wait polls with a deadline; nothing asserts on timing. Test modules cannot import
 this file by name (``conftest`` is tests/conftest.py on the path): what they share comes
@@ -25,14 +28,10 @@ import os
 import random
 import time
 import uuid
-from pathlib import Path
-
 import pytest
 import requests
 
 from helpers import token
-
-FLOWS_DIR = Path(__file__).resolve().parent
 
 #: Statuses an order does not leave on its own.
 TERMINAL = frozenset({"settled", "refunded", "payout_failed", "manual_review"})
@@ -114,12 +113,6 @@ def fresh_msisdn() -> str:
     return "25078" + "".join(random.choices("0123456789", k=7))
 
 
-def money_text(m: dict) -> str:
-    from chalicelib.money import Money
-
-    return Money(m["amount"], m["currency"]).format()
-
-
 class World:
     """A client of the sandbox: the API (with tokens), the simulators, and a few waits."""
 
@@ -147,7 +140,8 @@ class World:
         return self.request("POST", path, role, sub, json_body=body, key=key)
 
     def ok(self, response: requests.Response, status: int = 200) -> dict:
-        assert response.status_code == status, f"{response.request.method} {response.url}: {response.status_code} {response.text}"
+        assert response.status_code == status, \
+            f"{response.request.method} {response.url}: {response.status_code} {response.text}"
         return response.json()
 
     # -- sellers, buyers, orders --------------------------------------------------------------

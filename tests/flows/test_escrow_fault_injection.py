@@ -78,8 +78,10 @@ def crashed(module_world) -> dict[str, Run]:
             lambda service, order_id, task_token: order_id == ids["customs_wait_after_storing_token"]),
     }
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(EscrowService, "release_escrow", faults["release_after_finishing"].around(EscrowService.release_escrow))
-        patch.setattr(EscrowService, "customs_wait", faults["customs_wait_after_storing_token"].around(EscrowService.customs_wait))
+        patch.setattr(EscrowService, "release_escrow",
+                      faults["release_after_finishing"].around(EscrowService.release_escrow))
+        patch.setattr(EscrowService, "customs_wait",
+                      faults["customs_wait_after_storing_token"].around(EscrowService.customs_wait))
         patch.setattr(MtnMomoRail, "send", faults["payout_after_mtn_took_it"].around(MtnMomoRail.send))
         transfer = faults["release_after_ledger_write"].around(Ledger.transfer)
         patch.setattr(Ledger, "transfer", faults["refund_after_ledger_write"].around(transfer))

@@ -81,11 +81,6 @@ def test_a_single_payout_larger_than_the_whole_daily_limit_is_not_sent_that_day(
     assert world.wallet(seller["payout"]["msisdn"])["balances"] == [done["payout"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a payout part scheduled by the daily limit reserves nothing (PayoutService._advance reserves "
-    "only after add_within passes), so its money shows as available and can be withdrawn; the next day "
-    "_reserve fails with insufficient_funds, check_payout raises BusinessRuleViolation and the order goes "
-    "to manual_review."))
 def test_money_waiting_for_a_scheduled_payout_part_cannot_be_withdrawn(world):
     seller = world.seller()
     order = world.shipped(seller)

@@ -108,8 +108,9 @@ def test_the_same_callback_delivered_twice_to_the_api_has_one_effect(world):
     account = world.account(f"seller:{seller['seller_id']}")
     assert (account["debits_posted"], account["debits_pending"]) == (order["payout"]["amount"], 0)
     ref = order["order_id"][-8:].upper()
-    sent = world.until(lambda: [m for m in world.sms(MTN_PENDING) if "sent to your" in m["message"] and ref in m["message"]],
-                       "the payout_sent SMS")
+    sent = world.until(
+        lambda: [m for m in world.sms(MTN_PENDING) if "sent to your" in m["message"] and ref in m["message"]],
+        "the payout_sent SMS")
     assert len(sent) == 1
     assert [e["status"] for e in done["timeline"]].count("settled") == 1
     assert world.trial_balance()["balanced"] is True
@@ -140,11 +141,6 @@ def test_a_callback_for_an_unknown_payout_is_acknowledged_and_does_nothing(world
     assert reply.status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: MTN's callback never reaches the payout. MtnMomoRail sends one fixed X-Callback-Url "
-    "(MIZANI_MOMO_CALLBACK_URL, unset in the local stage) without the payout id, while app.py only "
-    "routes POST /v1/webhooks/momo/{payout_id}; MTN (and the simulator) PUT the transfer body, whose "
-    "externalId names the payout. Result: 403/405, the shortcut never works, only polling settles."))
 def test_mtns_own_callback_reaches_the_api(world):
     seller = world.seller()
     order = world.shipped(seller)

@@ -59,7 +59,8 @@ def assert_money_back_in_the_sellers_balance(world, seller: dict, order: dict) -
 
 
 @pytest.mark.parametrize("name, reason", [("fails", "INTERNAL_PROCESSING_ERROR"), ("rejected", "APPROVAL_REJECTED")])
-def test_a_failed_or_rejected_payout_ends_payout_failed_with_the_money_back_in_the_balance(world, started, name, reason):
+def test_a_failed_or_rejected_payout_ends_payout_failed_with_the_money_back_in_the_balance(
+        world, started, name, reason):
     seller, order = started[name]
     number = SCENARIOS[name]
     done = world.wait_for(order["order_id"], "payout_failed")
