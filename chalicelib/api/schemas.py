@@ -22,13 +22,13 @@ from chalicelib.errors import MizaniError
 class RequestModel(BaseModel):
     """Base of request bodies and query strings: unknown fields are a 400."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ResponseModel(BaseModel):
     """Base of response bodies: fields serialize by alias (``from``), read by name."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True, defer_build=True)
 
 
 # -- shared field types ---------------------------------------------------------
@@ -74,7 +74,7 @@ def utc(value) -> datetime:
 class Money(BaseModel):
     """``{"amount": <int minor units>, "currency": "<ISO 4217>"}``; the amount is positive."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     amount: MinorAmount
     currency: Currency
@@ -90,7 +90,7 @@ class Money(BaseModel):
 class MoneyOrZero(BaseModel):
     """Money where zero is meaningful (a balance, a total owed)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     amount: MinorAmountOrZero
     currency: Currency
