@@ -7,6 +7,7 @@ anything else is caught and sent to ManualReview.
 """
 from __future__ import annotations
 
+import json
 import logging
 
 from chalicelib.errors import ProviderUnavailable
@@ -85,8 +86,22 @@ def refund(event: dict) -> dict:
     return {"order_id": order["order_id"], "status": order["status"]}
 
 
+def _error_message(cause) -> str:
+    """The message of a Step Functions error ``Cause``. A Lambda error's Cause is the function's
+    error payload (``errorType``, ``errorMessage``, ``stackTrace``): keep only the message, since
+    the note lands on the order's timeline, which the buyer and the seller read."""
+    if isinstance(cause, str):
+        try:
+            payload = json.loads(cause)
+        except ValueError:
+            return cause
+        if isinstance(payload, dict) and "errorMessage" in payload:
+            return str(payload["errorMessage"])
+    return str(cause or "")
+
+
 def manual_review(event: dict, context=None) -> dict:
     error = event.get("error") or {}
-    cause = f"{error.get('Error', 'unexpected')}: {str(error.get('Cause', ''))[:300]}"
+    cause = f"{error.get('Error', 'unexpected')}: {_error_message(error.get('Cause'))[:300]}"
     order = _escrow().manual_review(event["order_id"], cause)
     return {"order_id": order["order_id"], "status": order["status"]}

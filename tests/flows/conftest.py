@@ -3,7 +3,8 @@
 ``sandbox`` -> ``sandbox.run.Sandbox(ports=0)``, one for the whole session, started lazily
     moto (DynamoDB + Step Functions executing the real ``infra/escrow.asl.json``), the
     workflow's Lambda tasks dispatched in-process to the Chalice app, the provider simulators,
-    the timed scheduled functions and the API, all on free 127.0.0.1 ports. Starting it costs
+    and the API, all on free 127.0.0.1 ports (the timer that fires scheduled functions is off:
+    ``World.sweep`` runs the sweeper when a test wants it). Starting it costs
     seconds, so the flow modules share one. It is stopped as soon as the next test does not
     use it (so other folders never run inside its environment, which it writes into
     ``os.environ``) and started again if a later test does.
@@ -46,23 +47,43 @@ POLL_SECONDS = 0.2
 # -- the sandbox ---------------------------------------------------------------------------
 
 
+#: The sandbox's EventBridge stand-in fires the scheduled functions on a timer; here it is off
+#: (``0``) and tests run the sweeper themselves (``World.sweep``), so that no background sweep
+#: races a test's own steps.
+SCHEDULE_ENV = "MIZANI_SCHEDULE_SECONDS"
+
+
 class SandboxHolder:
     """Starts the Sandbox on first use; ``stop()`` is safe to call any number of times."""
 
     def __init__(self) -> None:
         self.sandbox = None
+        self._schedule_before: str | None = None
 
     def get(self):
         if self.sandbox is None:
             from sandbox.run import Sandbox
 
-            self.sandbox = Sandbox(ports=0).start()
+            self._schedule_before = os.environ.get(SCHEDULE_ENV)
+            os.environ[SCHEDULE_ENV] = "0"
+            try:
+                self.sandbox = Sandbox(ports=0).start()
+            except BaseException:
+                self._restore_schedule()
+                raise
         return self.sandbox
 
     def stop(self) -> None:
         sandbox, self.sandbox = self.sandbox, None
         if sandbox is not None:
-            sandbox.stop()
+            sandbox.stop()  # puts back the environment as it was at start (with our SCHEDULE_ENV)
+            self._restore_schedule()
+
+    def _restore_schedule(self) -> None:
+        if self._schedule_before is None:
+            os.environ.pop(SCHEDULE_ENV, None)
+        else:
+            os.environ[SCHEDULE_ENV] = self._schedule_before
 
 
 _holder = SandboxHolder()
@@ -281,11 +302,7 @@ class World:
         return reply.json()
 
     def sweep(self) -> None:
-        """Run the scheduled sweeper (``drain_outbox``: queued SMS, open payouts) now, as EventBridge would.
-
-        The sandbox also fires it on a timer (``MIZANI_SCHEDULE_SECONDS``); calling it makes a test
-        independent of that timer. It is idempotent, so the two may overlap.
-        """
+        """Run the scheduled sweeper (``drain_outbox``: queued SMS, open payouts) now, as EventBridge would."""
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.sb.invoke("drain_outbox", {
             "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",

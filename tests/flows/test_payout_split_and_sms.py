@@ -5,6 +5,10 @@ MTN MoMo pays at most 1,000,000 RWF per transaction, so the payout goes out in p
 """
 from __future__ import annotations
 
+import threading
+
+import pytest
+
 RWF_MAX_PER_TRANSFER = 1_000_000
 SMS_MAX_CHARS = 160
 
@@ -48,3 +52,21 @@ def test_the_seller_is_told_by_sms_at_payment_clearance_and_payout_in_rwf_with_t
     for p in world.payouts(coffee.seller["seller_id"]):
         assert p["provider_reference"] in sent
     assert [m["sent_at"] for m in messages] == sorted(m["sent_at"] for m in messages)
+
+
+def test_an_sms_is_sent_once_even_when_two_drains_overlap(world):
+    seller = world.seller()
+    msisdn = seller["payout"]["msisdn"]
+    order = world.order(seller)
+    world.http.post(f"{world.sim}/sandbox/faults/sms", json={"latency_ms": 1500}, timeout=30)  # a slow gateway
+    try:
+        buyer = type(world)(world.sb)  # the webhook (and its inline drain) runs while we sweep
+        paying = threading.Thread(target=buyer.pay, args=(order,))
+        paying.start()
+        world.until(lambda: world.sms(msisdn), "the paid SMS to reach the gateway")  # the first drain is still waiting
+        world.sweep()  # the scheduled sweeper drains the same outbox meanwhile
+        paying.join(30)
+    finally:
+        world.http.delete(f"{world.sim}/sandbox/faults/sms", timeout=30)
+    paid = [m for m in world.sms(msisdn) if "is paid" in m["message"]]
+    assert len(paid) == 1, [m["message"] for m in paid]
