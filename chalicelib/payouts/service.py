@@ -141,11 +141,23 @@ class PayoutService:
                 continue
             limits = limits_for(payout["rail"], payout["amount"]["currency"])
             try:
-                self._advance(payout["payout_id"], limits, schedule_when_over_daily=payout.get("order_id") is not None)
+                payout = self._advance(payout["payout_id"], limits, schedule_when_over_daily=payout.get("order_id") is not None)
                 advanced += 1
             except MizaniError as error:  # one stuck payout must not stop the others; it is retried next tick
                 log.warning("payout %s not advanced: %s", payout["payout_id"], error)
+            if payout["status"] not in ("succeeded", "failed"):
+                self._requeue(payout["payout_id"])
         return advanced
+
+    def _requeue(self, payout_id: str) -> None:
+        """Move a still-open payout to the back of the sweeper's queue, so that payouts stuck
+        pending at the provider never starve newer ones (the sweeper reads the oldest first)."""
+        now = _iso(self.clock())
+        self.docs.delete(f"openpayout#{payout_id}")
+        try:
+            self.docs.put_new(f"openpayout#{payout_id}", {"payout_id": payout_id}, index=(_OPEN, f"{now}#{payout_id}"))
+        except DocumentExists:
+            pass
 
     def on_provider_callback(self, payout_id: str) -> dict | None:
         """A provider said something about a payout: trusted only after re-querying its status."""
