@@ -151,3 +151,64 @@ def _transport_error(err, exc) -> TransportError:
     if isinstance(err, (exc.ReadTimeoutError, exc.TimeoutError)):
         return TransportError(f"read timeout: {err}", maybe_delivered=True, kind="timeout")
     return TransportError(f"transport error: {err}", maybe_delivered=True, kind="protocol")
+
+
+#: Renew a bearer token this many seconds before the provider says it expires.
+TOKEN_EXPIRY_SKEW_SECONDS = 60
+
+
+class BearerToken:
+    """One provider's OAuth bearer token, fetched with HTTP Basic credentials and cached
+    until shortly before it expires (MTN's token endpoint and Daraja's OAuth work alike).
+
+    ``get`` raises ``RailNotSent`` when the provider gives no token: nothing was sent.
+    Asking for a token changes nothing at the provider, so it is retried with backoff.
+    """
+
+    def __init__(self, http: "HttpClient", provider: str, method: str, url: str, credentials, extra_headers=None,
+                 default_ttl: int = 3600, clock=None):
+        import threading
+        import time
+
+        self.http, self.provider, self.method, self.url = http, provider, method, url
+        self.credentials = credentials  # () -> (user, secret); secrets are read at use, never stored here
+        self.extra_headers = extra_headers or (lambda: {})
+        self.default_ttl = default_ttl
+        self.clock = clock or time.monotonic
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires_at = 0.0
+
+    def get(self) -> str:
+        import base64
+
+        from chalicelib.payouts.rails.port import RailNotSent
+
+        with self._lock:
+            if self._token and self.clock() < self._expires_at:
+                return self._token
+            user, secret = self.credentials()
+            basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
+            try:
+                response = self.http.request(self.method, self.url, retry=True,
+                                             headers={"Authorization": f"Basic {basic}", **self.extra_headers()})
+            except TransportError as err:
+                raise RailNotSent("provider_unavailable", f"{self.provider} token endpoint unreachable: {err.message}") from err
+            body = response.json() or {}
+            token = body.get("access_token") if isinstance(body, dict) else None
+            if response.status != 200 or not token:
+                raise RailNotSent("provider_unavailable", f"{self.provider} refused a token (HTTP {response.status})",
+                                  http_status=response.status)
+            try:
+                expires_in = int(body.get("expires_in", self.default_ttl))
+            except (TypeError, ValueError):
+                expires_in = self.default_ttl
+            self._token = token
+            self._expires_at = self.clock() + max(0, expires_in - TOKEN_EXPIRY_SKEW_SECONDS)
+            return token
+
+    def drop(self, token: str) -> None:
+        """Forget ``token`` (the provider answered 401 with it); the next ``get`` fetches anew."""
+        with self._lock:
+            if self._token == token:
+                self._token = None

@@ -38,9 +38,7 @@ default the caller's poll loop does the equivalent (``status`` -> ``not_found``
 """
 from __future__ import annotations
 
-import base64
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -48,7 +46,7 @@ from typing import Callable
 
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money
-from chalicelib.payouts.rails.http import HttpClient, HttpResponse, TransportError
+from chalicelib.payouts.rails.http import BearerToken, HttpClient, HttpResponse, TransportError
 from chalicelib.payouts.rails.port import (
     NOT_FOUND,
     RailNotSent,
@@ -64,9 +62,6 @@ MOMO_NAMESPACE = uuid.UUID("6f1d7c9e-3b2a-5e0f-9a41-6d3c2b1a0f57")
 
 #: MTN refuses payerMessage / payeeNote longer than this.
 MOMO_NOTE_LIMIT = 160
-
-#: Seconds before the token's stated expiry at which we stop using it.
-TOKEN_EXPIRY_SKEW_SECONDS = 60
 
 Secret = str | Callable[[], str]
 
@@ -150,45 +145,20 @@ class MtnMomoRail:
         self.http = http or HttpClient(timeout_seconds)
         self.send_retries = max(0, int(send_retries))
         self._clock = clock
-        self._token: str | None = None
-        self._token_expires_at = 0.0
-        self._token_lock = threading.Lock()
+        self._tokens = BearerToken(
+            self.http, "MTN", "POST", f"{self.base_url}/disbursement/token/",
+            credentials=lambda: (_reveal(self._api_user), _reveal(self._api_key)),
+            extra_headers=lambda: {"Ocp-Apim-Subscription-Key": _reveal(self._subscription_key)},
+            clock=clock,
+        )
 
     # -- token -----------------------------------------------------------------
     def _access_token(self) -> str:
         """A cached bearer token; raises ``RailNotSent`` if MTN will not give one."""
-        with self._token_lock:
-            if self._token and self._clock() < self._token_expires_at:
-                return self._token
-            basic = base64.b64encode(f"{_reveal(self._api_user)}:{_reveal(self._api_key)}".encode()).decode()
-            try:
-                # Asking for a token changes nothing at MTN: bounded retries with backoff.
-                response = self.http.request(
-                    "POST",
-                    f"{self.base_url}/disbursement/token/",
-                    headers={
-                        "Authorization": f"Basic {basic}",
-                        "Ocp-Apim-Subscription-Key": _reveal(self._subscription_key),
-                    },
-                    retry=True,
-                )
-            except TransportError as err:
-                raise RailNotSent("provider_unavailable", f"MTN token endpoint unreachable: {err.message}") from err
-            body = response.json() or {}
-            token = body.get("access_token") if isinstance(body, dict) else None
-            if response.status != 200 or not token:
-                raise RailNotSent(
-                    "provider_unavailable", f"MTN refused a token (HTTP {response.status})", http_status=response.status
-                )
-            expires_in = _int(body.get("expires_in"), 3600)
-            self._token = token
-            self._token_expires_at = self._clock() + max(0, expires_in - TOKEN_EXPIRY_SKEW_SECONDS)
-            return token
+        return self._tokens.get()
 
     def _drop_token(self, token: str) -> None:
-        with self._token_lock:
-            if self._token == token:
-                self._token = None
+        self._tokens.drop(token)
 
     def _headers(self, token: str, reference_id: str | None = None) -> dict:
         headers = {
@@ -286,10 +256,3 @@ class MtnMomoRail:
                 return RailStatus("unknown", reason=NOT_FOUND, raw=raw)
             return RailStatus("unknown", reason=f"http_{response.status}", raw=raw)
         return RailStatus("unknown", reason="http_401", raw={"referenceId": reference_id})
-
-
-def _int(value, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default

@@ -49,7 +49,6 @@ to manual review. (The local simulator refuses a repeat with 409, which
 """
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
@@ -58,7 +57,7 @@ from typing import Callable, Literal, Protocol
 
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money, exponent
-from chalicelib.payouts.rails.http import HttpClient, HttpResponse, TransportError
+from chalicelib.payouts.rails.http import BearerToken, HttpClient, HttpResponse, TransportError
 from chalicelib.payouts.rails.port import (
     NOT_FOUND,
     RailNotSent,
@@ -70,7 +69,6 @@ from chalicelib.payouts.rails.port import (
 
 #: Daraja's Remarks / Occassion stop at 100 characters.
 MPESA_TEXT_LIMIT = 100
-TOKEN_EXPIRY_SKEW_SECONDS = 60
 
 #: Prefix of the ``Occassion`` we put on status queries, echoed back in ``ReferenceData``.
 STATUS_QUERY_TAG = "mizani-status:"
@@ -299,43 +297,19 @@ class MpesaB2CRail:
         self.currency = currency
         self.http = http or HttpClient(timeout_seconds)
         self._clock = clock
-        self._token: str | None = None
-        self._token_expires_at = 0.0
-        self._token_lock = threading.Lock()
+        self._tokens = BearerToken(
+            self.http, "Daraja", "GET", f"{self.base_url}/oauth/v1/generate?grant_type=client_credentials",
+            credentials=lambda: (_reveal(self._consumer_key), _reveal(self._consumer_secret)),
+            default_ttl=3599, clock=clock,
+        )
 
     # -- token -------------------------------------------------------------------
     def _access_token(self) -> str:
-        with self._token_lock:
-            if self._token and self._clock() < self._token_expires_at:
-                return self._token
-            basic = base64.b64encode(f"{_reveal(self._consumer_key)}:{_reveal(self._consumer_secret)}".encode()).decode()
-            try:
-                response = self.http.request(
-                    "GET",
-                    f"{self.base_url}/oauth/v1/generate?grant_type=client_credentials",
-                    headers={"Authorization": f"Basic {basic}"},
-                    retry=True,
-                )
-            except TransportError as err:
-                raise RailNotSent("provider_unavailable", f"Daraja OAuth unreachable: {err.message}") from err
-            body = response.json() or {}
-            token = body.get("access_token") if isinstance(body, dict) else None
-            if response.status != 200 or not token:
-                raise RailNotSent(
-                    "provider_unavailable", f"Daraja refused a token (HTTP {response.status})", http_status=response.status
-                )
-            try:
-                expires_in = int(body.get("expires_in", 3599))
-            except (TypeError, ValueError):
-                expires_in = 3599
-            self._token = token
-            self._token_expires_at = self._clock() + max(0, expires_in - TOKEN_EXPIRY_SKEW_SECONDS)
-            return token
+        """A cached bearer token; raises ``RailNotSent`` if Daraja will not give one."""
+        return self._tokens.get()
 
     def _drop_token(self, token: str) -> None:
-        with self._token_lock:
-            if self._token == token:
-                self._token = None
+        self._tokens.drop(token)
 
     def _post(self, path: str, body: dict) -> HttpResponse:
         """One authenticated POST (no transport retry); a 401 re-authenticates once (nothing was processed)."""
