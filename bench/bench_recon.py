@@ -9,23 +9,26 @@ injected discrepancies of every class (dropped line, changed amount, repeated
 line, a second payment for a paid payout, a foreign line, a split that does not
 add up). Both files are written as CSV to a temporary directory.
 
-Two contenders then run, each in its own subprocess (so their peak memories do not
+The contenders then run, each in its own subprocess (so their peak memories do not
 mix), on the same two files:
 
-- ``ours``: ``chalicelib.recon.parallel.reconcile_parallel`` in one process (the default):
-  the strict MTN importer and the ledger CSV reader (parse), then ``reconcile_chunk`` and
-  ``combine`` (match, classify, settle). With more workers, worker 0 is the contender's
-  process and the others are forked: each parses a byte range of both files, the lines are
-  exchanged by reference and each worker reconciles one partition.
-- ``ours-2p``: the same with two forked workers (``workers=2``; opt-in, ``MIZANI_RECON_WORKERS``).
+- ``ours``: ``chalicelib.recon.parallel.reconcile_parallel`` as the CLI and the local service
+  call it: a large CSV statement goes to the columnar engine (``chalicelib.recon.columnar``,
+  Polars), which reads and checks both files, matches the one-to-one keys in columns and hands
+  every other key to the pure engine's group rules.
+- ``ours-python``: the same call with ``MIZANI_RECON_ENGINE=python``: the pure-Python engine
+  in one process, what a Lambda runs (the strict MTN importer and the ledger CSV reader, then
+  ``reconcile_chunk`` and ``combine``).
+- ``ours-2p`` (only with ``--only``): the pure engine on two forked workers (each parses a byte
+  range of both files and reconciles one partition of the references).
 - ``duckdb``: DuckDB (multi-threaded, C++) ``read_csv`` of both files into typed
   tables (parse), then the same rules written in SQL: the simple keys by a join, the
   keys with several lines by window functions, and the settlement per currency and
-  day (match).
+  day (match). ``duckdb-1t``: the same on one thread.
 
 Both timings include reading the files and producing the breaks and the settlement;
-each phase is also shown. ``import duckdb`` / ``import chalicelib.recon`` and
-generating the data are excluded. Peak memory is the subprocess's max RSS
+each phase is also shown. ``import duckdb`` / ``import polars`` / ``import chalicelib.recon``
+and generating the data are excluded. Peak memory is the subprocess's max RSS
 (``VmHWM``), interpreter and libraries included, with the RSS after imports shown for
 reference; for ``ours`` on several processes it is the SUM of every worker's own peak
 (an upper bound: pages a forked worker shares with worker 0 count in both). The parent then checks that both contenders found
@@ -36,7 +39,8 @@ that those are the injected ones, and says whether ``ours`` was no slower than
 Fairness notes: our importer validates more than DuckDB's typed ``read_csv`` does
 (status vocabulary, positive amounts, exact decimals per the currency's ISO 4217
 exponent, real calendar dates) and reports every bad line; DuckDB would stop at the
-first cast error. The SQL hard-codes the bench's currency exponent (2, GHS) and
+first cast error. The columnar engine makes the same checks in columns and hands a file
+that fails any of them to the pure importer, which lists the bad lines. The SQL hard-codes the bench's currency exponent (2, GHS) and
 implements the rules this data exercises (no Stripe fees or FX in an MTN statement).
 """
 from __future__ import annotations
@@ -152,9 +156,15 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_ours(directory: str, workers: int | None = None) -> dict:
+def run_ours(directory: str, workers: int | None = None, engine: str = "auto") -> dict:
+    os.environ["MIZANI_RECON_ENGINE"] = engine
+    from chalicelib.recon import columnar
     from chalicelib.recon.parallel import peak_rss_mb, reconcile_parallel
     from chalicelib.recon.service import reconciliation_id
+
+    if engine != "python" and not columnar.available():
+        raise SystemExit("the columnar engine needs Polars (requirements-dev.txt): make bench installs it")
+    columnar._polars()  # the import, like ``import duckdb``, is not timed
 
     import gc
     gc.collect()
@@ -172,7 +182,7 @@ def run_ours(directory: str, workers: int | None = None) -> dict:
     own = peak_rss_mb() or _rss_mb()
     return {
         "parse_s": t_read + stats["parse_s"], "match_s": stats["match_s"], "total_s": t2 - t0,
-        "rss_after_imports_mb": base, "workers": stats["workers"],
+        "rss_after_imports_mb": base, "workers": stats["workers"], "engine": stats["engine"],
         # every process's own peak, summed: an upper bound of the peak at any one moment (pages
         # the forked workers share with worker 0, such as the file contents, count once per process)
         "peak_rss_mb": own + sum(stats["worker_peak_rss_mb"]),
@@ -303,8 +313,9 @@ def run_duckdb(directory: str, threads: int | None = None) -> dict:
 
 
 CONTENDERS = {
-    "ours": ("ours (1 process: the default, what Lambda runs)", lambda d: run_ours(d, workers=1)),
-    "ours-2p": ("ours, 2 forked workers", lambda d: run_ours(d, workers=2)),
+    "ours": ("ours (columnar engine)", lambda d: run_ours(d, workers=1)),
+    "ours-python": ("ours, pure Python (Lambda)", lambda d: run_ours(d, workers=1, engine="python")),
+    "ours-2p": ("ours, pure Python, 2 forked", lambda d: run_ours(d, workers=2, engine="python")),
     "duckdb": ("duckdb", lambda d: run_duckdb(d)),
     "duckdb-1t": ("duckdb, 1 thread", lambda d: run_duckdb(d, threads=1)),
 }
@@ -343,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{info['statement_lines']:,} statement lines ({sizes['statement.csv']:.0f} MB), "
               f"{info['splits']:,} split payouts, {info['per_class']} injected discrepancies per class "
               f"[generated in {time.perf_counter() - t:.1f} s]; {os.cpu_count()} CPUs")
-        names = args.only or ["ours", "duckdb", "ours-2p", "duckdb-1t"]
+        names = args.only or ["ours", "duckdb", "ours-python", "duckdb-1t"]
         results: dict[str, dict] = {}
         for _ in range(max(1, args.repeat)):
             for name in names:
@@ -351,12 +362,12 @@ def main(argv: list[str] | None = None) -> int:
                 if name not in results or r["total_s"] < results[name]["total_s"]:
                     results[name] = r
         print()
-        print(f"{'contender':18} {'parse s':>8} {'match s':>8} {'total s':>8} {'peak RSS MB':>12} "
+        print(f"{'contender':30} {'parse s':>8} {'match s':>8} {'total s':>8} {'peak RSS MB':>12} "
               f"{'RSS after imports':>18}")
         for name, r in results.items():
             label = CONTENDERS[name][0] + (f", {r['workers']} processes" if r.get("workers", 1) > 1 else "")
             each = r.get("peak_rss_each_mb", [])
-            print(f"{label:18} {r['parse_s']:8.2f} {r['match_s']:8.2f} {r['total_s']:8.2f} "
+            print(f"{label:30} {r['parse_s']:8.2f} {r['match_s']:8.2f} {r['total_s']:8.2f} "
                   f"{r['peak_rss_mb']:12.0f} {r['rss_after_imports_mb']:18.0f}"
                   + (f"   (peak RSS per process: {' + '.join(f'{x:.0f}' for x in each)})" if len(each) > 1 else ""))
         print()

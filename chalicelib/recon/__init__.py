@@ -1,6 +1,6 @@
 """Settlement reconciliation: providers' statements against the ledger, every break shown.
 
-Pure Python (no chalice, stripe or boto3 here). The pieces:
+Pure Python (no chalice, stripe or boto3 here; Polars optional). The pieces:
 
 - ``importers``: strict parsers of Stripe balance reports, MTN MoMo and M-Pesa B2C
   statements and camt.053 bank statements into ``ProviderBatch``es (``ProviderLine``s);
@@ -10,6 +10,11 @@ Pure Python (no chalice, stripe or boto3 here). The pieces:
 - ``engine``: ``reconcile_chunk`` (pure, per chunk), ``partition``, ``combine``,
   ``reconcile``; the ``Reconciliation`` result with the API's JSON and ``breaks.csv``.
 - ``service``: ``reconcile_statement(source, content, ledger)`` and ``reconciliation_id``.
+- ``columnar``: the same reconciliation of a large CSV statement on Polars, where it is
+  installed (the CLI, the sandbox, the bench; not Lambda): the common case in columns, every
+  other key through the engine's group rules.
+- ``parallel``, ``distributed``: the pure engine on several processes, or as a Step Functions
+  Distributed Map over chunks in S3.
 - ``python -m chalicelib.recon FILE --source ... --ledger LEDGER.csv``: the finance CLI.
 """
 from chalicelib.recon.engine import (  # noqa: F401

@@ -36,6 +36,7 @@ import traceback
 from datetime import date, timedelta
 from typing import Any
 
+from chalicelib.recon import columnar
 from chalicelib.recon.engine import ChunkResult, Reconciliation, combine, reconcile, reconcile_chunk
 from chalicelib.recon.importers import csv_format, parse_statement
 from chalicelib.recon.model import SOURCES, LedgerBatch, ProviderBatch, StatementError
@@ -85,17 +86,26 @@ def reconcile_parallel(source: str, content: str | bytes, ledger, *, reconciliat
     format: parsed by the workers too), a ``LedgerBatch``, or a ``LedgerSource``. Only the
     provider's lines take part; with ``slack_days`` only those of the statement's period
     widened by that many days (as ``service.reconcile_statement``), else all of them.
-    ``stats``, if given, receives ``workers``, ``parse_s`` (parse and exchange),
+    ``stats``, if given, receives ``engine``, ``workers``, ``parse_s`` (parse and exchange),
     ``match_s`` and ``worker_peak_rss_mb`` (the forked workers' peaks, this process excluded).
+
+    A large CSV statement goes to the columnar engine first where Polars is installed
+    (``columnar.wanted``; ``MIZANI_RECON_ENGINE=python`` turns it off); whatever it does not
+    take comes here.
     """
     if source not in SOURCES:
         raise StatementError(source, [(0, f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")])
+    stats = {} if stats is None else stats
+    if columnar.wanted(source, content):
+        rec = columnar.reconcile_columnar(source, content, ledger, reconciliation_id=reconciliation_id,
+                                          slack_days=slack_days, stats=stats)
+        if rec is not None:
+            return rec
     workers = default_workers() if workers is None else max(1, workers)
     data = _bytes_of(source, content)
     min_bytes = MIN_PARALLEL_BYTES if min_bytes is None else min_bytes
     plan = csv_format(source, data) if workers > 1 and len(data) >= min_bytes else None
     ranges = plan[0].split(data, workers) if plan is not None else None
-    stats = {} if stats is None else stats
     if ranges is None:
         return _one_process(source, data, ledger, reconciliation_id, slack_days, stats)
     job = _Job(source, plan, data, ranges, ledger, slack_days, workers)
@@ -111,7 +121,7 @@ def _one_process(source, data, ledger, reconciliation_id, slack_days, stats) -> 
     lines = _ledger_whole(ledger, SOURCES[source], _window(period, slack_days))
     t1 = time.perf_counter()
     rec = reconcile(batch, lines, source=source, reconciliation_id=reconciliation_id, period=period)
-    stats.update(workers=1, parse_s=t1 - t0, match_s=time.perf_counter() - t1, worker_peak_rss_mb=[])
+    stats.update(engine="python", workers=1, parse_s=t1 - t0, match_s=time.perf_counter() - t1, worker_peak_rss_mb=[])
     return rec
 
 
@@ -275,7 +285,7 @@ class _Job:
                     proc.terminate()
                     proc.join()
         rec = combine(results, source=self.source, reconciliation_id=reconciliation_id)
-        stats.update(workers=W, parse_s=t1 - t0, match_s=time.perf_counter() - t1, worker_peak_rss_mb=peaks,
+        stats.update(engine="python", workers=W, parse_s=t1 - t0, match_s=time.perf_counter() - t1, worker_peak_rss_mb=peaks,
                      phases={"worker 0": (t_own - t0, t1 - t_own, t_matched - t1),
                              **{f"worker {k}": p for k, p in enumerate(child_phases, 1)}})
         return rec

@@ -60,11 +60,13 @@ def reconcile_statement(source: str, content: str | bytes, ledger: LedgerSource,
 
     ``workers``: processes to use (``parallel.reconcile_parallel``; default: the machine's
     cores, 1 in Lambda). Statements below ``parallel.MIN_PARALLEL_BYTES`` and non-CSV
-    statements run in this process; the result is the same either way.
+    statements run in this process; a large CSV statement runs on the columnar engine
+    where Polars is installed (``columnar``). The result is the same either way.
     """
-    from chalicelib.recon import parallel
+    from chalicelib.recon import columnar, parallel
 
-    if chunks == 1 and source in SOURCES and parallel.worth_forking(source, content, workers):
+    if chunks == 1 and source in SOURCES and (columnar.wanted(source, content)
+                                              or parallel.worth_forking(source, content, workers)):
         return parallel.reconcile_parallel(source, content, ledger, workers=workers, slack_days=slack_days,
                                            reconciliation_id=reconciliation_id(source, content))
     batch, lines, period = _inputs(source, content, ledger, slack_days)

@@ -78,3 +78,15 @@ def modules_after_import_app():
 @pytest.mark.parametrize("heavy", ["stripe", "moto", "sandbox"])
 def test_import_app_does_not_import(modules_after_import_app, heavy):
     assert heavy not in modules_after_import_app
+
+
+def test_only_the_columnar_engine_imports_polars_and_only_lazily():
+    """Polars is a development dependency (too big for the Lambda layer): deployed code must run without it."""
+    users = [str(p.relative_to(ROOT)) for p in [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+             if "polars" in _imported_roots(p)]
+    assert users == ["chalicelib/recon/columnar.py"]
+    tree = ast.parse((ROOT / "chalicelib/recon/columnar.py").read_text(encoding="utf-8"))
+    top_level = {alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    assert "polars" not in top_level
+    requirements = (ROOT / "requirements.txt").read_text()
+    assert "polars" not in requirements

@@ -1,0 +1,361 @@
+"""Large CSV statements on a columnar engine (Polars), where it is installed.
+
+``engine`` defines reconciliation; this module is its accelerator for big files, with
+the same result (``tests/unit/test_recon_columnar.py`` holds the two to it, outcome by
+outcome and cent by cent). A million-line statement spends most of its time turning
+text into Python objects, one per field; Polars reads the CSV and compares the
+columns in native code on every core, and only the lines that need the rules ever
+become Python objects:
+
+1. read: a plain CSV only (no quotes, no blank lines, every line with exactly the
+   header's fields), so a record is a line and its number is its position.
+2. check: every value must have one of the shapes the importer's own fast path takes
+   (``momo._fast``, ``ledger_source._fast``); the columns with few distinct values
+   (currency, status, day, provider, kind) are checked value by value with the
+   importer's own functions. Anything else (a bad line, an odd but valid value)
+   returns ``None``: the caller runs the pure-Python path, which decides and lists
+   every bad line. This path never reports an error of its own.
+3. match: a key (``kind``, ``reference``) with exactly one settled provider line and
+   one ledger line of the same amount and currency is ``matched``: decided for all
+   keys at once. Every other key, with all its lines on both sides, goes through
+   ``engine._reconcile_chunk``, the group rules (splits, duplicates, mismatches,
+   missing lines). Keys are joined on a 64-bit hash and decided on the strings: a
+   collision can only send two keys to the rules, never match them.
+4. add up: counts and settlement sums of the matched keys from the columns, the rest
+   from the rules, then ``engine.combine`` as for any chunk.
+
+Where it runs: the finance CLI, the local service and sandbox, ``make bench``. It is
+not deployed: Polars' native library (~180 MB) does not fit beside the dependency
+layer under Lambda's 250 MB, so in AWS a large statement runs as the Distributed Map
+of pure-Python chunks (``distributed``). ``MIZANI_RECON_ENGINE=python`` turns it off
+locally; ``columnar`` uses it whatever the size.
+"""
+from __future__ import annotations
+
+import os
+import time
+from datetime import date, timedelta
+from functools import lru_cache
+
+from chalicelib.money import MAX_MINOR
+from chalicelib.recon.engine import Reconciliation, _bucket_sums, _reconcile_chunk, combine
+from chalicelib.recon.model import MATCHED, SETTLED, SOURCES, LedgerBatch, ProviderBatch, StatementError
+from chalicelib.recon.parsing import BadLine, CsvFormat, bulk, currency_exp, is_plain_csv, parse_day
+
+ENGINE_ENV = "MIZANI_RECON_ENGINE"  # auto (default) | python | columnar
+MIN_BYTES = 1 << 20  # below ~15,000 lines the pure path is as fast (and needs no import of Polars)
+
+_TOKEN = r"^[!-~]+$"  # ids: printable ASCII, no spaces (anything else: the pure path decides)
+_INSTANT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z?)?$"
+_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_MINOR = r"^-?[0-9]{1,16}$"
+_DECIMAL = r"^[0-9]{1,16}(\.[0-9]{1,4})?$"
+
+
+@lru_cache(maxsize=1)
+def _polars():
+    try:
+        import polars
+    except ImportError:
+        return None
+    return polars
+
+
+def available() -> bool:
+    """Whether Polars is installed here."""
+    return _polars() is not None
+
+
+def wanted(source: str, content: str | bytes, min_bytes: int | None = None) -> bool:
+    """Whether ``reconcile_columnar`` should be tried for this statement."""
+    mode = os.environ.get(ENGINE_ENV, "auto")
+    if mode == "python" or source not in _STATEMENTS or not available():
+        return False
+    floor = 0 if mode == "columnar" else (MIN_BYTES if min_bytes is None else min_bytes)
+    return len(content) >= floor
+
+
+def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliation_id: str,
+                       slack_days: int | None = None, stats: dict | None = None) -> Reconciliation | None:
+    """``source`` statement ``content`` reconciled against ``ledger``; ``None`` when this path
+    does not take the input (not Polars-ready, not a plain CSV, a value outside the fast shapes).
+
+    ``ledger``: the ledger CSV export (bytes/str), a ``LedgerBatch`` or a ``LedgerSource``; only
+    the provider's lines take part, and with ``slack_days`` only those of the statement's period
+    widened by that many days (as ``parallel.reconcile_parallel``). ``stats``, if given, receives
+    ``parse_s`` (reading and checking both sides) and ``match_s``."""
+    t0 = time.perf_counter()
+    pl = _polars()
+    read = _STATEMENTS.get(source)
+    if pl is None or read is None:
+        return None
+    statement = read(pl, _bytes(content))
+    if statement is None:
+        return None
+    P, kind = statement
+    provider = SOURCES[source]
+    period = _period(P)
+    window = None
+    if slack_days is not None:
+        if period is None:
+            return None  # an empty statement: nothing for a columnar engine to do
+        slack = timedelta(days=slack_days)
+        window = ((period[0] - slack).isoformat(), (period[1] + slack).isoformat())
+    L = _ledger_frame(pl, ledger, provider, window, period)
+    if L is None:
+        return None
+    t1 = time.perf_counter()
+    with bulk():
+        result = _match(pl, P, kind, L, source, provider, period)
+    rec = combine([result], source=source, reconciliation_id=reconciliation_id)
+    if stats is not None:
+        stats.update(engine="columnar", workers=1, parse_s=t1 - t0, match_s=time.perf_counter() - t1,
+                     worker_peak_rss_mb=[])
+    return rec
+
+
+# -- reading and checking ------------------------------------------------------------------------
+
+def _bytes(content: str | bytes) -> bytes:
+    return content.encode("utf-8", "surrogatepass") if isinstance(content, str) else bytes(content)
+
+
+def _read(pl, fmt: CsvFormat, data: bytes):
+    """``(frame of strings c0.., header index)`` of a plain CSV, or ``None``."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not is_plain_csv(data):
+        return None  # quotes or lone CRs: a record may span lines
+    try:
+        header, body = fmt._plain_header(data)
+        index = fmt._header_index(header)
+    except StatementError:
+        return None
+    width = len(header)
+    rows = data.count(b"\n", body) + (0 if data.endswith(b"\n") or body >= len(data) else 1)
+    if not rows or data.count(b",", body) != rows * (width - 1):
+        return None  # a line with fewer or more fields, or a blank line (which the pure path skips)
+    try:
+        df = pl.read_csv(data, has_header=True, new_columns=[f"c{i}" for i in range(width)], infer_schema=False,
+                         quote_char=None, empty_string_is_null=False, raise_if_empty=False)
+    except Exception:  # noqa: BLE001 - ragged lines, bad UTF-8: the pure path names the line
+        return None
+    if df.shape != (rows, width):
+        return None
+    return df, index
+
+
+def _distinct(df, *exprs) -> tuple[list, ...]:
+    return df.select(*(e.unique().implode().alias(f"d{i}") for i, e in enumerate(exprs))).row(0)
+
+
+def _scales(currencies) -> dict[str, tuple[int, int]] | None:
+    """``{code: (exponent, 10 ** exponent)}``, or ``None`` if a code is not ISO 4217 with a minor unit."""
+    try:
+        return {code: (currency_exp(code), 10 ** currency_exp(code)) for code in currencies}
+    except BadLine:
+        return None
+
+
+def _days_ok(days) -> bool:
+    try:
+        for day in days:
+            parse_day(day)
+    except BadLine:
+        return False
+    return True
+
+
+def _momo(pl, data: bytes):
+    """An MTN MoMo statement (``importers.momo``) as ``(frame, kind)``, or ``None``."""
+    from chalicelib.recon.importers import momo
+
+    read = _read(pl, momo.FORMAT, data)
+    if read is None:
+        return None
+    df, index = read
+    col = {name: pl.col(f"c{i}") for name, i in index.items()}
+    ref, amount, cur, status, when, raw = (col[n] for n in ("reference", "amount", "currency", "status", "date",
+                                                              "raw_id"))
+    currencies, statuses, days = _distinct(df, cur, status, when.str.slice(0, 10))
+    scale = _scales(currencies)
+    mapping = {text: momo.STATUSES.get(text.strip().upper()) for text in statuses}
+    if scale is None or None in mapping.values() or not _days_ok(days):
+        return None
+    # major units with exactly the currency's decimals, or whole units ("1500" is 1500.00 GHS);
+    # at most 16 digits of minor units, so the arithmetic below cannot overflow
+    exp = cur.replace_strict({c: e for c, (e, _) in scale.items()}, return_dtype=pl.Int64)
+    point = amount.str.find(".", literal=True)
+    length = amount.str.len_bytes().cast(pl.Int64)
+    has_point = point.is_not_null()
+    settled = [text for text, s in mapping.items() if s == SETTLED]
+    bad = df.select(
+        (~ref.str.contains(_TOKEN)).sum().alias("ref"),
+        (~amount.str.contains(_DECIMAL)).sum().alias("shape"),
+        pl.when(has_point).then((exp == 0) | (length - point - 1 != exp) | (length > 17)).otherwise(length + exp > 16)
+        .sum().alias("decimals"),
+        (~when.str.contains(_INSTANT)).sum().alias("date"),
+        (status.is_in(settled) & ~raw.str.contains(_TOKEN)).sum().alias("raw_id"),  # MTN's id, once paid
+    ).row(0)
+    if any(bad):
+        return None
+    factor = pl.when(has_point).then(1).otherwise(
+        cur.replace_strict({c: f for c, (_, f) in scale.items()}, return_dtype=pl.Int64))
+    minor = amount.str.replace(".", "", literal=True).cast(pl.Int64) * factor
+    P = df.select(
+        pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias("line"), ref.alias("ref"), (-minor).alias("amt"),
+        cur.alias("cur"), when.str.slice(0, 10).alias("day"), raw.alias("raw_id"),
+        status.replace_strict(mapping, return_dtype=pl.String).alias("status"),
+    )
+    low, high = P.select(pl.col("amt").min().alias("low"), pl.col("amt").max().alias("high")).row(0)
+    if high >= 0 or low < -MAX_MINOR:
+        return None  # a zero amount, or beyond the platform's bounds: the pure path says which line
+    return P, "payout"
+
+
+_STATEMENTS = {"mtn_momo": _momo}
+
+
+def _ledger_csv(pl, data: bytes):
+    """The ledger CSV export (``ledger_source``) as a frame, or ``None``."""
+    from chalicelib.recon import ledger_source
+
+    read = _read(pl, ledger_source.FORMAT, data)
+    if read is None:
+        return None
+    df, index = read
+    col = {name: pl.col(f"c{i}") for name, i in index.items()}
+    providers, kinds, currencies, days = _distinct(df, col["provider"], col["kind"], col["currency"], col["day"])
+    if not all(v and not v.isspace() for v in (*providers, *kinds)):
+        return None
+    try:
+        for code in currencies:
+            currency_exp(code)
+    except BadLine:
+        return None
+    if not _days_ok(days):
+        return None
+    bad = df.select(
+        (~col["reference"].str.contains(_TOKEN)).sum(),
+        (~col["transfer_id"].str.contains(_TOKEN)).sum(),
+        (~col["amount_minor"].str.contains(_MINOR)).sum(),
+        (~col["day"].str.contains(_DAY)).sum(),
+    ).row(0)
+    if any(bad):
+        return None
+    L = df.select(col["reference"].alias("ref"), col["provider"].alias("provider"),
+                  col["amount_minor"].cast(pl.Int64).alias("amt"), col["currency"].alias("cur"),
+                  col["day"].alias("day"), col["kind"].alias("kind"), col["transfer_id"].alias("tid"))
+    low, high = L.select(pl.col("amt").min().alias("low"), pl.col("amt").max().alias("high")).row(0)
+    if high > MAX_MINOR or low < -MAX_MINOR:
+        return None
+    return L
+
+
+def _ledger_frame(pl, ledger, provider: str, window, period):
+    """The provider's ledger lines (within ``window``, ISO strings) as a frame, or ``None``."""
+    from chalicelib.recon.ledger_source import ledger_batch
+
+    if isinstance(ledger, (bytes, bytearray, memoryview, str)):
+        L = _ledger_csv(pl, _bytes(ledger))
+        if L is None:
+            return None
+        L = L.filter(pl.col("provider") == provider)
+        if window is not None:
+            L = L.filter(pl.col("day").is_between(pl.lit(window[0]), pl.lit(window[1])))
+        return L.drop("provider")
+    if isinstance(ledger, LedgerBatch):
+        batch = ledger
+    else:  # a LedgerSource
+        batch = ledger_batch(ledger, provider, None if window is None else tuple(map(date.fromisoformat, window)))
+    batch = batch.select(provider, None if window is None else tuple(map(date.fromisoformat, window)))
+    iso = {d: d.isoformat() for d in set(batch.day)}
+    return pl.DataFrame({
+        "ref": batch.reference, "amt": batch.amount_minor, "cur": batch.currency,
+        "day": list(map(iso.__getitem__, batch.day)), "kind": batch.kind, "tid": batch.transfer_id,
+    }, schema={"ref": pl.String, "amt": pl.Int64, "cur": pl.String, "day": pl.String, "kind": pl.String,
+               "tid": pl.String})
+
+
+def _period(P) -> tuple[date, date] | None:
+    if not P.height:
+        return None
+    first, last = P["day"].min(), P["day"].max()
+    return date.fromisoformat(first), date.fromisoformat(last)
+
+
+# -- matching ------------------------------------------------------------------------------------
+
+def _hash(pl, key):
+    """64-bit hash of the key strings (to find candidates; the strings decide)."""
+    return key.hash(seed=1)
+
+
+def _duplicated(pl, hashes):
+    """The hash values that occur more than once (sorted neighbours)."""
+    s = hashes.sort()
+    return s.filter(s == s.shift(1)).unique()
+
+
+def _match(pl, P, kind: str, L, source: str, provider: str, period):
+    """``engine._reconcile_chunk(P, L, period)``, the common case in columns (module docstring)."""
+    n_all = P.height
+    S = P.filter(pl.col("status") == SETTLED)
+    # the key: the reference when every line on both sides is of one kind, as engine._keys
+    kinds = set(L["kind"].unique().to_list()) | {kind}
+    if len(kinds) == 1:
+        S = S.with_columns(pl.col("ref").alias("key"))
+        L = L.with_columns(pl.col("ref").alias("key"))
+    else:
+        S = S.with_columns((pl.lit(kind + "\x1f") + pl.col("ref")).alias("key"))
+        L = L.with_columns(pl.concat_str(pl.col("kind"), pl.lit("\x1f"), pl.col("ref")).alias("key"))
+    S = S.with_columns(_hash(pl, pl.col("key")).alias("h"))
+    L = L.with_columns(_hash(pl, pl.col("key")).alias("h"))
+    joined = S.select("h", "key", "amt", "cur").join(
+        L.select("h", pl.col("key").alias("l_key"), pl.col("amt").alias("l_amt"), pl.col("cur").alias("l_cur")),
+        on="h", how="left")
+    one_to_one = ((pl.col("key") == pl.col("l_key")) & (pl.col("amt") == pl.col("l_amt"))
+                  & (pl.col("cur") == pl.col("l_cur"))).fill_null(False)
+    slow = pl.concat([
+        _duplicated(pl, S["h"]), _duplicated(pl, L["h"]),  # several lines of a key on one side
+        joined.filter(~one_to_one)["h"],  # no ledger line, another amount or currency (or a collision)
+        L.join(S.select("h"), on="h", how="anti")["h"],  # ledger lines no provider line claims
+    ]).unique()
+    Ps = S.filter(pl.col("h").is_in(slow.implode()))
+    Ls = L.filter(pl.col("h").is_in(slow.implode()))
+    fast = S.height - Ps.height
+    if L.height - Ls.height != fast:  # pragma: no cover - one-to-one by construction
+        raise AssertionError("columnar matching: fast keys are not one to one")
+
+    days = {d: date.fromisoformat(d) for d in set(S["day"].unique().to_list()) | set(Ls["day"].unique().to_list())}
+    P_slow = ProviderBatch(
+        source, provider, line=Ps["line"].to_list(), reference=Ps["ref"].to_list(), amount_minor=Ps["amt"].to_list(),
+        currency=Ps["cur"].to_list(), day=list(map(days.__getitem__, Ps["day"].to_list())),
+        kind=[kind] * Ps.height, raw_id=Ps["raw_id"].to_list())
+    L_slow = LedgerBatch(
+        reference=Ls["ref"].to_list(), provider=[provider] * Ls.height, amount_minor=Ls["amt"].to_list(),
+        currency=Ls["cur"].to_list(), day=list(map(days.__getitem__, Ls["day"].to_list())),
+        kind=Ls["kind"].to_list(), transfer_id=Ls["tid"].to_list())
+    result = _reconcile_chunk(P_slow, L_slow, period)
+
+    # the matched keys' share: every settled line's sums, less what the rules' lines started from
+    settlement: dict = {}
+    for cur, day, total, count in S.group_by("cur", "day").agg(pl.col("amt").sum(), pl.len()).iter_rows():
+        settlement[(provider, cur, days[day])] = [total, total, 0, count]
+    for key, (expected, reported, fees, count) in _bucket_sums(provider, P_slow).items():
+        bucket = settlement[key]
+        bucket[0] -= expected
+        bucket[1] -= reported
+        bucket[2] -= fees
+        bucket[3] -= count
+    for key, values in result.settlement.items():
+        bucket = settlement.setdefault(key, [0, 0, 0, 0])
+        for i, v in enumerate(values):
+            bucket[i] += v
+    result.settlement = {k: v for k, v in settlement.items() if any(v)}
+    counts = result.counts
+    counts[MATCHED] += fast
+    counts["lines"] = S.height
+    counts["ledger_lines"] = L.height
+    counts["not_settled"] = n_all - S.height
+    return result

@@ -1,0 +1,248 @@
+"""The columnar engine gives the pure-Python engine's reconciliation, or steps aside.
+
+Every comparison runs both engines on the same files: the columnar one directly
+(``reconcile_columnar``), the pure one with ``MIZANI_RECON_ENGINE=python``.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+pl = pytest.importorskip("polars")
+
+from chalicelib.recon import columnar  # noqa: E402
+from chalicelib.recon.ledger_source import MemoryLedgerSource, read_ledger_csv, write_ledger_csv  # noqa: E402
+from chalicelib.recon.model import LedgerLine, StatementError  # noqa: E402
+from chalicelib.recon.parallel import reconcile_parallel  # noqa: E402
+from chalicelib.recon.service import reconcile_statement  # noqa: E402
+
+START = date(2026, 5, 1)
+HEADER = "financialTransactionId,externalId,amount,currency,status,date\n"
+
+
+def mtn_csv(rows) -> str:
+    """``rows``: (raw_id, reference, minor (positive), currency, status, stamp)."""
+    out = [HEADER]
+    for raw, ref, minor, cur, status, stamp in rows:
+        out.append(f"{raw},{ref},{_major(minor, cur)},{cur},{status},{stamp}\n")
+    return "".join(out)
+
+
+def _major(minor: int, currency: str) -> str:
+    exp = {"RWF": 0, "UGX": 0, "KES": 2, "GHS": 2, "BHD": 3}[currency]
+    return str(minor) if exp == 0 else f"{minor // 10 ** exp}.{minor % 10 ** exp:0{exp}d}"
+
+
+def pure(monkeypatch, source, content, ledger, slack_days=None):
+    monkeypatch.setenv(columnar.ENGINE_ENV, "python")
+    return reconcile_parallel(source, content, ledger, reconciliation_id="rec_t", workers=1, slack_days=slack_days)
+
+
+def fast(content, ledger, slack_days=None, source="mtn_momo"):
+    return columnar.reconcile_columnar(source, content, ledger, reconciliation_id="rec_t", slack_days=slack_days)
+
+
+def assert_same(a, b):
+    assert a is not None, "the columnar engine stepped aside"
+    assert a.to_dict() == b.to_dict()
+
+
+# -- generated statements ---------------------------------------------------------------------------
+
+STAMPS = ("{d}", "{d}T{t}Z", "{d}T{t}", "{d} {t}", "{d} {t}Z")
+
+
+@st.composite
+def cases(draw):
+    """A ledger of payouts, and an MTN statement made from it with discrepancies of every kind."""
+    n = draw(st.integers(1, 30))
+    currencies = draw(st.lists(st.sampled_from(["RWF", "KES", "UGX", "BHD"]), min_size=1, max_size=2, unique=True))
+    ledger, rows = [], []
+    stamp = draw(st.sampled_from(STAMPS))
+    raw = iter(range(10_000, 100_000))
+    for i in range(n):
+        cur = draw(st.sampled_from(currencies))
+        minor = draw(st.integers(1, 10 ** 9))
+        day = START + timedelta(days=draw(st.integers(0, 5)))
+        ref = f"po_{i}"
+        ledger.append(LedgerLine(ref, "mtn_momo", -minor, cur, day, "payout", ref))
+        when = stamp.format(d=day.isoformat(), t=f"{draw(st.integers(0, 23)):02d}:{draw(st.integers(0, 59)):02d}:07")
+        what = draw(st.sampled_from(["one", "one", "one", "split", "split_bad", "drop", "change", "repeat",
+                                     "twice", "failed", "pending", "ledger_twice", "other_kind"]))
+        if what == "drop":
+            continue
+        if what in ("split", "split_bad") and minor >= 2:
+            first = draw(st.integers(1, minor - 1))
+            rows.append((next(raw), ref, first, cur, "SUCCESSFUL", when))
+            rows.append((next(raw), ref, minor - first + (3 if what == "split_bad" else 0), cur, "SUCCESSFUL", when))
+            continue
+        if what == "change":
+            minor = minor + draw(st.integers(1, 500))
+        if what == "failed":
+            rows.append(("", ref, minor, cur, draw(st.sampled_from(["FAILED", "REJECTED", "TIMEOUT"])), when))
+        if what == "pending":
+            rows.append(("", ref, minor, cur, "PENDING", when))
+            continue
+        row = (next(raw), ref, minor, cur, "SUCCESSFUL", when)
+        rows.append(row)
+        if what == "repeat":
+            rows.append(row)
+        if what == "twice":
+            rows.append((next(raw), ref, minor, cur, "SUCCESSFUL", when))
+        if what == "ledger_twice":
+            ledger.append(LedgerLine(ref, "mtn_momo", -minor, cur, day, "payout", ref + "_b"))
+        if what == "other_kind":
+            ledger.append(LedgerLine(ref, "mtn_momo", minor, cur, day, "payout_reversal", ref + "_r"))
+    for k in range(draw(st.integers(0, 2))):
+        rows.append((next(raw), f"ext_foreign_{k}", draw(st.integers(1, 999)), currencies[0], "SUCCESSFUL",
+                     stamp.format(d=START.isoformat(), t="12:00:00")))
+    if draw(st.booleans()):  # another provider's lines in the export: never part of an MTN statement
+        ledger.append(LedgerLine("pi_x", "stripe", 500, "KES", START, "card_payment", "tr_x"))
+    order = draw(st.permutations(range(len(rows))))
+    return ledger, [rows[i] for i in order]
+
+
+@settings(max_examples=120, deadline=None)
+@given(cases(), st.sampled_from([None, 0, 2]))
+def test_the_columnar_engine_reconciles_exactly_as_the_pure_engine(case, slack_days):
+    ledger, rows = case
+    statement, export = mtn_csv(rows).encode(), write_ledger_csv(ledger).encode()
+    with pytest.MonkeyPatch.context() as m:
+        expected = pure(m, "mtn_momo", statement, export, slack_days)
+    if not rows and slack_days is not None:
+        assert fast(statement, export, slack_days) is None  # an empty statement: the pure path's business
+        return
+    assert_same(fast(statement, export, slack_days), expected)
+    # the ledger as columns or behind the LedgerSource port: the same answer
+    assert_same(fast(statement, read_ledger_csv(export), slack_days), expected)
+    assert_same(fast(statement, MemoryLedgerSource(ledger), slack_days), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases())
+def test_hash_collisions_only_send_keys_to_the_group_rules(case):
+    ledger, rows = case
+    statement, export = mtn_csv(rows).encode(), write_ledger_csv(ledger).encode()
+    with pytest.MonkeyPatch.context() as m:
+        expected = pure(m, "mtn_momo", statement, export)
+    with pytest.MonkeyPatch.context() as m:
+        # a hash with a handful of values: nearly every key collides with another
+        m.setattr(columnar, "_hash", lambda pl, key: key.str.len_bytes().cast(pl.UInt64) % 3)
+        assert_same(fast(statement, export), expected)
+
+
+def test_a_statement_from_the_bench_generator_gives_the_same_breaks(tmp_path, monkeypatch):
+    from bench.bench_recon import _break_key, generate
+
+    info = generate(20_000, 3, str(tmp_path))
+    statement = (tmp_path / "statement.csv").read_bytes()
+    export = (tmp_path / "ledger.csv").read_bytes()
+    rec = fast(statement, export)
+    assert_same(rec, pure(monkeypatch, "mtn_momo", statement, export))
+    assert sorted(((b.line, b.reference, b.outcome) for b in rec.breaks), key=_break_key) == info["expected"]
+    assert rec.summary["matched"] > 19_000
+
+
+# -- it steps aside, and the pure path decides ---------------------------------------------------------
+
+GOOD = [(1001, "po_1", 1500, "RWF", "SUCCESSFUL", "2026-05-01T10:00:00Z"),
+        (1002, "po_2", 2500, "RWF", "SUCCESSFUL", "2026-05-02T10:00:00Z")]
+LEDGER = write_ledger_csv([LedgerLine("po_1", "mtn_momo", -1500, "RWF", START, "payout", "po_1"),
+                           LedgerLine("po_2", "mtn_momo", -2500, "RWF", START + timedelta(days=1), "payout", "po_2")])
+
+
+def test_a_clean_small_statement_is_taken():
+    rec = fast(mtn_csv(GOOD), LEDGER)
+    assert rec is not None and rec.summary["matched"] == 2 and rec.breaks == []
+
+
+@pytest.mark.parametrize("edit, why", [
+    (lambda t: t.replace("po_1,1500", '"po_1",1500'), "quotes"),
+    (lambda t: t.replace("\n1002", "\n\n1002"), "a blank line"),
+    (lambda t: t.replace(",RWF,SUCCESSFUL,2026-05-02T10:00:00Z", ",RWF,SUCCESSFUL"), "a short line"),
+    (lambda t: t.replace("Z\n1002", "Z,extra\n1002"), "a long line"),
+    (lambda t: t.replace("1500,RWF", "1500.00,RWF"), "decimals on a zero-decimal currency"),
+    (lambda t: t.replace("1500,RWF", "15 00,RWF"), "a space in an amount"),
+    (lambda t: t.replace("1500,RWF", "0,RWF"), "a zero amount"),
+    (lambda t: t.replace("1500,RWF", "-1500,RWF"), "a sign"),
+    (lambda t: t.replace("1500,RWF", "99999999999999999,RWF"), "beyond the platform's bounds"),
+    (lambda t: t.replace("RWF,SUCCESSFUL,2026-05-01", "XYZ,SUCCESSFUL,2026-05-01"), "an unknown currency"),
+    (lambda t: t.replace("SUCCESSFUL,2026-05-01", "PAID,2026-05-01"), "an unknown status"),
+    (lambda t: t.replace("2026-05-01T10:00:00Z", "2026-05-01T10:00:00+03:00"), "an offset"),
+    (lambda t: t.replace("2026-05-01T10:00:00Z", "2026-02-30T10:00:00Z"), "a day that does not exist"),
+    (lambda t: t.replace("2026-05-01T10:00:00Z", "2026-05-01T24:00:00Z"), "an hour that does not exist"),
+    (lambda t: t.replace("1001,po_1", ",po_1"), "a paid line without MTN's id"),
+    (lambda t: t.replace("po_1", "po 1"), "a space in a reference"),
+    (lambda t: t.replace("po_1", "pö_1"), "a non-ASCII reference"),
+])
+def test_anything_outside_the_fast_shapes_goes_to_the_pure_path(monkeypatch, edit, why):
+    text = edit(mtn_csv(GOOD))
+    assert fast(text.encode(), LEDGER) is None, why
+    monkeypatch.setenv(columnar.ENGINE_ENV, "columnar")  # even when asked for, the service falls back
+    try:
+        rec = reconcile_statement("mtn_momo", text.encode(), MemoryLedgerSource(read_ledger_csv(LEDGER)))
+    except StatementError as e:  # a bad line: reported by the pure importer, with its number
+        assert e.errors and all(line >= 2 for line, _ in e.errors), why
+    else:
+        monkeypatch.setenv(columnar.ENGINE_ENV, "python")
+        assert rec.to_dict() == reconcile_statement(
+            "mtn_momo", text.encode(), MemoryLedgerSource(read_ledger_csv(LEDGER))).to_dict(), why
+
+
+def test_a_bad_ledger_export_goes_to_the_pure_path_which_names_the_line():
+    export = LEDGER.replace("-2500", "-25.00")
+    assert fast(mtn_csv(GOOD), export) is None
+    with pytest.raises(StatementError) as e:
+        reconcile_parallel("mtn_momo", mtn_csv(GOOD), export, reconciliation_id="rec_t", workers=1)
+    assert [line for line, _ in e.value.errors] == [3]
+
+
+def test_the_engine_switch(monkeypatch):
+    big = b"x" * columnar.MIN_BYTES
+    monkeypatch.delenv(columnar.ENGINE_ENV, raising=False)
+    assert columnar.wanted("mtn_momo", big) and not columnar.wanted("mtn_momo", b"x" * 100)
+    assert not columnar.wanted("camt053", big)  # formats without a columnar reader
+    monkeypatch.setenv(columnar.ENGINE_ENV, "python")
+    assert not columnar.wanted("mtn_momo", big)
+    monkeypatch.setenv(columnar.ENGINE_ENV, "columnar")
+    assert columnar.wanted("mtn_momo", b"x" * 100)
+
+
+def test_the_service_uses_it_for_a_large_statement_and_says_so(tmp_path, monkeypatch):
+    from bench.bench_recon import generate
+
+    generate(30_000, 5, str(tmp_path))
+    statement = (tmp_path / "statement.csv").read_bytes()
+    assert len(statement) >= columnar.MIN_BYTES
+    ledger = read_ledger_csv((tmp_path / "ledger.csv").read_bytes())
+    monkeypatch.delenv(columnar.ENGINE_ENV, raising=False)
+    stats: dict = {}
+    rec = reconcile_parallel("mtn_momo", statement, ledger, reconciliation_id="rec_t", workers=1, slack_days=2,
+                             stats=stats)
+    assert stats["engine"] == "columnar"
+    assert rec.to_dict() == pure(monkeypatch, "mtn_momo", statement, ledger, slack_days=2).to_dict()
+
+
+def test_without_polars_everything_runs_on_the_pure_engine(monkeypatch, tmp_path):
+    import sys
+
+    from bench.bench_recon import generate
+
+    generate(30_000, 5, str(tmp_path))
+    statement = (tmp_path / "statement.csv").read_bytes()
+    export = (tmp_path / "ledger.csv").read_bytes()
+    monkeypatch.delenv(columnar.ENGINE_ENV, raising=False)
+    with_polars = reconcile_parallel("mtn_momo", statement, export, reconciliation_id="rec_t", workers=1)
+    monkeypatch.setitem(sys.modules, "polars", None)  # as in Lambda: ``import polars`` fails
+    columnar._polars.cache_clear()
+    try:
+        assert not columnar.available() and not columnar.wanted("mtn_momo", statement)
+        stats: dict = {}
+        rec = reconcile_parallel("mtn_momo", statement, export, reconciliation_id="rec_t", workers=1, stats=stats)
+    finally:
+        columnar._polars.cache_clear()
+    assert stats["engine"] == "python"
+    assert rec.to_dict() == with_polars.to_dict()
