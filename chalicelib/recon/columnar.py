@@ -7,8 +7,8 @@ text into Python objects, one per field; Polars reads the CSV and compares the
 columns in native code on every core, and only the lines that need the rules ever
 become Python objects:
 
-1. read: a plain CSV only (no quotes, no blank lines, every line with exactly the
-   header's fields), so a record is a line and its number is its position.
+1. read: a plain CSV only (no quotes, every line with exactly the header's fields), so
+   a record is a line and its number is its position.
 2. check: every value must have one of the shapes the importer's own fast path takes
    (``momo._fast``, ``ledger_source._fast``); the columns with few distinct values
    (currency, status, day, provider, kind) are checked value by value with the
@@ -120,8 +120,14 @@ def _bytes(content: str | bytes) -> bytes:
     return content.encode("utf-8", "surrogatepass") if isinstance(content, str) else bytes(content)
 
 
-def _read(pl, fmt: CsvFormat, data: bytes):
-    """``(frame of strings c0.., header index)`` of a plain CSV, or ``None``."""
+def _read(pl, fmt: CsvFormat, data: bytes, nonempty: set[str]):
+    """``(frame of strings c0.., header index)`` of a plain CSV, or ``None``.
+
+    Polars gives one row per line (a blank line is a row of empty values), so a row's line
+    number is its position. A line with too many fields fails the read; one with too few
+    gets empty values, which the caller's checks refuse in the ``nonempty`` columns: only
+    when another column holds an empty value are the fields of every line counted.
+    """
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if not is_plain_csv(data):
@@ -132,16 +138,20 @@ def _read(pl, fmt: CsvFormat, data: bytes):
     except StatementError:
         return None
     width = len(header)
-    rows = data.count(b"\n", body) + (0 if data.endswith(b"\n") or body >= len(data) else 1)
-    if not rows or data.count(b",", body) != rows * (width - 1):
-        return None  # a line with fewer or more fields, or a blank line (which the pure path skips)
+    columns = [f"c{i}" for i in range(width)]
     try:
-        df = pl.read_csv(data, has_header=True, new_columns=[f"c{i}" for i in range(width)], infer_schema=False,
-                         quote_char=None, empty_string_is_null=False, raise_if_empty=False)
+        df = pl.read_csv(data, has_header=True, new_columns=columns, infer_schema=False, quote_char=None,
+                         empty_string_is_null=False, raise_if_empty=False)
     except Exception:  # noqa: BLE001 - ragged lines, bad UTF-8: the pure path names the line
         return None
-    if df.shape != (rows, width):
+    if not df.height or df.width != width:
         return None
+    checked = {f"c{index[name]}" for name in nonempty}
+    others = [c for c in columns if c not in checked]
+    if others and df.select(pl.any_horizontal([pl.col(c) == "" for c in others]).any()).item():
+        rows = data.count(b"\n", body) + (0 if data.endswith(b"\n") else 1)
+        if rows != df.height or data.count(b",", body) != rows * (width - 1):
+            return None  # a line with fewer fields than the header
     return df, index
 
 
@@ -170,7 +180,7 @@ def _momo(pl, data: bytes):
     """An MTN MoMo statement (``importers.momo``) as ``(frame, kind)``, or ``None``."""
     from chalicelib.recon.importers import momo
 
-    read = _read(pl, momo.FORMAT, data)
+    read = _read(pl, momo.FORMAT, data, {"reference", "amount", "currency", "status", "date"})
     if read is None:
         return None
     df, index = read
@@ -220,7 +230,7 @@ def _ledger_csv(pl, data: bytes):
     """The ledger CSV export (``ledger_source``) as a frame, or ``None``."""
     from chalicelib.recon import ledger_source
 
-    read = _read(pl, ledger_source.FORMAT, data)
+    read = _read(pl, ledger_source.FORMAT, data, set(ledger_source.COLUMNS))
     if read is None:
         return None
     df, index = read

@@ -246,3 +246,16 @@ def test_without_polars_everything_runs_on_the_pure_engine(monkeypatch, tmp_path
         columnar._polars.cache_clear()
     assert stats["engine"] == "python"
     assert rec.to_dict() == with_polars.to_dict()
+
+
+def test_a_short_line_is_caught_even_where_an_empty_value_is_allowed(monkeypatch):
+    text = ("externalId,amount,currency,status,date,financialTransactionId\n"
+            "po_1,1500,RWF,SUCCESSFUL,2026-05-01,1001\n"
+            "po_2,2500,RWF,FAILED,2026-05-02,\n"  # a failed line may lack MTN's id...
+            "po_3,2500,RWF,FAILED,2026-05-02\n")  # ... but not the field
+    assert fast(text.encode(), LEDGER) is None
+    with pytest.raises(StatementError) as e:
+        reconcile_parallel("mtn_momo", text, LEDGER, reconciliation_id="rec_t", workers=1)
+    assert [line for line, _ in e.value.errors] == [4]
+    ok = text.replace("2026-05-02\n", "2026-05-02,\n")
+    assert_same(fast(ok.encode(), LEDGER), pure(monkeypatch, "mtn_momo", ok, LEDGER))
