@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lines", type=int, default=1_000_000, help="ledger lines (default 1,000,000)")
     parser.add_argument("--seed", type=int, default=20260509)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per contender, alternating; best time kept")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per contender, alternating; best time kept (default 2)")
     parser.add_argument("--keep", help="write the generated files here and keep them")
     parser.add_argument("--only", choices=sorted(CONTENDERS), action="append", help="run only these contenders")
     parser.add_argument("--contender", choices=sorted(CONTENDERS), help=argparse.SUPPRESS)

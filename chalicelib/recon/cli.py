@@ -4,7 +4,8 @@ Prints the summary, the settlement per provider, currency and day, and the first
 breaks as plain-text tables. Exit status: 0 no breaks, 1 breaks found, 2 the
 input is malformed or unreadable (the error lists every bad line).
 
-``--ledger`` reads the offline ledger export (``ledger_source.read_ledger_csv``).
+``--ledger`` reads the offline ledger export (``ledger_source.read_ledger_csv``); a large
+statement with an export runs on the columnar engine where Polars is installed (``columnar``).
 Without it the CLI reads the deployed ledger itself (``ledger_records.StoreLedgerSource``
 over the DynamoDB transfers table named by ``MIZANI_TABLE_PREFIX``, with the usual AWS
 credentials and endpoint settings).
@@ -20,7 +21,8 @@ from chalicelib.money import exponent
 from chalicelib.recon.engine import Reconciliation
 from chalicelib.recon.ledger_source import MemoryLedgerSource, read_ledger_csv
 from chalicelib.recon.model import OUTCOMES, SOURCES, StatementError
-from chalicelib.recon.service import reconcile_statement
+from chalicelib.recon.parallel import reconcile_parallel
+from chalicelib.recon.service import DEFAULT_SLACK_DAYS, reconcile_statement, reconciliation_id
 
 EXIT_BALANCED, EXIT_BREAKS, EXIT_MALFORMED = 0, 1, 2
 
@@ -87,13 +89,19 @@ def main(argv: list[str] | None = None) -> int:
             content = f.read()
         if args.ledger:
             with open(args.ledger, "rb") as f:
-                ledger = MemoryLedgerSource(read_ledger_csv(f.read()))
+                export = f.read()
+            if args.chunks <= 1:  # the export as it is: the columnar engine reads it itself
+                rec = reconcile_parallel(args.source, content, export, slack_days=DEFAULT_SLACK_DAYS,
+                                         reconciliation_id=reconciliation_id(args.source, content))
+            else:
+                rec = reconcile_statement(args.source, content, MemoryLedgerSource(read_ledger_csv(export)),
+                                          chunks=args.chunks)
         else:
             from chalicelib.ledger.dynamo import DynamoLedgerStore
             from chalicelib.recon.ledger_records import StoreLedgerSource
 
-            ledger = StoreLedgerSource(DynamoLedgerStore())
-        rec = reconcile_statement(args.source, content, ledger, chunks=max(1, args.chunks))
+            rec = reconcile_statement(args.source, content, StoreLedgerSource(DynamoLedgerStore()),
+                                      chunks=max(1, args.chunks))
     except OSError as e:
         print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
         return EXIT_MALFORMED

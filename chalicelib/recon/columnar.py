@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from functools import lru_cache
 
@@ -89,7 +90,17 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
     read = _STATEMENTS.get(source)
     if pl is None or read is None:
         return None
-    statement = read(pl, _bytes(content))
+    export = None
+    if isinstance(ledger, (bytes, bytearray, memoryview, str)):
+        # the two files are read side by side (Polars releases the GIL); the period filters later
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            export = pool.submit(_ledger_csv, pl, _bytes(ledger))
+            statement = read(pl, _bytes(content))
+            export = export.result()
+        if export is None:
+            return None
+    else:
+        statement = read(pl, _bytes(content))
     if statement is None:
         return None
     P, kind = statement
@@ -101,7 +112,7 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
             return None  # an empty statement: nothing for a columnar engine to do
         slack = timedelta(days=slack_days)
         window = ((period[0] - slack).isoformat(), (period[1] + slack).isoformat())
-    L = _ledger_frame(pl, ledger, provider, window, period)
+    L = _ledger_frame(pl, ledger if export is None else export, provider, window)
     if L is None:
         return None
     t1 = time.perf_counter()
@@ -262,15 +273,13 @@ def _ledger_csv(pl, data: bytes):
     return L
 
 
-def _ledger_frame(pl, ledger, provider: str, window, period):
-    """The provider's ledger lines (within ``window``, ISO strings) as a frame, or ``None``."""
+def _ledger_frame(pl, ledger, provider: str, window):
+    """The provider's ledger lines (within ``window``, ISO strings) as a frame, or ``None``.
+    ``ledger``: the export already read (``_ledger_csv``), a ``LedgerBatch`` or a ``LedgerSource``."""
     from chalicelib.recon.ledger_source import ledger_batch
 
-    if isinstance(ledger, (bytes, bytearray, memoryview, str)):
-        L = _ledger_csv(pl, _bytes(ledger))
-        if L is None:
-            return None
-        L = L.filter(pl.col("provider") == provider)
+    if isinstance(ledger, pl.DataFrame):
+        L = ledger.filter(pl.col("provider") == provider)
         if window is not None:
             L = L.filter(pl.col("day").is_between(pl.lit(window[0]), pl.lit(window[1])))
         return L.drop("provider")

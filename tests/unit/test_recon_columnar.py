@@ -259,3 +259,36 @@ def test_a_short_line_is_caught_even_where_an_empty_value_is_allowed(monkeypatch
     assert [line for line, _ in e.value.errors] == [4]
     ok = text.replace("2026-05-02\n", "2026-05-02,\n")
     assert_same(fast(ok.encode(), LEDGER), pure(monkeypatch, "mtn_momo", ok, LEDGER))
+
+
+def test_the_finance_cli_prints_the_same_report_on_either_engine(tmp_path, monkeypatch, capsys):
+    from bench.bench_recon import generate
+    from chalicelib.recon import cli
+
+    generate(30_000, 9, str(tmp_path))
+    argv = [str(tmp_path / "statement.csv"), "--source", "mtn_momo", "--ledger", str(tmp_path / "ledger.csv"),
+            "--breaks", "500"]
+    monkeypatch.delenv(columnar.ENGINE_ENV, raising=False)
+    assert cli.main(argv) == cli.EXIT_BREAKS
+    report = capsys.readouterr().out
+    monkeypatch.setenv(columnar.ENGINE_ENV, "python")
+    assert cli.main(argv) == cli.EXIT_BREAKS
+    assert capsys.readouterr().out == report
+    assert "missing_at_provider" in report and "amount_mismatch" in report
+
+
+def test_the_statement_service_routes_a_large_csv_statement_to_it(tmp_path, monkeypatch):
+    from bench.bench_recon import generate
+
+    generate(30_000, 11, str(tmp_path))
+    statement = (tmp_path / "statement.csv").read_bytes()
+    ledger = MemoryLedgerSource(read_ledger_csv((tmp_path / "ledger.csv").read_bytes()))
+    calls = []
+    real = columnar.reconcile_columnar
+    monkeypatch.setattr(columnar, "reconcile_columnar", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.delenv(columnar.ENGINE_ENV, raising=False)
+    rec = reconcile_statement("mtn_momo", statement, ledger)
+    assert calls == [1]
+    monkeypatch.setenv(columnar.ENGINE_ENV, "python")
+    assert rec.to_dict() == reconcile_statement("mtn_momo", statement, ledger).to_dict()
+    assert calls == [1]
