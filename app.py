@@ -287,6 +287,15 @@ def manual_review(event, context):
 # -- reconciliation of large statements (infra/reconcile.asl.json, a Distributed Map) -----------
 
 
+@app.lambda_function(name="reconcile_plan")
+def reconcile_plan_task(event, context):
+    """First step: the stored statement and the ledger lines of its period, written as chunks."""
+    from chalicelib.recon import distributed
+    from chalicelib.recon.ledger_records import StoreLedgerSource
+
+    return distributed.plan_stored(bootstrap.recon_archive(), StoreLedgerSource(bootstrap.ledger().store), event)
+
+
 @app.lambda_function(name="reconcile_chunk")
 def reconcile_chunk_task(event, context):
     """One Map item: reconcile one chunk of the statement, store its result in S3."""

@@ -106,8 +106,10 @@ ACCESS: dict[str, dict] = {
     "expire_pending": {"dynamodb": _merge(LEDGER_WRITE, LEDGER_SWEEP)},
     # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
     "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
-    # large statements (infra/reconcile.asl.json): the API wrote the chunks; these read chunks and
-    # chunk results from the statements bucket and write results and the outcome there, nothing else
+    # large statements (infra/reconcile.asl.json): the API kept the statement; plan reads it and the
+    # ledger's movements of its period and writes the chunks; the others read chunks and chunk
+    # results from the statements bucket and write results and the outcome there, nothing else
+    "reconcile_plan": {"dynamodb": _merge(LEDGER_BY_DAY), "s3": STATEMENTS_RW},
     "reconcile_chunk": {"s3": STATEMENTS_RW},
     "reconcile_finish": {"s3": STATEMENTS_RW},
     "reconcile_failed": {"s3": {"statements": ["s3:PutObject"]}},

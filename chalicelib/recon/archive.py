@@ -86,9 +86,10 @@ class Reconciliations:
                 raise NotFound("not_found", f"no statement at {s3_key}")
             content = data.decode("utf-8", errors="strict")
         else:
-            self.archive.put(statement_key(source, content), content.encode(), "text/plain")
+            s3_key = statement_key(source, content)
+            self.archive.put(s3_key, content.encode(), "text/plain")
         if self.large is not None:
-            reply = self.large.submit(source, content, self.page_size)  # None: small enough for here
+            reply = self.large.submit(source, content, self.page_size, key=s3_key)  # None: small enough here
             if reply is not None:
                 return reply
         rec = reconcile_statement(source, content, self.ledger_source)

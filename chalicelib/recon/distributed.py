@@ -5,7 +5,9 @@ The same per-chunk code runs in AWS and locally; only who calls it differs.
 ``plan``         parse the statement once, read the ledger lines of its period, partition both
                  sides by reference (``engine.partition``: a reference's lines, a split payout's
                  parts included, land in one chunk), write every chunk and the manifest; return
-                 the execution input of ``infra/reconcile.asl.json``.
+                 where the manifest is. In AWS this is the state machine's first step, a Lambda
+                 with minutes to spare (``plan_stored``): the API only checks the statement
+                 (a malformed one is a synchronous 400), keeps it in S3 and starts the execution.
 ``run_chunk``    one Map item (a Lambda in AWS): read a chunk, ``reconcile_chunk``, write the
                  ``ChunkResult``.
 ``finish``       after the Map: read every chunk result, ``combine``, store the reconciliation
@@ -35,7 +37,7 @@ from datetime import date, timedelta
 from typing import Callable, Iterable
 
 from chalicelib.errors import InvalidState
-from chalicelib.recon.archive import save_reconciliation
+from chalicelib.recon.archive import save_reconciliation, statement_key
 from chalicelib.recon.engine import ChunkResult, Reconciliation, combine, partition, reconcile_chunk
 from chalicelib.recon.importers import parse_statement
 from chalicelib.recon.ledger_source import LedgerSource, ledger_batch
@@ -142,6 +144,20 @@ def plan(archive, source: str, content: str | bytes, ledger_source: LedgerSource
     }
 
 
+def plan_stored(archive, ledger_source: LedgerSource, event: dict) -> dict:
+    """The state machine's ``Plan`` step: ``plan`` the statement the API kept in S3.
+
+    ``event``: the execution input ``{reconciliation_id, source, statement_key, chunks}``. The
+    statement must still be the one the id was derived from (the key is its content hash)."""
+    data = archive.get(event["statement_key"])
+    if data is None:
+        raise ChunkMissing(f"no statement at {event['statement_key']}")
+    content = data.decode("utf-8")
+    if reconciliation_id(event["source"], content) != event["reconciliation_id"]:
+        raise ValueError(f"{event['statement_key']} is not the statement of {event['reconciliation_id']}")
+    return plan(archive, event["source"], content, ledger_source, int(event["chunks"]))
+
+
 def run_chunk(archive, item: dict) -> dict:
     """One Map item ``{"reconciliation_id", "chunk_key", "result_key"}``: reconcile, store the result."""
     doc = _get_json(archive, item["chunk_key"])
@@ -234,8 +250,10 @@ class LargeStatements:
         self.chunk_lines = chunk_lines
         self.clock = clock
 
-    def submit(self, source: str, content: str, page_size: int = 100) -> dict | None:
-        """The reply for a large statement; ``None`` when it is small (the caller reconciles it)."""
+    def submit(self, source: str, content: str, page_size: int = 100, key: str | None = None) -> dict | None:
+        """The reply for a large statement; ``None`` when it is small (the caller reconciles it).
+
+        ``key``: where the statement already is in the archive (else it is stored here)."""
         if _fewer_lines_than(content, self.min_lines):
             return None
         statement = read_statement(source, content)
@@ -250,7 +268,11 @@ class LargeStatements:
         if current and current["status"] == RUNNING and self.clock() - current.get("started_at", 0) < _STALE_AFTER_SECONDS:
             return status_document(current)
         attempt = (current or {}).get("attempt", 0) + 1
-        execution_input = plan(self.archive, source, content, self.ledger_source, chunks, statement=statement)
+        if key is None:
+            key = statement_key(source, content)
+            self.archive.put(key, content.encode(), "text/plain")
+        execution_input = {"reconciliation_id": rec_id, "source": source, "statement_key": key, "chunks": chunks,
+                           "lines": len(statement)}
         name = rec_id if attempt == 1 else f"{rec_id}-{attempt}"
         running = mark(self.archive, rec_id, RUNNING, source=source, lines=len(statement), chunks=chunks,
                        attempt=attempt, execution=name, started_at=int(self.clock()))

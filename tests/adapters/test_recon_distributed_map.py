@@ -2,26 +2,38 @@
 chunk Lambdas (dispatched in-process to app.py), Finish stores the reconciliation."""
 import json
 import logging
-from datetime import date
+from datetime import datetime, timezone
 
-from chalicelib.recon import LedgerLine, MemoryLedgerSource, reconcile_statement, reconciliation_id
+from chalicelib import bootstrap
+from chalicelib.ledger import Transfer, TransferKind
+from chalicelib.recon import reconcile_statement, reconciliation_id
 from chalicelib.recon.archive import Reconciliations, S3Archive
 from chalicelib.recon.distributed import LargeStatements
+from chalicelib.recon.ledger_records import StoreLedgerSource
 from chalicelib.workflow.engine import StepFunctionsWorkflow
 from sandbox import aws_local
 
-DAY = date(2026, 5, 9)
+
+def _book_payouts(payouts: dict[str, int]) -> StoreLedgerSource:
+    """Posted payouts in the DynamoDB ledger: what the Plan Lambda reads (by code and day)."""
+    ledger = bootstrap.ledger()
+    for account in ("seller:s1", "float:mtn_momo:RWF", "fx:RWF"):
+        ledger.create_account(account, "RWF")
+    ledger.transfer(Transfer("fund", "fx:RWF", "seller:s1", 10_000_000, "RWF"))
+    for ref, amount in payouts.items():
+        ledger.transfer(Transfer(ref, "seller:s1", "float:mtn_momo:RWF", amount, "RWF", TransferKind.PENDING,
+                                 code="payout", reference=ref))
+        ledger.post(f"{ref}:post", ref, code="payout", reference=ref)
+    return StoreLedgerSource(ledger.store)
 
 
 def test_a_large_statement_runs_as_a_distributed_map_and_get_then_reads_the_in_process_answer(aws_env):
     arns = aws_env.install_workflow()
     refs = [f"po_{i}" for i in range(12)]
-    ledger = MemoryLedgerSource(
-        [LedgerLine(r, "mtn_momo", -(1000 + i), "RWF", DAY, "payout", r) for i, r in enumerate(refs)]
-        + [LedgerLine("po_split", "mtn_momo", -900, "RWF", DAY, "payout", "po_split"),
-           LedgerLine("po_gone", "mtn_momo", -5, "RWF", DAY, "payout", "po_gone")])
-    rows = [f"{i},{r},{1000 + i + (i == 3)},RWF,SUCCESSFUL,2026-05-09T10:00:00Z" for i, r in enumerate(refs)]
-    rows += ["s1,po_split,400,RWF,SUCCESSFUL,2026-05-09T11:00:00Z", "s2,po_split,500,RWF,SUCCESSFUL,2026-05-09T11:00:00Z"]
+    ledger = _book_payouts({**{r: 1000 + i for i, r in enumerate(refs)}, "po_split": 900, "po_gone": 5})
+    day = datetime.now(timezone.utc).date().isoformat()  # the ledger books payouts today
+    rows = [f"{i},{r},{1000 + i + (i == 3)},RWF,SUCCESSFUL,{day}T10:00:00Z" for i, r in enumerate(refs)]
+    rows += [f"s1,po_split,400,RWF,SUCCESSFUL,{day}T11:00:00Z", f"s2,po_split,500,RWF,SUCCESSFUL,{day}T11:00:00Z"]
     content = "financialTransactionId,externalId,amount,currency,status,date\n" + "\n".join(rows) + "\n"
     archive = S3Archive(f"{aws_env.prefix}-statements")  # the bucket the app's Lambdas use
     service = Reconciliations(archive, ledger, large=LargeStatements(

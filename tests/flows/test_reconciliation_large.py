@@ -88,9 +88,10 @@ def test_a_large_statement_answers_running_until_the_state_machine_has_stored_th
     assert get(client, f"/v1/reconciliations/{rid}").json_body["status"] == "running"
     assert get(client, f"/v1/reconciliations/{rid}/breaks.csv").status_code == 409
 
-    started = workflow.started[rid]  # what the Distributed Map and Finish do with the execution input
+    started = workflow.started[rid]  # what Plan, the Distributed Map and Finish do with the execution input
+    planned = distributed.plan_stored(archive, StoreLedgerSource(bootstrap.ledger().store), started)
     keys = [distributed.run_chunk(archive, item)["result_key"]
-            for item in json.loads(archive.get(started["manifest_key"]))]
+            for item in json.loads(archive.get(planned["manifest_key"]))]
     distributed.finish(archive, rid, started["source"], keys)
 
     done = get(client, f"/v1/reconciliations/{rid}")

@@ -27,17 +27,30 @@ def test_the_map_runs_distributed_over_the_manifest_the_plan_writes():
     assert state["ItemReader"] == {
         "Resource": "arn:aws:states:::s3:getObject",
         "ReaderConfig": {"InputType": "JSON"},
-        "Parameters": {"Bucket": "${StatementsBucket}", "Key.$": "$.manifest_key"},
+        "Parameters": {"Bucket": "${StatementsBucket}", "Key.$": "$.plan.manifest_key"},
     }
     assert state["ToleratedFailureCount"] == 0  # one failed chunk fails the reconciliation
     (task,) = state["ItemProcessor"]["States"].values()
     assert task["Parameters"]["FunctionName"] == "${ReconcileChunkArn}"
-    assert MACHINE.function_logical_ids() == {"ReconcileChunk", "ReconcileFinish", "ReconcileFailed"}
+    assert MACHINE.function_logical_ids() == {"ReconcilePlan", "ReconcileChunk", "ReconcileFinish", "ReconcileFailed"}
+
+
+def test_the_plan_step_reads_the_ledger_in_a_long_lambda_not_in_the_api():
+    states = MACHINE.definition["States"]
+    assert MACHINE.definition["StartAt"] == "Plan" and states["Plan"]["Next"] == "ReconcileChunks"
+    assert states["Plan"]["Parameters"]["FunctionName"] == "${ReconcilePlanArn}"
+    assert states["Plan"]["ResultPath"] == "$.plan"
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage in ("dev", "prod"):
+        fn = config["stages"][stage]["lambda_functions"]["reconcile_plan"]
+        assert fn["lambda_timeout"] == 900  # the API's 30 s would not read a million ledger lines
+    access = policies.ACCESS["reconcile_plan"]
+    assert access["dynamodb"] == {"transfers/index/by_code_day": ["dynamodb:Query"]}
 
 
 def test_every_failure_is_recorded_before_the_execution_fails():
     states = MACHINE.definition["States"]
-    for name in ("ReconcileChunks", "Finish"):
+    for name in ("Plan", "ReconcileChunks", "Finish"):
         assert states[name]["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "MarkFailed"}]
     assert states["MarkFailed"]["Parameters"]["FunctionName"] == "${ReconcileFailedArn}"
     assert states[states["MarkFailed"]["Next"]]["Type"] == "Fail"

@@ -12,7 +12,7 @@ from chalicelib.errors import InvalidState
 from chalicelib.money import exponent
 from chalicelib.recon import LedgerLine, MemoryLedgerSource, StatementError, reconcile_statement, reconciliation_id
 from chalicelib.recon import distributed
-from chalicelib.recon.archive import MemoryArchive, Reconciliations
+from chalicelib.recon.archive import MemoryArchive, Reconciliations, statement_key
 from chalicelib.recon.distributed import LargeStatements
 from chalicelib.recon.engine import chunk_of
 from chalicelib.workflow.engine import FakeWorkflow
@@ -251,8 +251,9 @@ def _service(workflow=None, min_lines=10, clock=None):
 
 
 def _run_the_state_machine(archive, execution_input):
-    """What the Distributed Map and Finish do, given the execution input."""
-    items = json.loads(archive.get(execution_input["manifest_key"]))
+    """What Plan, the Distributed Map and Finish do, given the execution input."""
+    planned = distributed.plan_stored(archive, _payouts(*BIG_LEDGER), execution_input)
+    items = json.loads(archive.get(planned["manifest_key"]))
     keys = [distributed.run_chunk(archive, item)["result_key"] for item in items]
     return distributed.finish(archive, execution_input["reconciliation_id"], execution_input["source"], keys)
 
@@ -273,7 +274,9 @@ def test_a_large_statement_starts_the_state_machine_and_reads_running_until_it_f
     reply = service.submit("mtn_momo", BIG)
     assert reply == {"reconciliation_id": rid, "source": "mtn_momo", "status": "running", "lines": 12, "chunks": 3}
     assert list(workflow.started) == [rid]
-    assert workflow.started[rid]["manifest_key"] == f"reconciliations/{rid}/manifest.json"
+    # the API only checked and kept the statement: reading the ledger and chunking is the Plan step's
+    assert workflow.started[rid]["statement_key"] == statement_key("mtn_momo", BIG)
+    assert archive.get(f"reconciliations/{rid}/manifest.json") is None
     assert service.page(rid, 1)["status"] == "running"
     with pytest.raises(InvalidState):
         service.breaks_csv(rid)
@@ -356,3 +359,26 @@ def test_the_chunk_count_follows_the_statement_size_within_the_maps_limits():
     assert distributed.chunks_for(200_000, 50_000) == 4
     assert distributed.chunks_for(200_001, 50_000) == 5
     assert distributed.chunks_for(10**9, 1) == distributed.MAX_CHUNKS
+
+
+def test_the_plan_step_refuses_a_statement_that_changed_since_the_api_checked_it():
+    workflow = FakeWorkflow()
+    archive, service = _service(workflow)
+    rid = reconciliation_id("mtn_momo", BIG)
+    service.submit("mtn_momo", BIG)
+    execution_input = workflow.started[rid]
+    archive.put(execution_input["statement_key"], BIG.replace("SUCCESSFUL", "FAILED", 1).encode(), "text/plain")
+    with pytest.raises(ValueError, match="is not the statement of"):
+        distributed.plan_stored(archive, _payouts(*BIG_LEDGER), execution_input)
+    assert archive.get(f"reconciliations/{rid}/manifest.json") is None
+
+
+def test_a_statement_given_by_s3_key_is_planned_from_that_key():
+    workflow = FakeWorkflow()
+    archive, service = _service(workflow)
+    archive.put("uploads/finance/may.csv", BIG.encode(), "text/csv")
+    rid = reconciliation_id("mtn_momo", BIG)
+    service.submit("mtn_momo", s3_key="uploads/finance/may.csv")
+    assert workflow.started[rid]["statement_key"] == "uploads/finance/may.csv"
+    rec = _run_the_state_machine(archive, workflow.started[rid])
+    assert rec == reconcile_statement("mtn_momo", BIG, _payouts(*BIG_LEDGER))
