@@ -187,54 +187,88 @@ def _days_ok(days) -> bool:
     return True
 
 
-def _momo(pl, data: bytes):
-    """An MTN MoMo statement (``importers.momo``) as ``(frame, kind)``, or ``None``."""
-    from chalicelib.recon.importers import momo
+class _PayoutCsv:
+    """A mobile-money payout statement: one payout a line, positive major units, a status.
 
-    read = _read(pl, momo.FORMAT, data, {"reference", "amount", "currency", "status", "date"})
-    if read is None:
-        return None
-    df, index = read
-    col = {name: pl.col(f"c{i}") for name, i in index.items()}
-    ref, amount, cur, status, when, raw = (col[n] for n in ("reference", "amount", "currency", "status", "date",
-                                                              "raw_id"))
-    currencies, statuses, days = _distinct(df, cur, status, when.str.slice(0, 10))
-    scale = _scales(currencies)
-    mapping = {text: momo.STATUSES.get(text.strip().upper()) for text in statuses}
-    if scale is None or None in mapping.values() or not _days_ok(days):
-        return None
-    # major units with exactly the currency's decimals, or whole units ("1500" is 1500.00 GHS);
-    # at most 16 digits of minor units, so the arithmetic below cannot overflow
-    exp = cur.replace_strict({c: e for c, (e, _) in scale.items()}, return_dtype=pl.Int64)
-    point = amount.str.find(".", literal=True)
-    length = amount.str.len_bytes().cast(pl.Int64)
-    has_point = point.is_not_null()
-    settled = [text for text, s in mapping.items() if s == SETTLED]
-    bad = df.select(
-        (~ref.str.contains(_TOKEN)).sum().alias("ref"),
-        (~amount.str.contains(_DECIMAL)).sum().alias("shape"),
-        pl.when(has_point).then((exp == 0) | (length - point - 1 != exp) | (length > 17)).otherwise(length + exp > 16)
-        .sum().alias("decimals"),
-        (~when.str.contains(_INSTANT)).sum().alias("date"),
-        (status.is_in(settled) & ~raw.str.contains(_TOKEN)).sum().alias("raw_id"),  # MTN's id, once paid
-    ).row(0)
-    if any(bad):
-        return None
-    factor = pl.when(has_point).then(1).otherwise(
-        cur.replace_strict({c: f for c, (_, f) in scale.items()}, return_dtype=pl.Int64))
-    minor = amount.str.replace(".", "", literal=True).cast(pl.Int64) * factor
-    P = df.select(
-        pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias("line"), ref.alias("ref"), (-minor).alias("amt"),
-        cur.alias("cur"), when.str.slice(0, 10).alias("day"), raw.alias("raw_id"),
-        status.replace_strict(mapping, return_dtype=pl.String).alias("status"),
-    )
-    low, high = P.select(pl.col("amt").min().alias("low"), pl.col("amt").max().alias("high")).row(0)
-    if high >= 0 or low < -MAX_MINOR:
-        return None  # a zero amount, or beyond the platform's bounds: the pure path says which line
-    return P, "payout"
+    ``status``, ``date``: the importer's canonical names of those columns; ``status_of`` maps a
+    status text to ``SETTLED``/... or ``None`` (not a status: the pure path decides); a currency
+    column may be absent where the importer has a ``DEFAULT_CURRENCY``; ``ids_always``: the
+    provider's transaction id is required on every line, not only on settled ones (the pure
+    importer's fast path asks no less)."""
+
+    def __init__(self, module: str, status: str, date: str, status_of, ids_always: bool = False):
+        self.module, self.status, self.date = module, status, date
+        self.status_of, self.ids_always = status_of, ids_always
+
+    def __call__(self, pl, data: bytes):
+        """``(frame, kind)``, or ``None``."""
+        import importlib
+
+        importer = importlib.import_module(f"chalicelib.recon.importers.{self.module}")
+        default_currency = getattr(importer, "DEFAULT_CURRENCY", None)
+        read = _read(pl, importer.FORMAT, data, {"reference", "amount", self.status, self.date}
+                     | ({"raw_id"} if self.ids_always else set()) | ({"currency"} if not default_currency else set()))
+        if read is None:
+            return None
+        df, index = read
+        col = {name: pl.col(f"c{i}") for name, i in index.items() if i is not None}
+        ref, amount, status, when, raw = (col[n] for n in ("reference", "amount", self.status, self.date, "raw_id"))
+        cur = col.get("currency", pl.lit(default_currency, pl.String))
+        currencies, statuses, days = _distinct(df, cur, status, when.str.slice(0, 10))
+        scale = _scales(currencies)
+        mapping = {text: self.status_of(text) for text in statuses}
+        if scale is None or None in mapping.values() or not _days_ok(days):
+            return None
+        # major units with exactly the currency's decimals, or whole units ("1500" is 1500.00 GHS);
+        # at most 16 digits of minor units, so the arithmetic below cannot overflow
+        exp = cur.replace_strict({c: e for c, (e, _) in scale.items()}, return_dtype=pl.Int64)
+        point = amount.str.find(".", literal=True)
+        length = amount.str.len_bytes().cast(pl.Int64)
+        has_point = point.is_not_null()
+        needs_id = pl.lit(True) if self.ids_always else status.is_in([t for t, s in mapping.items() if s == SETTLED])
+        bad = df.select(
+            (~ref.str.contains(_TOKEN)).sum().alias("ref"),
+            (~amount.str.contains(_DECIMAL)).sum().alias("shape"),
+            pl.when(has_point).then((exp == 0) | (length - point - 1 != exp) | (length > 17))
+            .otherwise(length + exp > 16).sum().alias("decimals"),
+            (~when.str.contains(_INSTANT)).sum().alias("date"),
+            (needs_id & ~raw.str.contains(_TOKEN)).sum().alias("raw_id"),  # the provider's id, once paid
+        ).row(0)
+        if any(bad):
+            return None
+        factor = pl.when(has_point).then(1).otherwise(
+            cur.replace_strict({c: f for c, (_, f) in scale.items()}, return_dtype=pl.Int64))
+        minor = amount.str.replace(".", "", literal=True).cast(pl.Int64) * factor
+        P = df.select(
+            pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias("line"), ref.alias("ref"), (-minor).alias("amt"),
+            cur.alias("cur"), when.str.slice(0, 10).alias("day"), raw.alias("raw_id"),
+            status.replace_strict(mapping, return_dtype=pl.String).alias("status"),
+        )
+        low, high = P.select(pl.col("amt").min().alias("low"), pl.col("amt").max().alias("high")).row(0)
+        if high >= 0 or low < -MAX_MINOR:
+            return None  # a zero amount, or beyond the platform's bounds: the pure path says which line
+        return P, "payout"
 
 
-_STATEMENTS = {"mtn_momo": _momo}
+def _mtn_status(text: str) -> str | None:
+    from chalicelib.recon.importers.momo import STATUSES
+
+    return STATUSES.get(text.strip().upper())
+
+
+def _mpesa_status(text: str) -> str | None:
+    from chalicelib.recon.importers.mpesa import _result_status
+
+    try:
+        return _result_status(text)
+    except BadLine:
+        return None
+
+
+_STATEMENTS = {
+    "mtn_momo": _PayoutCsv("momo", "status", "date", _mtn_status),
+    "mpesa_b2c": _PayoutCsv("mpesa", "result_code", "completed", _mpesa_status, ids_always=True),
+}
 
 
 def _ledger_csv(pl, data: bytes):
