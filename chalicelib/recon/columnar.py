@@ -10,7 +10,7 @@ become Python objects:
 1. read: a plain CSV only (no quotes, every line with exactly the header's fields), so
    a record is a line and its number is its position.
 2. check: every value must have one of the shapes the importer's own fast path takes
-   (``momo._fast``, ``ledger_source._fast``); the columns with few distinct values
+   (``momo._fast``, ``mpesa._fast``, ``ledger_source._fast``); the columns with few distinct values
    (currency, status, day, provider, kind) are checked value by value with the
    importer's own functions. Anything else (a bad line, an odd but valid value)
    returns ``None``: the caller runs the pure-Python path, which decides and lists
@@ -24,6 +24,8 @@ become Python objects:
 4. add up: counts and settlement sums of the matched keys from the columns, the rest
    from the rules, then ``engine.combine`` as for any chunk.
 
+It reads the mobile-money payout statements (MTN MoMo, M-Pesa B2C results as CSV) and
+the ledger's CSV export (or takes the ledger as a ``LedgerBatch`` or ``LedgerSource``).
 Where it runs: the finance CLI, the local service and sandbox, ``make bench``. It is
 not deployed: Polars' native library (~180 MB) does not fit beside the dependency
 layer under Lambda's 250 MB, so in AWS a large statement runs as the Distributed Map
