@@ -10,7 +10,7 @@ become Python objects:
 1. read: a plain CSV only (no quotes, every line with exactly the header's fields), so
    a record is a line and its number is its position.
 2. check: every value must have one of the shapes the importer's own fast path takes
-   (``momo._fast``, ``mpesa._fast``, ``ledger_source._fast``); the columns with few distinct values
+   (``stripe._fast``, ``momo._fast``, ``mpesa._fast``, ``ledger_source._fast``); the columns with few distinct values
    (currency, status, day, provider, kind) are checked value by value with the
    importer's own functions. Anything else (a bad line, an odd but valid value)
    returns ``None``: the caller runs the pure-Python path, which decides and lists
@@ -24,8 +24,9 @@ become Python objects:
 4. add up: counts and settlement sums of the matched keys from the columns, the rest
    from the rules, then ``engine.combine`` as for any chunk.
 
-It reads the mobile-money payout statements (MTN MoMo, M-Pesa B2C results as CSV) and
-the ledger's CSV export (or takes the ledger as a ``LedgerBatch`` or ``LedgerSource``).
+It reads the CSV statements (Stripe's itemized balance report, MTN MoMo, M-Pesa B2C
+results) and the ledger's CSV export (or takes the ledger as a ``LedgerBatch`` or
+``LedgerSource``).
 Where it runs: the finance CLI, the local service and sandbox, ``make bench``. It is
 not deployed: Polars' native library (~180 MB) does not fit beside the dependency
 layer under Lambda's 250 MB, so in AWS a large statement runs as the Distributed Map
@@ -42,7 +43,7 @@ from functools import lru_cache
 
 from chalicelib.money import MAX_MINOR
 from chalicelib.recon.engine import Reconciliation, _bucket_sums, _reconcile_chunk, combine
-from chalicelib.recon.model import MATCHED, SETTLED, SOURCES, LedgerBatch, ProviderBatch, StatementError
+from chalicelib.recon.model import FEE, MATCHED, SETTLED, SOURCES, LedgerBatch, ProviderBatch, StatementError
 from chalicelib.recon.parsing import BadLine, CsvFormat, bulk, currency_exp, is_plain_csv, parse_day
 
 ENGINE_ENV = "MIZANI_RECON_ENGINE"  # auto (default) | python | columnar
@@ -53,6 +54,7 @@ _INSTANT = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5]
 _DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 _MINOR = r"^-?[0-9]{1,16}$"
 _DECIMAL = r"^[0-9]{1,16}(\.[0-9]{1,4})?$"
+_SIGNED_DECIMAL = r"^-?[0-9]{1,16}(\.[0-9]{1,4})?$"
 
 
 @lru_cache(maxsize=1)
@@ -105,7 +107,7 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
         statement = read(pl, _bytes(content))
     if statement is None:
         return None
-    P, kind = statement
+    P = statement
     provider = SOURCES[source]
     period = _period(P)
     window = None
@@ -119,7 +121,7 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
         return None
     t1 = time.perf_counter()
     with bulk():
-        result = _match(pl, P, kind, L, source, provider, period)
+        result = _match(pl, P, L, source, provider, period)
     rec = combine([result], source=source, reconciliation_id=reconciliation_id)
     if stats is not None:
         stats.update(engine="columnar", workers=1, parse_s=t1 - t0, match_s=time.perf_counter() - t1,
@@ -189,6 +191,28 @@ def _days_ok(days) -> bool:
     return True
 
 
+def _scale_exprs(pl, cur, scale: dict):
+    """The exponent and ``10 ** exponent`` of each line's currency (codes as in ``cur``)."""
+    return (cur.replace_strict({c: e for c, (e, _) in scale.items()}, return_dtype=pl.Int64),
+            cur.replace_strict({c: f for c, (_, f) in scale.items()}, return_dtype=pl.Int64))
+
+
+def _decimal(pl, text, exp, factor, signed: bool = False):
+    """``(bad, minor)`` expressions for major-unit decimal strings: exactly the currency's
+    decimals, or whole units (``"1500"`` is 1500.00 GHS), at most 16 digits of minor units
+    (so the arithmetic cannot overflow); ``minor`` is only valid where no line is ``bad``."""
+    body = text.str.strip_prefix("-") if signed else text
+    point = body.str.find(".", literal=True)
+    length = body.str.len_bytes().cast(pl.Int64)
+    has_point = point.is_not_null()
+    bad = (~text.str.contains(_SIGNED_DECIMAL if signed else _DECIMAL)) | pl.when(has_point).then(
+        (exp == 0) | (length - point - 1 != exp) | (length > 17)).otherwise(length + exp > 16)
+    minor = body.str.replace(".", "", literal=True).cast(pl.Int64) * pl.when(has_point).then(1).otherwise(factor)
+    if signed:
+        minor = pl.when(text.str.starts_with("-")).then(-minor).otherwise(minor)
+    return bad, minor
+
+
 class _PayoutCsv:
     """A mobile-money payout statement: one payout a line, positive major units, a status.
 
@@ -203,7 +227,7 @@ class _PayoutCsv:
         self.status_of, self.ids_always = status_of, ids_always
 
     def __call__(self, pl, data: bytes):
-        """``(frame, kind)``, or ``None``."""
+        """The statement's frame, or ``None``."""
         import importlib
 
         importer = importlib.import_module(f"chalicelib.recon.importers.{self.module}")
@@ -221,35 +245,84 @@ class _PayoutCsv:
         mapping = {text: self.status_of(text) for text in statuses}
         if scale is None or None in mapping.values() or not _days_ok(days):
             return None
-        # major units with exactly the currency's decimals, or whole units ("1500" is 1500.00 GHS);
-        # at most 16 digits of minor units, so the arithmetic below cannot overflow
-        exp = cur.replace_strict({c: e for c, (e, _) in scale.items()}, return_dtype=pl.Int64)
-        point = amount.str.find(".", literal=True)
-        length = amount.str.len_bytes().cast(pl.Int64)
-        has_point = point.is_not_null()
+        exp, factor = _scale_exprs(pl, cur, scale)
+        bad_amount, minor = _decimal(pl, amount, exp, factor)
         needs_id = pl.lit(True) if self.ids_always else status.is_in([t for t, s in mapping.items() if s == SETTLED])
         bad = df.select(
             (~ref.str.contains(_TOKEN)).sum().alias("ref"),
-            (~amount.str.contains(_DECIMAL)).sum().alias("shape"),
-            pl.when(has_point).then((exp == 0) | (length - point - 1 != exp) | (length > 17))
-            .otherwise(length + exp > 16).sum().alias("decimals"),
+            bad_amount.sum().alias("amount"),
             (~when.str.contains(_INSTANT)).sum().alias("date"),
             (needs_id & ~raw.str.contains(_TOKEN)).sum().alias("raw_id"),  # the provider's id, once paid
         ).row(0)
         if any(bad):
             return None
-        factor = pl.when(has_point).then(1).otherwise(
-            cur.replace_strict({c: f for c, (_, f) in scale.items()}, return_dtype=pl.Int64))
-        minor = amount.str.replace(".", "", literal=True).cast(pl.Int64) * factor
         P = df.select(
             pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias("line"), ref.alias("ref"), (-minor).alias("amt"),
             cur.alias("cur"), when.str.slice(0, 10).alias("day"), raw.alias("raw_id"),
-            status.replace_strict(mapping, return_dtype=pl.String).alias("status"),
+            status.replace_strict(mapping, return_dtype=pl.String).alias("status"), pl.lit("payout").alias("kind"),
         )
         low, high = P.select(pl.col("amt").min().alias("low"), pl.col("amt").max().alias("high")).row(0)
         if high >= 0 or low < -MAX_MINOR:
             return None  # a zero amount, or beyond the platform's bounds: the pure path says which line
-        return P, "payout"
+        return P
+
+
+def _stripe(pl, data: bytes):
+    """Stripe's itemized balance change report (``importers.stripe``, CSV) as a frame, or ``None``.
+
+    Signed gross/fee/net with ``net = gross - fee``; the reference is the payment intent, else
+    the source id, else the balance transaction id. A conversion (``customer_facing_*``) goes
+    to the pure path, as in the importer's fast path."""
+    from chalicelib.recon.importers import stripe
+
+    read = _read(pl, stripe.FORMAT, data, {"raw_id", "created", "category", "currency", "gross", "fee", "net"})
+    if read is None:
+        return None
+    df, index = read
+    col = {name: pl.col(f"c{i}") for name, i in index.items() if i is not None}
+    raw, created, category, cur_text = col["raw_id"], col["created"], col["category"], col["currency"]
+    optional = [col[n] for n in ("payment_intent", "source_id") if n in col]
+    converted = col.get("cf_currency")
+    currencies, categories, days, conversions = _distinct(
+        df, cur_text, category, created.str.slice(0, 10), converted if converted is not None else pl.lit(""))
+    if any(conversions):
+        return None
+    try:
+        kinds = {c: stripe.kind_of(c) for c in categories}
+    except BadLine:
+        return None
+    upper = {c: c.upper() for c in currencies}
+    scale = _scales(upper.values())
+    if scale is None or not _days_ok(days):
+        return None
+    exp, factor = _scale_exprs(pl, cur_text, {c: scale[u] for c, u in upper.items()})
+    (bad_gross, gross), (bad_fee, fee), (bad_net, net) = (
+        _decimal(pl, col[n], exp, factor, signed=True) for n in ("gross", "fee", "net"))
+    bad = df.select(
+        (~raw.str.contains(_TOKEN)).sum().alias("raw_id"),
+        *((~((c == "") | c.str.contains(_TOKEN))).sum().alias(f"ref{i}") for i, c in enumerate(optional)),
+        (bad_gross | bad_fee | bad_net).sum().alias("amounts"),
+        (~created.str.contains(_INSTANT)).sum().alias("created"),
+    ).row(0)
+    if any(bad):
+        return None
+    ref = raw
+    for c in reversed(optional):  # the payment intent first, then the source id
+        ref = pl.when(c != "").then(c).otherwise(ref)
+    P = df.select(
+        pl.int_range(2, pl.len() + 2, dtype=pl.Int64).alias("line"), ref.alias("ref"), gross.alias("amt"),
+        cur_text.replace_strict(upper, return_dtype=pl.String).alias("cur"), created.str.slice(0, 10).alias("day"),
+        raw.alias("raw_id"), pl.lit(SETTLED).alias("status"),
+        category.replace_strict(kinds, return_dtype=pl.String).alias("kind"), fee.alias("fee"), net.alias("net"),
+    )
+    low, high, mismatched = P.select(
+        pl.min_horizontal(pl.col("amt").min(), pl.col("fee").min(), pl.col("net").min()).alias("low"),
+        pl.max_horizontal(pl.col("amt").max(), pl.col("fee").max(), pl.col("net").max()).alias("high"),
+        (pl.col("net") != pl.col("amt") - pl.col("fee")).sum().alias("mismatched"),
+    ).row(0)
+    if mismatched or low < -MAX_MINOR or high > MAX_MINOR:
+        return None
+    return P.drop("net")
 
 
 def _mtn_status(text: str) -> str | None:
@@ -268,6 +341,7 @@ def _mpesa_status(text: str) -> str | None:
 
 
 _STATEMENTS = {
+    "stripe_balance": _stripe,
     "mtn_momo": _PayoutCsv("momo", "status", "date", _mtn_status),
     "mpesa_b2c": _PayoutCsv("mpesa", "result_code", "completed", _mpesa_status, ids_always=True),
 }
@@ -352,18 +426,22 @@ def _duplicated(pl, hashes):
     return s.filter(s == s.shift(1)).unique()
 
 
-def _match(pl, P, kind: str, L, source: str, provider: str, period):
-    """``engine._reconcile_chunk(P, L, period)``, the common case in columns (module docstring)."""
+def _match(pl, P, L, source: str, provider: str, period):
+    """``engine._reconcile_chunk(P, L, period)``, the common case in columns (module docstring).
+
+    ``P``: line, ref, amt, cur, day, raw_id, status, kind and, where the provider keeps fees,
+    fee; ``L``: ref, amt, cur, day, kind, tid (the provider's lines only)."""
     n_all = P.height
     S = P.filter(pl.col("status") == SETTLED)
+    has_fee = "fee" in S.columns
     # the key: the reference when every line on both sides is of one kind, as engine._keys
-    kinds = set(L["kind"].unique().to_list()) | {kind}
-    if len(kinds) == 1:
-        S = S.with_columns(pl.col("ref").alias("key"))
-        L = L.with_columns(pl.col("ref").alias("key"))
+    kinds = set(L["kind"].unique().to_list()) | set(S["kind"].unique().to_list())
+    if len(kinds) <= 1:
+        key = pl.col("ref")
     else:
-        S = S.with_columns((pl.lit(kind + "\x1f") + pl.col("ref")).alias("key"))
-        L = L.with_columns(pl.concat_str(pl.col("kind"), pl.lit("\x1f"), pl.col("ref")).alias("key"))
+        key = pl.concat_str(pl.col("kind"), pl.lit("\x1f"), pl.col("ref"))
+    S = S.with_columns(key.alias("key"))
+    L = L.with_columns(key.alias("key"))
     S = S.with_columns(_hash(pl, pl.col("key")).alias("h"))
     L = L.with_columns(_hash(pl, pl.col("key")).alias("h"))
     joined = S.select("h", "key", "amt", "cur").join(
@@ -386,7 +464,7 @@ def _match(pl, P, kind: str, L, source: str, provider: str, period):
     P_slow = ProviderBatch(
         source, provider, line=Ps["line"].to_list(), reference=Ps["ref"].to_list(), amount_minor=Ps["amt"].to_list(),
         currency=Ps["cur"].to_list(), day=list(map(days.__getitem__, Ps["day"].to_list())),
-        kind=[kind] * Ps.height, raw_id=Ps["raw_id"].to_list())
+        kind=Ps["kind"].to_list(), raw_id=Ps["raw_id"].to_list(), fee_minor=Ps["fee"].to_list() if has_fee else None)
     L_slow = LedgerBatch(
         reference=Ls["ref"].to_list(), provider=[provider] * Ls.height, amount_minor=Ls["amt"].to_list(),
         currency=Ls["cur"].to_list(), day=list(map(days.__getitem__, Ls["day"].to_list())),
@@ -395,8 +473,10 @@ def _match(pl, P, kind: str, L, source: str, provider: str, period):
 
     # the matched keys' share: every settled line's sums, less what the rules' lines started from
     settlement: dict = {}
-    for cur, day, total, count in S.group_by("cur", "day").agg(pl.col("amt").sum(), pl.len()).iter_rows():
-        settlement[(provider, cur, days[day])] = [total, total, 0, count]
+    fees = pl.col("fee").sum() if has_fee else pl.lit(0, pl.Int64)
+    sums = S.group_by("cur", "day").agg(pl.col("amt").sum().alias("amt"), fees.alias("fees"), pl.len().alias("n"))
+    for cur, day, total, fee_total, count in sums.iter_rows():
+        settlement[(provider, cur, days[day])] = [total, total, fee_total, count]
     for key, (expected, reported, fees, count) in _bucket_sums(provider, P_slow).items():
         bucket = settlement[key]
         bucket[0] -= expected
@@ -408,6 +488,8 @@ def _match(pl, P, kind: str, L, source: str, provider: str, period):
         for i, v in enumerate(values):
             bucket[i] += v
     result.settlement = {k: v for k, v in settlement.items() if any(v)}
+    if has_fee:  # matched on the gross while the provider kept a fee: classified, as engine does
+        result.classified[FEE] += int((S["fee"] != 0).sum()) - sum(map(bool, P_slow.fee_minor))
     counts = result.counts
     counts[MATCHED] += fast
     counts["lines"] = S.height

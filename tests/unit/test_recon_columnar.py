@@ -129,7 +129,7 @@ def test_the_columnar_engine_reconciles_exactly_as_the_pure_engine(case, slack_d
     statement, export = mtn_csv(rows).encode(), write_ledger_csv(ledger).encode()
     with pytest.MonkeyPatch.context() as m:
         expected = pure(m, "mtn_momo", statement, export, slack_days)
-    if not rows and slack_days is not None:
+    if not rows:
         assert fast(statement, export, slack_days) is None  # an empty statement: the pure path's business
         return
     assert_same(fast(statement, export, slack_days), expected)
@@ -334,3 +334,87 @@ def test_the_statement_service_routes_a_large_csv_statement_to_it(tmp_path, monk
     monkeypatch.setenv(columnar.ENGINE_ENV, "python")
     assert rec.to_dict() == reconcile_statement("mtn_momo", statement, ledger).to_dict()
     assert calls == [1]
+
+
+STRIPE_HEADER = ("balance_transaction_id,created_utc,reporting_category,currency,gross,fee,net,"
+                 "payment_intent_id,source_id\n")
+
+
+@st.composite
+def stripe_cases(draw):
+    """Card payments and refunds in the ledger; Stripe's itemized report of them, with fees and breaks."""
+    n = draw(st.integers(1, 25))
+    currencies = draw(st.lists(st.sampled_from(["cny", "usd", "kes", "jpy"]), min_size=1, max_size=2, unique=True))
+    ledger, rows = [], []
+    txn = iter(range(1, 10_000))
+    for i in range(n):
+        cur = draw(st.sampled_from(currencies))
+        gross = draw(st.integers(1, 10 ** 8))
+        day = START + timedelta(days=draw(st.integers(0, 3)))
+        pi = f"pi_{i}"
+        refund = draw(st.booleans()) and gross > 1
+        kind, category, sign = ("card_refund", "refund", -1) if refund else ("card_payment", "charge", 1)
+        ledger.append(LedgerLine(pi, "stripe", sign * gross, cur.upper(), day, kind, f"tr_{i}"))
+        what = draw(st.sampled_from(["one", "one", "one", "drop", "change", "repeat", "twice", "no_pi", "split"]))
+        if what == "drop":
+            continue
+        amount = sign * (gross + (draw(st.integers(1, 99)) if what == "change" else 0))
+        fee = 0 if refund else draw(st.sampled_from([0, gross // 30]))
+        when = f"{day.isoformat()} {draw(st.integers(0, 23)):02d}:15:00"
+        ref_cols = ("", f"ch_{i}") if what == "no_pi" else (pi, f"ch_{i}")
+        parts = [amount] if what != "split" or abs(amount) < 2 else [sign * (abs(amount) // 2),
+                                                                      amount - sign * (abs(amount) // 2)]
+        for part in parts:
+            row = (f"txn_{next(txn)}", when, category, cur, part, fee, *ref_cols)
+            rows.append(row)
+            if what == "repeat":
+                rows.append(row)
+            if what == "twice":
+                rows.append((f"txn_{next(txn)}", *row[1:]))
+    if draw(st.booleans()):  # Stripe's payout to our bank: not a card movement, never in these ledger kinds
+        rows.append((f"txn_{next(txn)}", f"{START.isoformat()} 09:00:00", "payout", currencies[0], -5000, 0,
+                     "", "po_bank"))
+    order = draw(st.permutations(range(len(rows))))
+    return ledger, [rows[i] for i in order]
+
+
+def stripe_csv(rows) -> bytes:
+    exp = {"cny": 2, "usd": 2, "kes": 2, "jpy": 0}
+    out = [STRIPE_HEADER]
+    for raw, when, category, cur, gross, fee, pi, src in rows:
+        e = exp[cur]
+        money = (lambda m: f"{'-' if m < 0 else ''}{abs(m) // 10 ** e}" + (f".{abs(m) % 10 ** e:0{e}d}" if e else ""))
+        out.append(f"{raw},{when},{category},{cur},{money(gross)},{money(fee)},{money(gross - fee)},{pi},{src}\n")
+    return "".join(out).encode()
+
+
+@settings(max_examples=80, deadline=None)
+@given(stripe_cases(), st.sampled_from([None, 2]))
+def test_stripe_reports_reconcile_exactly_as_on_the_pure_engine(case, slack_days):
+    ledger, rows = case
+    statement, export = stripe_csv(rows), write_ledger_csv(ledger).encode()
+    with pytest.MonkeyPatch.context() as m:
+        expected = pure(m, "stripe_balance", statement, export, slack_days)
+    if rows:
+        assert_same(fast(statement, export, slack_days, source="stripe_balance"), expected)
+
+
+def test_a_stripe_report_with_a_conversion_or_a_wrong_net_goes_to_the_pure_path():
+    export = write_ledger_csv([LedgerLine("pi_1", "stripe", 10000, "USD", START, "card_payment", "tr_1")])
+    good = stripe_csv([("txn_1", "2026-05-01 10:00:00", "charge", "usd", 10000, 320, "pi_1", "ch_1")])
+    assert fast(good, export, source="stripe_balance").summary["classified"]["fee"] == 1
+    wrong_net = good.replace(b",96.80,", b",96.81,")
+    converted = good.replace(b"payment_intent_id,source_id", b"payment_intent_id,source_id,customer_facing_amount,"
+                                                              b"customer_facing_currency").replace(b"ch_1", b"ch_1,700.00,cny")
+    for text in (wrong_net, converted):
+        assert fast(text, export, source="stripe_balance") is None
+    with pytest.raises(StatementError):
+        reconcile_parallel("stripe_balance", wrong_net, export, reconciliation_id="rec_t", workers=1)
+    rec = reconcile_parallel("stripe_balance", converted, export, reconciliation_id="rec_t", workers=1)
+    assert rec.summary["matched"] == 1
+
+
+def test_an_empty_statement_is_left_to_the_pure_path():
+    assert fast(HEADER.encode(), LEDGER) is None
+    rec = reconcile_parallel("mtn_momo", HEADER, LEDGER, reconciliation_id="rec_t", workers=1)
+    assert rec.summary["lines"] == 0 and rec.summary["missing_at_provider"] == 2
