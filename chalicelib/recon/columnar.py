@@ -107,7 +107,7 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
         statement = read(pl, _bytes(content))
     if statement is None:
         return None
-    P = statement
+    P, kinds = statement
     provider = SOURCES[source]
     period = _period(P)
     window = None
@@ -121,7 +121,7 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
         return None
     t1 = time.perf_counter()
     with bulk():
-        result = _match(pl, P, L, source, provider, period)
+        result = _match(pl, P, kinds, L, source, provider, period)
     rec = combine([result], source=source, reconciliation_id=reconciliation_id)
     if stats is not None:
         stats.update(engine="columnar", workers=1, parse_s=t1 - t0, match_s=time.perf_counter() - t1,
@@ -227,7 +227,7 @@ class _PayoutCsv:
         self.status_of, self.ids_always = status_of, ids_always
 
     def __call__(self, pl, data: bytes):
-        """The statement's frame, or ``None``."""
+        """``(frame, its kinds)``, or ``None``."""
         import importlib
 
         importer = importlib.import_module(f"chalicelib.recon.importers.{self.module}")
@@ -264,11 +264,12 @@ class _PayoutCsv:
         low, high = P.select(pl.col("amt").min().alias("low"), pl.col("amt").max().alias("high")).row(0)
         if high >= 0 or low < -MAX_MINOR:
             return None  # a zero amount, or beyond the platform's bounds: the pure path says which line
-        return P
+        return P, {"payout"}
 
 
 def _stripe(pl, data: bytes):
-    """Stripe's itemized balance change report (``importers.stripe``, CSV) as a frame, or ``None``.
+    """Stripe's itemized balance change report (``importers.stripe``, CSV) as ``(frame, its kinds)``,
+    or ``None``.
 
     Signed gross/fee/net with ``net = gross - fee``; the reference is the payment intent, else
     the source id, else the balance transaction id. A conversion (``customer_facing_*``) goes
@@ -322,7 +323,7 @@ def _stripe(pl, data: bytes):
     ).row(0)
     if mismatched or low < -MAX_MINOR or high > MAX_MINOR:
         return None
-    return P.drop("net")
+    return P.drop("net"), set(kinds.values())
 
 
 def _mtn_status(text: str) -> str | None:
@@ -426,17 +427,18 @@ def _duplicated(pl, hashes):
     return s.filter(s == s.shift(1)).unique()
 
 
-def _match(pl, P, L, source: str, provider: str, period):
+def _match(pl, P, kinds: set, L, source: str, provider: str, period):
     """``engine._reconcile_chunk(P, L, period)``, the common case in columns (module docstring).
 
     ``P``: line, ref, amt, cur, day, raw_id, status, kind and, where the provider keeps fees,
-    fee; ``L``: ref, amt, cur, day, kind, tid (the provider's lines only)."""
+    fee (``kinds``: the distinct kinds of ``P``); ``L``: ref, amt, cur, day, kind, tid (the
+    provider's lines only)."""
     n_all = P.height
-    S = P.filter(pl.col("status") == SETTLED)
+    settled = pl.col("status") == SETTLED
+    S = P if P.select(settled.all()).item() else P.filter(settled)  # no copy when all moved money
     has_fee = "fee" in S.columns
     # the key: the reference when every line on both sides is of one kind, as engine._keys
-    kinds = set(L["kind"].unique().to_list()) | set(S["kind"].unique().to_list())
-    if len(kinds) <= 1:
+    if len(set(L["kind"].unique().to_list()) | kinds) <= 1:
         key = pl.col("ref")
     else:
         key = pl.concat_str(pl.col("kind"), pl.lit("\x1f"), pl.col("ref"))
