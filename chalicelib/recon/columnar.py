@@ -475,10 +475,10 @@ def _match(pl, P, kinds: set, L, source: str, provider: str, period):
 
     # the matched keys' share: every settled line's sums, less what the rules' lines started from
     settlement: dict = {}
-    fees = pl.col("fee").sum() if has_fee else pl.lit(0, pl.Int64)
-    sums = S.group_by("cur", "day").agg(pl.col("amt").sum().alias("amt"), fees.alias("fees"), pl.len().alias("n"))
-    for cur, day, total, fee_total, count in sums.iter_rows():
-        settlement[(provider, cur, days[day])] = [total, total, fee_total, count]
+    sums = S.group_by("cur", "day").agg(pl.col("amt").sum().alias("amt"), pl.len().alias("n"),
+                                        *([pl.col("fee").sum().alias("fees")] if has_fee else []))
+    for cur, day, total, count, *fee_total in sums.iter_rows():
+        settlement[(provider, cur, days[day])] = [total, total, fee_total[0] if fee_total else 0, count]
     for key, (expected, reported, fees, count) in _bucket_sums(provider, P_slow).items():
         bucket = settlement[key]
         bucket[0] -= expected
