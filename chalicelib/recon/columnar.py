@@ -38,11 +38,12 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 
 from chalicelib.money import MAX_MINOR
 from chalicelib.recon.engine import Reconciliation, _bucket_sums, _reconcile_chunk, combine
+from chalicelib.recon.importers import looks_like_json
 from chalicelib.recon.model import FEE, MATCHED, SETTLED, SOURCES, LedgerBatch, ProviderBatch, StatementError
 from chalicelib.recon.parsing import BadLine, CsvFormat, bulk, currency_exp, is_plain_csv, parse_day
 
@@ -92,8 +93,8 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
     t0 = time.perf_counter()
     pl = _polars()
     read = _STATEMENTS.get(source)
-    if pl is None or read is None:
-        return None
+    if pl is None or read is None or looks_like_json(content):
+        return None  # a JSON statement (or what the importer would read as one) is the pure path's
     export = None
     if isinstance(ledger, (bytes, bytearray, memoryview, str)):
         # the two files are read side by side (Polars releases the GIL); the period filters later
@@ -114,12 +115,15 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
     if slack_days is not None:
         if period is None:
             return None  # an empty statement: nothing for a columnar engine to do
-        slack = timedelta(days=slack_days)
-        window = ((period[0] - slack).isoformat(), (period[1] + slack).isoformat())
+        from chalicelib.recon.service import widen
+
+        window = tuple(d.isoformat() for d in widen(period, slack_days))
     L = _ledger_frame(pl, ledger if export is None else export, provider, window)
     if L is None:
         return None
     t1 = time.perf_counter()
+    if not _sums_fit(pl, P, [c for c in ("amt", "fee") if c in P.columns]):
+        return None  # Polars adds Int64 modulo 2**64; Python's sums of such a statement do not wrap
     with bulk():
         result = _match(pl, P, kinds, L, source, provider, period)
     rec = combine([result], source=source, reconciliation_id=reconciliation_id)
@@ -161,6 +165,9 @@ def _read(pl, fmt: CsvFormat, data: bytes, nonempty: set[str]):
         return None
     if not df.height or df.width != width:
         return None
+    end = len(data) - 1 if data.endswith(b"\n") else len(data)
+    if data.count(b",", max(body, data.rfind(b"\n", body, end) + 1), end) != width - 1:
+        return None  # Polars drops a trailing empty field on the last line: count that line's fields
     checked = {f"c{index[name]}" for name in nonempty}
     others = [c for c in columns if c not in checked]
     if others and df.select(pl.any_horizontal([pl.col(c) == "" for c in others]).any()).item():
@@ -394,17 +401,25 @@ def _ledger_frame(pl, ledger, provider: str, window):
         if window is not None:
             L = L.filter(pl.col("day").is_between(pl.lit(window[0]), pl.lit(window[1])))
         return L.drop("provider")
+    days = None if window is None else tuple(map(date.fromisoformat, window))
     if isinstance(ledger, LedgerBatch):
-        batch = ledger
-    else:  # a LedgerSource
-        batch = ledger_batch(ledger, provider, None if window is None else tuple(map(date.fromisoformat, window)))
-    batch = batch.select(provider, None if window is None else tuple(map(date.fromisoformat, window)))
+        batch = ledger.select(provider, days)
+    else:  # a LedgerSource answers for the provider and the days it is asked (as the pure path trusts)
+        batch = ledger_batch(ledger, provider, days)
     iso = {d: d.isoformat() for d in set(batch.day)}
     return pl.DataFrame({
         "ref": batch.reference, "amt": batch.amount_minor, "cur": batch.currency,
         "day": list(map(iso.__getitem__, batch.day)), "kind": batch.kind, "tid": batch.transfer_id,
     }, schema={"ref": pl.String, "amt": pl.Int64, "cur": pl.String, "day": pl.String, "kind": pl.String,
                "tid": pl.String})
+
+
+def _sums_fit(pl, frame, columns: list[str]) -> bool:
+    """Whether every sum of these columns over any subset of rows fits in 63 bits."""
+    if not columns:
+        return True
+    bounds = frame.select(*(pl.col(c).abs().max().alias(c) for c in columns)).row(0)
+    return all((bound or 0) * frame.height < 2 ** 63 for bound in bounds)
 
 
 def _period(P) -> tuple[date, date] | None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from datetime import date, timedelta
+from datetime import date
 from typing import Callable, Iterable
 
 from chalicelib.errors import InvalidState
@@ -42,7 +42,7 @@ from chalicelib.recon.engine import ChunkResult, Reconciliation, combine, partit
 from chalicelib.recon.importers import parse_statement
 from chalicelib.recon.ledger_source import LedgerSource, ledger_batch
 from chalicelib.recon.model import SOURCES, LedgerBatch, LedgerLine, ProviderBatch, StatementError
-from chalicelib.recon.service import DEFAULT_SLACK_DAYS, reconciliation_id, statement_period
+from chalicelib.recon.service import DEFAULT_SLACK_DAYS, reconciliation_id, statement_period, widen
 
 FORMAT = 1  # version of the chunk document
 DEFAULT_MIN_LINES = 200_000  # statements with fewer lines are reconciled in process
@@ -116,8 +116,7 @@ def plan(archive, source: str, content: str | bytes, ledger_source: LedgerSource
     if period is None:  # an empty statement covers no day: nothing of the ledger is in question
         ledger = LedgerBatch.from_lines(())
     else:
-        slack = timedelta(days=slack_days)
-        ledger = ledger_batch(ledger_source, SOURCES[source], (period[0] - slack, period[1] + slack))
+        ledger = ledger_batch(ledger_source, SOURCES[source], widen(period, slack_days))
     rec_id = reconciliation_id(source, content)
     manifest = []
     for n, (p, l) in enumerate(zip(partition(batch, chunks), partition(ledger, chunks))):

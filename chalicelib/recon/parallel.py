@@ -33,7 +33,7 @@ from itertools import compress, repeat
 from operator import eq, mod
 import time
 import traceback
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from chalicelib.recon import columnar
@@ -130,8 +130,9 @@ def _window(period, slack_days) -> tuple[date, date] | None:
         return None
     if period is None:
         return _NOTHING  # an empty statement covers no day: nothing of the ledger is in question
-    slack = timedelta(days=slack_days)
-    return period[0] - slack, period[1] + slack
+    from chalicelib.recon.service import widen
+
+    return widen(period, slack_days)
 
 
 def _is_csv(ledger) -> bool:

@@ -32,6 +32,14 @@ def reconciliation_id(source: str, content: str | bytes) -> str:
     return "rec_" + hashlib.sha256(source.encode() + b"\n" + data).hexdigest()[:24]
 
 
+def widen(period: tuple[date, date], slack_days: int) -> tuple[date, date]:
+    """``period`` widened by ``slack_days`` on both sides, within the calendar (a statement
+    dated 9999-12-31 is odd, not a crash)."""
+    first = period[0] - timedelta(days=min(slack_days, (period[0] - date.min).days))
+    last = period[1] + timedelta(days=min(slack_days, (date.max - period[1]).days))
+    return first, last
+
+
 def statement_period(batch: ProviderBatch) -> tuple[date, date] | None:
     """First and last day of the statement's lines (``None`` for an empty statement)."""
     days = [d for d in batch.day if d is not None] if None in batch.day else batch.day
@@ -46,8 +54,7 @@ def _inputs(source: str, content: str | bytes, ledger: LedgerSource, slack_days:
     if period is None:  # an empty statement covers no day: nothing of the ledger is in question
         lines = LedgerBatch.from_lines(())
     else:
-        slack = timedelta(days=slack_days)
-        lines = ledger_batch(ledger, SOURCES[source], (period[0] - slack, period[1] + slack))
+        lines = ledger_batch(ledger, SOURCES[source], widen(period, slack_days))
     return batch, lines, period
 
 

@@ -418,3 +418,58 @@ def test_an_empty_statement_is_left_to_the_pure_path():
     assert fast(HEADER.encode(), LEDGER) is None
     rec = reconcile_parallel("mtn_momo", HEADER, LEDGER, reconciliation_id="rec_t", workers=1)
     assert rec.summary["lines"] == 0 and rec.summary["missing_at_provider"] == 2
+
+
+# -- found by review: each once accepted, or crashed, where the pure path reports --------------------
+
+def test_a_trailing_comma_on_a_last_line_without_newline_is_not_swallowed(monkeypatch):
+    statement = mtn_csv(GOOD).rstrip("\n") + ","
+    assert fast(statement.encode(), LEDGER) is None
+    with pytest.raises(StatementError) as e:
+        reconcile_parallel("mtn_momo", statement, LEDGER, reconciliation_id="rec_t", workers=1)
+    assert [line for line, _ in e.value.errors] == [3]
+    assert fast(mtn_csv(GOOD).encode(), LEDGER.rstrip("\n") + ",") is None
+    # a short line elsewhere cannot hide behind it in the comma count
+    text = ("externalId,amount,currency,status,date,financialTransactionId\n"
+            "po_1,1500,RWF,SUCCESSFUL,2026-05-01,1001\n"
+            "po_2,2500,RWF,FAILED,2026-05-02\n"
+            "po_3,2500,RWF,FAILED,2026-05-02,,")
+    assert fast(text.encode(), LEDGER) is None
+
+
+@pytest.mark.parametrize("source, header", [
+    ("mpesa_b2c", "[note],ConversationID,OriginatorConversationID,TransactionID,Amount,Currency,ResultCode,"
+                  "CompletedAt\n"),
+    ("stripe_balance", "{x}," + STRIPE_HEADER),
+])
+def test_a_file_the_importer_reads_as_json_is_left_to_it(source, header):
+    body = ("AG_1,po_1,R1,1500,KES,0,2026-05-01T10:00:00Z\n" if source == "mpesa_b2c"
+            else "txn_1,2026-05-01 10:00:00,charge,usd,100.00,3.20,96.80,pi_1,ch_1\n")
+    text = header + body
+    assert fast(text.encode(), LEDGER, source=source) is None
+    with pytest.raises(StatementError):
+        reconcile_parallel(source, text, LEDGER, reconciliation_id="rec_t", workers=1)
+
+
+def test_settlement_sums_beyond_64_bits_are_left_to_python_ints(monkeypatch):
+    rows = [(1000 + i, f"po_{i}", 10 ** 15, "RWF", "SUCCESSFUL", "2026-05-01") for i in range(9_224)]
+    statement = mtn_csv(rows).encode()
+    assert fast(statement, LEDGER) is None
+    rec = pure(monkeypatch, "mtn_momo", statement, LEDGER)
+    (may_first,) = [r for r in rec.settlement if r.day == START]
+    assert may_first.reported == -9_224 * 10 ** 15
+
+
+def test_an_m_pesa_result_code_that_is_not_an_integer_is_a_bad_line_not_a_crash():
+    text = mpesa_csv([(1001, "po_1", 1500, "KES", "SUCCESSFUL", "2026-05-01T10:00:00Z")]).replace(",0,", ",--1,")
+    with pytest.raises(StatementError) as e:
+        reconcile_parallel("mpesa_b2c", text, LEDGER, reconciliation_id="rec_t", workers=1)
+    assert e.value.errors[0][0] == 2 and "ResultCode" in e.value.errors[0][1]
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_statement_at_the_ends_of_the_calendar_reconciles_with_a_window(monkeypatch, day):
+    statement = mtn_csv([(1001, "po_1", 1500, "RWF", "SUCCESSFUL", day)]).encode()
+    expected = pure(monkeypatch, "mtn_momo", statement, LEDGER, slack_days=2)
+    assert expected.summary["missing_in_ledger"] == 1
+    assert_same(fast(statement, LEDGER, slack_days=2), expected)

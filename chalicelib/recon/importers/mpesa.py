@@ -24,6 +24,7 @@ Every line is a payout: ``kind`` ``payout``, amount negative.
 from __future__ import annotations
 
 import json
+import re
 
 from chalicelib.recon.importers import looks_like_json, make_batch
 from chalicelib.recon.model import FAILED, SETTLED, ProviderBatch, StatementError
@@ -51,7 +52,7 @@ def _result_status(text) -> str:
     if isinstance(text, bool):
         raise BadLine(f"ResultCode {text!r} is not an integer")
     value = str(text).strip() if text is not None else ""
-    if not value.lstrip("-").isdigit() or not value.isascii():
+    if not re.fullmatch(r"-?[0-9]{1,18}", value):
         raise BadLine(f"ResultCode {text!r} is not an integer")
     return SETTLED if int(value) == 0 else FAILED
 
