@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 pl = pytest.importorskip("polars")
@@ -142,13 +142,13 @@ def test_the_columnar_engine_reconciles_exactly_as_the_pure_engine(case, slack_d
 @given(cases(provider="mpesa"), st.sampled_from([None, 2]), st.booleans())
 def test_m_pesa_results_reconcile_exactly_as_on_the_pure_engine(case, slack_days, with_currency):
     ledger, rows = case
+    assume(rows)
     with_currency = with_currency or any(cur != "KES" for _, _, _, cur, _, _ in rows)  # KES is the default
     statement = render("mpesa_b2c", rows, with_currency)
     export = write_ledger_csv(ledger).encode()
     with pytest.MonkeyPatch.context() as m:
         expected = pure(m, "mpesa_b2c", statement, export, slack_days)
-    if rows:
-        assert_same(fast(statement, export, slack_days, source="mpesa_b2c"), expected)
+    assert_same(fast(statement, export, slack_days, source="mpesa_b2c"), expected)
 
 
 def test_m_pesa_results_outside_the_fast_shapes_go_to_the_pure_path(monkeypatch):
@@ -167,6 +167,7 @@ def test_m_pesa_results_outside_the_fast_shapes_go_to_the_pure_path(monkeypatch)
 @given(cases())
 def test_hash_collisions_only_send_keys_to_the_group_rules(case):
     ledger, rows = case
+    assume(rows)  # an empty statement is the pure path's (see the property above)
     statement, export = mtn_csv(rows).encode(), write_ledger_csv(ledger).encode()
     with pytest.MonkeyPatch.context() as m:
         expected = pure(m, "mtn_momo", statement, export)
@@ -392,11 +393,11 @@ def stripe_csv(rows) -> bytes:
 @given(stripe_cases(), st.sampled_from([None, 2]))
 def test_stripe_reports_reconcile_exactly_as_on_the_pure_engine(case, slack_days):
     ledger, rows = case
+    assume(rows)
     statement, export = stripe_csv(rows), write_ledger_csv(ledger).encode()
     with pytest.MonkeyPatch.context() as m:
         expected = pure(m, "stripe_balance", statement, export, slack_days)
-    if rows:
-        assert_same(fast(statement, export, slack_days, source="stripe_balance"), expected)
+    assert_same(fast(statement, export, slack_days, source="stripe_balance"), expected)
 
 
 def test_a_stripe_report_with_a_conversion_or_a_wrong_net_goes_to_the_pure_path():
