@@ -145,21 +145,16 @@ def _break_key(b) -> tuple:
 
 def _rss_mb() -> float:
     """Peak resident memory of this process in MB. Linux's VmHWM starts afresh at exec;
-    ``ru_maxrss`` would also count the parent's memory at fork."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    ``ru_maxrss`` (elsewhere) would also count the parent's memory at fork."""
+    from chalicelib.recon.parallel import peak_rss_mb
+
+    return peak_rss_mb() or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_ours(directory: str, workers: int | None = None, engine: str = "auto") -> dict:
     os.environ["MIZANI_RECON_ENGINE"] = engine
     from chalicelib.recon import columnar
-    from chalicelib.recon.parallel import peak_rss_mb, reconcile_parallel
+    from chalicelib.recon.parallel import reconcile_parallel
     from chalicelib.recon.service import reconciliation_id
 
     if engine != "python" and not columnar.available():
@@ -179,7 +174,7 @@ def run_ours(directory: str, workers: int | None = None, engine: str = "auto") -
     rec = reconcile_parallel("mtn_momo", content, ledger_content, workers=workers, stats=stats,
                              reconciliation_id=reconciliation_id("mtn_momo", content))
     t2 = time.perf_counter()
-    own = peak_rss_mb() or _rss_mb()
+    own = _rss_mb()
     return {
         "parse_s": t_read + stats["parse_s"], "match_s": stats["match_s"], "total_s": t2 - t0,
         "rss_after_imports_mb": base, "workers": stats["workers"], "engine": stats["engine"],

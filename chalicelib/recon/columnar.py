@@ -21,8 +21,8 @@ become Python objects:
    ``engine._reconcile_chunk``, the group rules (splits, duplicates, mismatches,
    missing lines). Keys are joined on a 64-bit hash and decided on the strings: a
    collision can only send two keys to the rules, never match them.
-4. add up: counts and settlement sums of the matched keys from the columns, the rest
-   from the rules, then ``engine.combine`` as for any chunk.
+4. add up: the matched keys' counts and settlement sums from the columns, as one chunk
+   result, and the rules' chunk result: ``engine.combine``, as for any chunks.
 
 It reads the CSV statements (Stripe's itemized balance report, MTN MoMo, M-Pesa B2C
 results) and the ledger's CSV export (or takes the ledger as a ``LedgerBatch`` or
@@ -40,12 +40,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import lru_cache
+from operator import sub
 
 from chalicelib.money import MAX_MINOR
-from chalicelib.recon.engine import Reconciliation, _bucket_sums, _reconcile_chunk, combine
+from chalicelib.recon.engine import ChunkResult, Reconciliation, _bucket_sums, _reconcile_chunk, combine
 from chalicelib.recon.importers import looks_like_json
 from chalicelib.recon.model import FEE, MATCHED, SETTLED, SOURCES, LedgerBatch, ProviderBatch, StatementError
-from chalicelib.recon.parsing import BadLine, CsvFormat, bulk, currency_exp, is_plain_csv, parse_day
+from chalicelib.recon import ledger_source
+from chalicelib.recon.parsing import BadLine, CsvFormat, _bytes_of, bulk, currency_exp, is_plain_csv, parse_day
+from chalicelib.recon.service import widen
 
 ENGINE_ENV = "MIZANI_RECON_ENGINE"  # auto (default) | python | columnar
 MIN_BYTES = 1 << 20  # below ~15,000 lines the pure path is as fast (and needs no import of Polars)
@@ -99,13 +102,13 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
     if isinstance(ledger, (bytes, bytearray, memoryview, str)):
         # the two files are read side by side (Polars releases the GIL); the period filters later
         with ThreadPoolExecutor(max_workers=1) as pool:
-            export = pool.submit(_ledger_csv, pl, _bytes(ledger))
-            statement = read(pl, _bytes(content))
+            export = pool.submit(_ledger_csv, pl, _bytes_of(ledger_source.SOURCE, ledger))
+            statement = read(pl, _bytes_of(source, content))
             export = export.result()
         if export is None:
             return None
     else:
-        statement = read(pl, _bytes(content))
+        statement = read(pl, _bytes_of(source, content))
     if statement is None:
         return None
     P, kinds = statement
@@ -115,8 +118,6 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
     if slack_days is not None:
         if period is None:
             return None  # an empty statement: nothing for a columnar engine to do
-        from chalicelib.recon.service import widen
-
         window = tuple(d.isoformat() for d in widen(period, slack_days))
     L = _ledger_frame(pl, ledger if export is None else export, provider, window)
     if L is None:
@@ -125,8 +126,8 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
     if not _sums_fit(pl, P, [c for c in ("amt", "fee") if c in P.columns]):
         return None  # Polars adds Int64 modulo 2**64; Python's sums of such a statement do not wrap
     with bulk():
-        result = _match(pl, P, kinds, L, source, provider, period)
-    rec = combine([result], source=source, reconciliation_id=reconciliation_id)
+        rec = combine(_match(pl, P, kinds, L, source, provider, period), source=source,
+                      reconciliation_id=reconciliation_id)
     if stats is not None:
         stats.update(engine="columnar", workers=1, parse_s=t1 - t0, match_s=time.perf_counter() - t1,
                      worker_peak_rss_mb=[])
@@ -134,10 +135,6 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
 
 
 # -- reading and checking ------------------------------------------------------------------------
-
-def _bytes(content: str | bytes) -> bytes:
-    return content.encode("utf-8", "surrogatepass") if isinstance(content, str) else bytes(content)
-
 
 def _read(pl, fmt: CsvFormat, data: bytes, nonempty: set[str]):
     """``(frame of strings c0.., header index)`` of a plain CSV, or ``None``.
@@ -223,13 +220,14 @@ def _decimal(pl, text, exp, factor, signed: bool = False):
 class _PayoutCsv:
     """A mobile-money payout statement: one payout a line, positive major units, a status.
 
-    ``status``, ``date``: the importer's canonical names of those columns; ``status_of`` maps a
-    status text to ``SETTLED``/... or ``None`` (not a status: the pure path decides); a currency
+    ``status``, ``date``: the importer's canonical names of those columns; ``status_of``: the name
+    of the importer's function from a status text to ``SETTLED``/... (``BadLine``: not a status,
+    the pure path decides); a currency
     column may be absent where the importer has a ``DEFAULT_CURRENCY``; ``ids_always``: the
     provider's transaction id is required on every line, not only on settled ones (the pure
     importer's fast path asks no less)."""
 
-    def __init__(self, module: str, status: str, date: str, status_of, ids_always: bool = False):
+    def __init__(self, module: str, status: str, date: str, status_of: str, ids_always: bool = False):
         self.module, self.status, self.date = module, status, date
         self.status_of, self.ids_always = status_of, ids_always
 
@@ -249,8 +247,11 @@ class _PayoutCsv:
         cur = col.get("currency", pl.lit(default_currency, pl.String))
         currencies, statuses, days = _distinct(df, cur, status, when.str.slice(0, 10))
         scale = _scales(currencies)
-        mapping = {text: self.status_of(text) for text in statuses}
-        if scale is None or None in mapping.values() or not _days_ok(days):
+        try:
+            mapping = {text: getattr(importer, self.status_of)(text) for text in statuses}
+        except BadLine:
+            return None
+        if scale is None or not _days_ok(days):
             return None
         exp, factor = _scale_exprs(pl, cur, scale)
         bad_amount, minor = _decimal(pl, amount, exp, factor)
@@ -333,32 +334,15 @@ def _stripe(pl, data: bytes):
     return P.drop("net"), set(kinds.values())
 
 
-def _mtn_status(text: str) -> str | None:
-    from chalicelib.recon.importers.momo import STATUSES
-
-    return STATUSES.get(text.strip().upper())
-
-
-def _mpesa_status(text: str) -> str | None:
-    from chalicelib.recon.importers.mpesa import _result_status
-
-    try:
-        return _result_status(text)
-    except BadLine:
-        return None
-
-
 _STATEMENTS = {
     "stripe_balance": _stripe,
-    "mtn_momo": _PayoutCsv("momo", "status", "date", _mtn_status),
-    "mpesa_b2c": _PayoutCsv("mpesa", "result_code", "completed", _mpesa_status, ids_always=True),
+    "mtn_momo": _PayoutCsv("momo", "status", "date", "_status"),
+    "mpesa_b2c": _PayoutCsv("mpesa", "result_code", "completed", "_result_status", ids_always=True),
 }
 
 
 def _ledger_csv(pl, data: bytes):
     """The ledger CSV export (``ledger_source``) as a frame, or ``None``."""
-    from chalicelib.recon import ledger_source
-
     read = _read(pl, ledger_source.FORMAT, data, set(ledger_source.COLUMNS))
     if read is None:
         return None
@@ -394,8 +378,6 @@ def _ledger_csv(pl, data: bytes):
 def _ledger_frame(pl, ledger, provider: str, window):
     """The provider's ledger lines (within ``window``, ISO strings) as a frame, or ``None``.
     ``ledger``: the export already read (``_ledger_csv``), a ``LedgerBatch`` or a ``LedgerSource``."""
-    from chalicelib.recon.ledger_source import ledger_batch
-
     if isinstance(ledger, pl.DataFrame):
         L = ledger.filter(pl.col("provider") == provider)
         if window is not None:
@@ -405,7 +387,7 @@ def _ledger_frame(pl, ledger, provider: str, window):
     if isinstance(ledger, LedgerBatch):
         batch = ledger.select(provider, days)
     else:  # a LedgerSource answers for the provider and the days it is asked (as the pure path trusts)
-        batch = ledger_batch(ledger, provider, days)
+        batch = ledger_source.ledger_batch(ledger, provider, days)
     iso = {d: d.isoformat() for d in set(batch.day)}
     return pl.DataFrame({
         "ref": batch.reference, "amt": batch.amount_minor, "cur": batch.currency,
@@ -436,14 +418,15 @@ def _hash(pl, key):
     return key.hash(seed=1)
 
 
-def _duplicated(pl, hashes):
+def _duplicated(hashes):
     """The hash values that occur more than once (sorted neighbours)."""
     s = hashes.sort()
     return s.filter(s == s.shift(1)).unique()
 
 
-def _match(pl, P, kinds: set, L, source: str, provider: str, period):
-    """``engine._reconcile_chunk(P, L, period)``, the common case in columns (module docstring).
+def _match(pl, P, kinds: set, L, source: str, provider: str, period) -> list[ChunkResult]:
+    """``engine._reconcile_chunk(P, L, period)`` as two chunks to ``combine``: the common case
+    decided in columns, and every other key through the rules (module docstring).
 
     ``P``: line, ref, amt, cur, day, raw_id, status, kind and, where the provider keeps fees,
     fee (``kinds``: the distinct kinds of ``P``); ``L``: ref, amt, cur, day, kind, tid (the
@@ -457,17 +440,15 @@ def _match(pl, P, kinds: set, L, source: str, provider: str, period):
         key = pl.col("ref")
     else:
         key = pl.concat_str(pl.col("kind"), pl.lit("\x1f"), pl.col("ref"))
-    S = S.with_columns(key.alias("key"))
-    L = L.with_columns(key.alias("key"))
-    S = S.with_columns(_hash(pl, pl.col("key")).alias("h"))
-    L = L.with_columns(_hash(pl, pl.col("key")).alias("h"))
+    S = S.with_columns(key.alias("key"), _hash(pl, key).alias("h"))
+    L = L.with_columns(key.alias("key"), _hash(pl, key).alias("h"))
     joined = S.select("h", "key", "amt", "cur").join(
         L.select("h", pl.col("key").alias("l_key"), pl.col("amt").alias("l_amt"), pl.col("cur").alias("l_cur")),
         on="h", how="left")
     one_to_one = ((pl.col("key") == pl.col("l_key")) & (pl.col("amt") == pl.col("l_amt"))
                   & (pl.col("cur") == pl.col("l_cur"))).fill_null(False)
     slow = pl.concat([
-        _duplicated(pl, S["h"]), _duplicated(pl, L["h"]),  # several lines of a key on one side
+        _duplicated(S["h"]), _duplicated(L["h"]),  # several lines of a key on one side
         joined.filter(~one_to_one)["h"],  # no ledger line, another amount or currency (or a collision)
         L.join(S.select("h"), on="h", how="anti")["h"],  # ledger lines no provider line claims
     ]).unique()
@@ -486,30 +467,18 @@ def _match(pl, P, kinds: set, L, source: str, provider: str, period):
         reference=Ls["ref"].to_list(), provider=[provider] * Ls.height, amount_minor=Ls["amt"].to_list(),
         currency=Ls["cur"].to_list(), day=list(map(days.__getitem__, Ls["day"].to_list())),
         kind=Ls["kind"].to_list(), transfer_id=Ls["tid"].to_list())
-    result = _reconcile_chunk(P_slow, L_slow, period)
 
-    # the matched keys' share: every settled line's sums, less what the rules' lines started from
-    settlement: dict = {}
+    # the matched keys' share, a chunk of its own for engine.combine: every settled line's
+    # sums less what the rules' lines started from (engine._bucket_sums), their count, their fees
+    matched = ChunkResult(provider)
+    matched.counts.update({MATCHED: fast, "lines": fast, "ledger_lines": fast, "not_settled": n_all - S.height})
     sums = S.group_by("cur", "day").agg(pl.col("amt").sum().alias("amt"), pl.len().alias("n"),
                                         *([pl.col("fee").sum().alias("fees")] if has_fee else []))
     for cur, day, total, count, *fee_total in sums.iter_rows():
-        settlement[(provider, cur, days[day])] = [total, total, fee_total[0] if fee_total else 0, count]
-    for key, (expected, reported, fees, count) in _bucket_sums(provider, P_slow).items():
-        bucket = settlement[key]
-        bucket[0] -= expected
-        bucket[1] -= reported
-        bucket[2] -= fees
-        bucket[3] -= count
-    for key, values in result.settlement.items():
-        bucket = settlement.setdefault(key, [0, 0, 0, 0])
-        for i, v in enumerate(values):
-            bucket[i] += v
-    result.settlement = {k: v for k, v in settlement.items() if any(v)}
+        matched.settlement[(provider, cur, days[day])] = [total, total, fee_total[0] if fee_total else 0, count]
+    for key, values in _bucket_sums(provider, P_slow).items():
+        matched.settlement[key] = list(map(sub, matched.settlement[key], values))
+    matched.settlement = {k: v for k, v in matched.settlement.items() if any(v)}  # as engine keeps them
     if has_fee:  # matched on the gross while the provider kept a fee: classified, as engine does
-        result.classified[FEE] += int((S["fee"] != 0).sum()) - sum(map(bool, P_slow.fee_minor))
-    counts = result.counts
-    counts[MATCHED] += fast
-    counts["lines"] = S.height
-    counts["ledger_lines"] = L.height
-    counts["not_settled"] = n_all - S.height
-    return result
+        matched.classified[FEE] = int((S["fee"] != 0).sum()) - sum(map(bool, P_slow.fee_minor))
+    return [matched, _reconcile_chunk(P_slow, L_slow, period)]
