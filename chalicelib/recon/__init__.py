@@ -60,7 +60,6 @@ from chalicelib.recon.model import (  # noqa: F401
 )
 from chalicelib.recon.service import (  # noqa: F401
     reconcile_statement,
-    reconcile_statement_chunk,
     reconciliation_id,
     statement_period,
 )

@@ -39,10 +39,9 @@ from typing import Callable, Iterable
 from chalicelib.errors import InvalidState
 from chalicelib.recon.archive import save_reconciliation, statement_key
 from chalicelib.recon.engine import ChunkResult, Reconciliation, combine, partition, reconcile_chunk
-from chalicelib.recon.importers import parse_statement
-from chalicelib.recon.ledger_source import LedgerSource, ledger_batch
-from chalicelib.recon.model import SOURCES, LedgerBatch, LedgerLine, ProviderBatch, StatementError
-from chalicelib.recon.service import DEFAULT_SLACK_DAYS, reconciliation_id, statement_period, widen
+from chalicelib.recon.ledger_source import LedgerSource
+from chalicelib.recon.model import LedgerBatch, LedgerLine, ProviderBatch
+from chalicelib.recon.service import DEFAULT_SLACK_DAYS, read_statement, reconciliation_id, statement_inputs
 
 FORMAT = 1  # version of the chunk document
 DEFAULT_MIN_LINES = 200_000  # statements with fewer lines are reconciled in process
@@ -94,29 +93,17 @@ def chunks_for(lines: int, chunk_lines: int = DEFAULT_CHUNK_LINES) -> int:
 
 # -- the three steps -----------------------------------------------------------------------------
 
-def read_statement(source: str, content: str | bytes) -> ProviderBatch:
-    """Parse ``content`` strictly (``StatementError`` lists every bad line), as ``reconcile_statement``."""
-    if source not in SOURCES:
-        raise StatementError(source, [(0, f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")])
-    return parse_statement(source, content)
-
-
 def plan(archive, source: str, content: str | bytes, ledger_source: LedgerSource, chunks: int, *,
          statement: ProviderBatch | None = None, slack_days: int = DEFAULT_SLACK_DAYS) -> dict:
     """Write the chunks and the manifest of ``content``; return the state machine's input.
 
-    ``statement``: ``content`` already parsed (``read_statement``), to spare a second parse.
+    ``statement``: ``content`` already parsed (``service.read_statement``), to spare a second parse.
     The ledger lines are those ``reconcile_statement`` would use: the provider's lines of the
     statement's period widened by ``slack_days`` on both sides.
     """
     if not 1 <= chunks <= MAX_CHUNKS:
         raise ValueError(f"chunks must be in 1..{MAX_CHUNKS}, not {chunks}")
-    batch = statement if statement is not None else read_statement(source, content)
-    period = statement_period(batch)
-    if period is None:  # an empty statement covers no day: nothing of the ledger is in question
-        ledger = LedgerBatch.from_lines(())
-    else:
-        ledger = ledger_batch(ledger_source, SOURCES[source], widen(period, slack_days))
+    batch, ledger, period = statement_inputs(source, content, ledger_source, slack_days, batch=statement)
     rec_id = reconciliation_id(source, content)
     manifest = []
     for n, (p, l) in enumerate(zip(partition(batch, chunks), partition(ledger, chunks))):

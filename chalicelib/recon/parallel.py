@@ -41,6 +41,7 @@ from chalicelib.recon.engine import ChunkResult, Reconciliation, combine, reconc
 from chalicelib.recon.importers import csv_format, parse_statement
 from chalicelib.recon.model import SOURCES, LedgerBatch, ProviderBatch, StatementError
 from chalicelib.recon.parsing import _bytes_of, bulk
+from chalicelib.recon.service import statement_period, widen
 
 MIN_PARALLEL_BYTES = 4 << 20  # below ~50,000 lines a fork costs more than it saves
 _NOTHING = (date.max, date.min)  # a day range no day is in
@@ -113,8 +114,6 @@ def reconcile_parallel(source: str, content: str | bytes, ledger, *, reconciliat
 
 
 def _one_process(source, data, ledger, reconciliation_id, slack_days, stats) -> Reconciliation:
-    from chalicelib.recon.service import statement_period
-
     t0 = time.perf_counter()
     batch = parse_statement(source, data)
     period = statement_period(batch)
@@ -130,8 +129,6 @@ def _window(period, slack_days) -> tuple[date, date] | None:
         return None
     if period is None:
         return _NOTHING  # an empty statement covers no day: nothing of the ledger is in question
-    from chalicelib.recon.service import widen
-
     return widen(period, slack_days)
 
 
@@ -195,8 +192,7 @@ class _Job:
             return errs, None, None
         with bulk():
             P = self.make(lines, cols)
-            days = [d for d in P.day if d is not None] if None in P.day else P.day
-            period = (min(days), max(days)) if days else None
+            period = statement_period(P)
             p_parts = _split(P, self.workers, k)
             del P, cols, lines
             if self.ledger_mode == "csv":

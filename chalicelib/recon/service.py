@@ -5,17 +5,16 @@ asks the ``LedgerSource`` for the provider's lines of the statement's period
 (widened by ``slack_days`` on both sides, so a payment booked just before
 midnight and settled just after still matches), and runs the engine.
 
-The Step Functions Distributed Map wiring is thin on top of the same pieces:
-``parse_statement`` once, ``partition`` both sides by reference, ``reconcile_chunk``
-per chunk (one Map iteration each; ``ChunkResult.to_dict`` is its output),
-``combine`` in the step after the Map.
+Every path starts from ``statement_inputs`` (the statement, the ledger lines of its
+period, the period): this one, ``parallel``/``columnar`` for large files in one process,
+and ``distributed`` (plan, ``reconcile_chunk`` per Map iteration, ``combine``) in AWS.
 """
 from __future__ import annotations
 
 import hashlib
 from datetime import date, timedelta
 
-from chalicelib.recon.engine import ChunkResult, Reconciliation, partition, reconcile, reconcile_chunk
+from chalicelib.recon.engine import Reconciliation, reconcile
 from chalicelib.recon.importers import parse_statement
 from chalicelib.recon.ledger_source import LedgerSource, ledger_batch
 from chalicelib.recon.model import SOURCES, LedgerBatch, ProviderBatch, StatementError
@@ -46,10 +45,18 @@ def statement_period(batch: ProviderBatch) -> tuple[date, date] | None:
     return (min(days), max(days)) if days else None
 
 
-def _inputs(source: str, content: str | bytes, ledger: LedgerSource, slack_days: int):
+def read_statement(source: str, content: str | bytes) -> ProviderBatch:
+    """``content`` parsed strictly as a ``source`` statement (``StatementError`` lists every bad line)."""
     if source not in SOURCES:
         raise StatementError(source, [(0, f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")])
-    batch = parse_statement(source, content)
+    return parse_statement(source, content)
+
+
+def statement_inputs(source: str, content: str | bytes, ledger: LedgerSource, slack_days: int,
+                     batch: ProviderBatch | None = None) -> tuple[ProviderBatch, LedgerBatch, tuple | None]:
+    """The statement (``batch``: already parsed), the ledger lines of its period widened by
+    ``slack_days`` on both sides, and the period: what every reconciliation path starts from."""
+    batch = read_statement(source, content) if batch is None else batch
     period = statement_period(batch)
     if period is None:  # an empty statement covers no day: nothing of the ledger is in question
         lines = LedgerBatch.from_lines(())
@@ -76,21 +83,6 @@ def reconcile_statement(source: str, content: str | bytes, ledger: LedgerSource,
                                               or parallel.worth_forking(source, content, workers)):
         return parallel.reconcile_parallel(source, content, ledger, workers=workers, slack_days=slack_days,
                                            reconciliation_id=reconciliation_id(source, content))
-    batch, lines, period = _inputs(source, content, ledger, slack_days)
+    batch, lines, period = statement_inputs(source, content, ledger, slack_days)
     return reconcile(batch, lines, source=source, reconciliation_id=reconciliation_id(source, content),
                      period=period, chunks=chunks)
-
-
-def reconcile_statement_chunk(source: str, content: str | bytes, ledger: LedgerSource, *, chunk: int, chunks: int,
-                              slack_days: int = DEFAULT_SLACK_DAYS) -> ChunkResult:
-    """One Distributed Map iteration: chunk ``chunk`` of ``chunks`` of the statement, reconciled.
-
-    ``combine([ChunkResult.from_dict(r) for r in outputs], source=source,
-    reconciliation_id=reconciliation_id(source, content))`` after the Map gives the same
-    ``Reconciliation`` as ``reconcile_statement``. (Each iteration parses the whole statement
-    and keeps its share; a parent step that writes the partitions to S3 first would spare that.)
-    """
-    if not 0 <= chunk < chunks:
-        raise ValueError(f"chunk {chunk} is not in 0..{chunks - 1}")
-    batch, lines, period = _inputs(source, content, ledger, slack_days)
-    return reconcile_chunk(partition(batch, chunks)[chunk], partition(lines, chunks)[chunk], period=period)

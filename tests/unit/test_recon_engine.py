@@ -12,9 +12,11 @@ from chalicelib.money import Money
 from chalicelib.recon import (
     AMOUNT_MISMATCH, DUPLICATE, FEE, FX, MISSING_AT_PROVIDER, MISSING_IN_LEDGER, PAID_TWICE,
     REPEATED_LINE, SPLIT, ChunkResult, LedgerLine, MemoryLedgerSource, ProviderBatch, ProviderLine, Reconciliation,
-    chunk_of, combine, partition, reconcile, reconcile_chunk, reconcile_statement, reconcile_statement_chunk,
+    chunk_of, combine, partition, reconcile, reconcile_chunk, reconcile_statement,
     reconciliation_id,
 )
+from chalicelib.recon import distributed
+from chalicelib.recon.archive import MemoryArchive
 from chalicelib.recon.engine import _reconcile_chunk
 from chalicelib.recon.model import FAILED, PENDING, LedgerBatch
 
@@ -257,10 +259,9 @@ def test_a_statement_reconciled_chunk_by_chunk_as_the_distributed_map_would_comb
     content = "financialTransactionId,externalId,amount,currency,status,date\n" + "".join(
         f"{i},po_{i},{100 + i},RWF,SUCCESSFUL,2026-05-09T10:00:00Z\n" for i in range(40) if i != 7)
     ledger = MemoryLedgerSource([ll(f"po_{i}", -(100 + i) - (i == 3)) for i in range(41)])
-    rid = reconciliation_id("mtn_momo", content)
-    parts = [reconcile_statement_chunk("mtn_momo", content, ledger, chunk=k, chunks=4).to_dict() for k in range(4)]
-    whole = combine([ChunkResult.from_dict(json.loads(json.dumps(p))) for p in parts], source="mtn_momo",
-                    reconciliation_id=rid)
+    # plan (chunks and manifest as JSON), every chunk, finish: what the state machine runs
+    whole = distributed.run_locally(MemoryArchive(), "mtn_momo", content, ledger, 4)
+    assert whole.reconciliation_id == reconciliation_id("mtn_momo", content)
     assert whole == reconcile_statement("mtn_momo", content, ledger)
     assert sorted((b.reference, b.outcome) for b in whole.breaks) == [
         ("po_3", AMOUNT_MISMATCH), ("po_40", MISSING_AT_PROVIDER), ("po_7", MISSING_AT_PROVIDER)]
