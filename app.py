@@ -291,9 +291,8 @@ def manual_review(event, context):
 def reconcile_plan_task(event, context):
     """First step: the stored statement and the ledger lines of its period, written as chunks."""
     from chalicelib.recon import distributed
-    from chalicelib.recon.ledger_records import StoreLedgerSource
 
-    return distributed.plan_stored(bootstrap.recon_archive(), StoreLedgerSource(bootstrap.ledger().store), event)
+    return distributed.plan_stored(bootstrap.recon_archive(), bootstrap.recon_ledger(), event)
 
 
 @app.lambda_function(name="reconcile_chunk")

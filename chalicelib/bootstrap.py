@@ -11,8 +11,9 @@ swap in fakes with ``override(...)`` and drop everything with ``reset()``.
     bootstrap.docs() / escrow() / payouts() / outbox() / cards() / workflow() / rail(name)
                                    the trade services and their adapters
     bootstrap.reconciliations()    statements reconciled against the ledger (S3)
-    bootstrap.recon_archive() / large_statements()
-                                   the statements bucket; large statements in the reconcile
+    bootstrap.recon_archive() / recon_ledger() / large_statements()
+                                   the statements bucket; the ledger by provider and day; large
+                                   statements in the reconcile
                                    state machine (Distributed Map) or in one process
 """
 from __future__ import annotations
@@ -195,12 +196,18 @@ def payouts():
 def reconciliations():
     """Statements and reconciliations in S3, matched against the ledger's own records."""
     from chalicelib.recon.archive import Reconciliations
-    from chalicelib.recon.ledger_records import StoreLedgerSource
 
     return _cached(
         "reconciliations",
-        lambda: Reconciliations(recon_archive(), StoreLedgerSource(ledger().store), large=large_statements()),
+        lambda: Reconciliations(recon_archive(), recon_ledger(), large=large_statements()),
     )
+
+
+def recon_ledger():
+    """The ledger's own records by provider and day (``LedgerSource``), for reconciliation."""
+    from chalicelib.recon.ledger_records import StoreLedgerSource
+
+    return _cached("recon_ledger", lambda: StoreLedgerSource(ledger().store))
 
 
 # -- reconciliation of large statements (infra/reconcile.asl.json) ---------------------------
@@ -215,7 +222,6 @@ def recon_archive():
 
 def _build_large_statements():
     from chalicelib.recon.distributed import LargeStatements
-    from chalicelib.recon.ledger_records import StoreLedgerSource
 
     s = settings.get()
     workflow = None  # local stage, or no state machine: chunk by chunk in this process
@@ -223,7 +229,7 @@ def _build_large_statements():
         from chalicelib.workflow.engine import StepFunctionsWorkflow
 
         workflow = StepFunctionsWorkflow(s.reconcile_state_machine_arn)
-    return LargeStatements(recon_archive(), StoreLedgerSource(ledger().store), workflow,
+    return LargeStatements(recon_archive(), recon_ledger(), workflow,
                            min_lines=s.recon_distributed_lines, chunk_lines=s.recon_chunk_lines)
 
 
