@@ -13,8 +13,7 @@ swap in fakes with ``override(...)`` and drop everything with ``reset()``.
     bootstrap.reconciliations()    statements reconciled against the ledger (S3)
     bootstrap.recon_archive() / recon_ledger() / large_statements()
                                    the statements bucket; the ledger by provider and day; large
-                                   statements in the reconcile
-                                   state machine (Distributed Map) or in one process
+                                   statements in the reconcile state machine or in one process
 """
 from __future__ import annotations
 
