@@ -207,19 +207,35 @@ def momo_callback_for_payout(call: Call, payout_id: str) -> dict:
 
 
 @api.post("/v1/webhooks/mpesa/result", roles=PUBLIC, idempotent=False, response=Acknowledged,
-          summary="M-Pesa B2C result and queue-timeout callbacks (deduplicated on ConversationID)")
+          summary="The bare M-Pesa result URL: carries no payout token, so it is acknowledged and changes nothing")
 def mpesa_result(call: Call) -> dict:
     from chalicelib import webhooks
 
-    return webhooks.handle_mpesa_result(call.raw_body)
+    return webhooks.handle_mpesa_result(None, None, call.raw_body)
+
+
+@api.post("/v1/webhooks/mpesa/result/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="M-Pesa B2C result and Transaction Status answers for one payout (a hint: Safaricom is asked)")
+def mpesa_result_for_payout(call: Call, payout_id: str, token: str) -> dict:
+    from chalicelib import webhooks
+
+    return webhooks.handle_mpesa_result(payout_id, token, call.raw_body)
 
 
 @api.post("/v1/webhooks/mpesa/timeout", roles=PUBLIC, idempotent=False, response=Acknowledged,
-          summary="M-Pesa B2C queue timeout: the outcome is unknown, the payout is polled")
+          summary="The bare M-Pesa queue-timeout URL: acknowledged, changes nothing")
 def mpesa_timeout(call: Call) -> dict:
     from chalicelib import webhooks
 
-    return webhooks.handle_mpesa_result(call.raw_body, queue_timeout=True)
+    return webhooks.handle_mpesa_result(None, None, call.raw_body, queue_timeout=True)
+
+
+@api.post("/v1/webhooks/mpesa/timeout/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="M-Pesa B2C queue timeout for one payout: the outcome is unknown, the payout is polled")
+def mpesa_timeout_for_payout(call: Call, payout_id: str, token: str) -> dict:
+    from chalicelib import webhooks
+
+    return webhooks.handle_mpesa_result(payout_id, token, call.raw_body, queue_timeout=True)
 
 
 # -- reconciliation (finance) ------------------------------------------------------------------

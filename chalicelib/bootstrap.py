@@ -181,9 +181,9 @@ def rail(name: str):
 
 
 def mpesa_results():
-    from chalicelib.payouts.rails.mpesa_store import DynamoMpesaResultStore
+    from chalicelib.payouts.rails.mpesa_store import MpesaResultStore
 
-    return _cached("mpesa_results", lambda: DynamoMpesaResultStore(docs()))
+    return _cached("mpesa_results", lambda: MpesaResultStore(docs()))
 
 
 def payouts():

@@ -44,6 +44,10 @@ class Documents(Protocol):
         """Add ``amount`` to the counter at ``pk`` once per ``member``, only while the total
         stays within ``maximum``; True if counted (now or by an earlier call for ``member``)."""
 
+    def add_all_within(self, pk: str, members: dict[str, int], maximum: int) -> bool:
+        """``add_within`` for several members at once, all or none: True if every member is
+        counted (now, or all of them by an earlier call), False if the total would not fit."""
+
 
 class MemoryDocuments:
     def __init__(self) -> None:
@@ -89,14 +93,19 @@ class MemoryDocuments:
             self.items.pop((pk, sk), None)
 
     def add_within(self, pk, member, amount, maximum):
+        return self.add_all_within(pk, {member: amount}, maximum)
+
+    def add_all_within(self, pk, members, maximum):
         with self._lock:
             _, raw, _ = self.items.get((pk, "counter"), (0, '{"used": 0, "members": []}', None))
             counter = json.loads(raw)
-            if member in counter["members"]:
-                return True
-            if counter["used"] + amount > maximum:
+            present = [m for m in members if m in counter["members"]]
+            if present:
+                return len(present) == len(members)
+            total = sum(members.values())
+            if counter["used"] + total > maximum:
                 return False
-            counter = {"used": counter["used"] + amount, "members": counter["members"] + [member]}
+            counter = {"used": counter["used"] + total, "members": counter["members"] + list(members)}
             self.items[(pk, "counter")] = (1, json.dumps(counter), None)
             return True
 
@@ -196,30 +205,40 @@ class DynamoDocuments:
         self.client.delete_item(TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}})
 
     def add_within(self, pk, member, amount, maximum):
+        return self.add_all_within(pk, {member: amount}, maximum)
+
+    def add_all_within(self, pk, members, maximum):
         key = {"pk": {"S": pk}, "sk": {"S": "counter"}}
-        if amount > maximum:
-            # Never fits, even on a fresh counter (where the condition below has no ``used`` to
-            # compare); only an earlier call may have counted this member (under another maximum).
+        names = list(members)
+        total = sum(members.values())
+
+        def all_counted() -> bool:
             item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item") or {}
-            return member in item.get("members", {}).get("SS", [])
+            counted = set(item.get("members", {}).get("SS", []))
+            return all(name in counted for name in names)
+
+        if total > maximum:
+            # Never fits, even on a fresh counter (where the condition below has no ``used`` to
+            # compare); only an earlier call may have counted these members (under another maximum).
+            return all_counted()
+        absent = " AND ".join(f"NOT contains(members, :id{i})" for i in range(len(names)))
         try:
-            # One conditional ADD: counted once per member, never past the maximum.
+            # One conditional ADD: every member counted once, together, never past the maximum.
             self.client.update_item(
                 TableName=self.table,
                 Key=key,
                 UpdateExpression="ADD used :amt, members :m",
-                ConditionExpression="(attribute_not_exists(used) OR used <= :room) AND NOT contains(members, :id)",
+                ConditionExpression=f"(attribute_not_exists(used) OR used <= :room) AND {absent}",
                 ExpressionAttributeValues={
-                    ":amt": {"N": str(amount)},
-                    ":m": {"SS": [member]},
-                    ":room": {"N": str(maximum - amount)},
-                    ":id": {"S": member},
+                    ":amt": {"N": str(total)},
+                    ":m": {"SS": names},
+                    ":room": {"N": str(maximum - total)},
+                    **{f":id{i}": {"S": name} for i, name in enumerate(names)},
                 },
             )
             return True
         except self.client.exceptions.ConditionalCheckFailedException:
-            item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item") or {}
-            return member in item.get("members", {}).get("SS", [])
+            return all_counted()
 
     def remove_from(self, pk, member, amount):
         try:

@@ -72,23 +72,20 @@ def handle_momo_callback(raw_body: bytes) -> dict:
     return _ack()
 
 
-def handle_mpesa_result(raw_body: bytes, queue_timeout: bool = False) -> dict:
-    """M-Pesa's B2C result (or queue timeout): recorded once per ConversationID, then the
-    payout is advanced through the rail (a queue timeout is *unknown*, never a failure)."""
-    from chalicelib.payouts.rails import mpesa
-
-    parse = mpesa.parse_queue_timeout_callback if queue_timeout else mpesa.parse_result_callback
+def handle_mpesa_result(payout_id: str | None, token: str | None, raw_body: bytes, queue_timeout: bool = False) -> dict:
+    """M-Pesa's B2C result, queue timeout or Transaction Status answer, POSTed to the payout's own
+    callback URL. The rail keeps it only if the URL's token is the payout's and the body matches
+    what Daraja acknowledged at send time; only then is the payout advanced (which asks Safaricom).
+    Anything else (no token: the bare URL; an unknown or unsent payout; a forgery) is acknowledged
+    and changes nothing."""
+    if not payout_id or not token:
+        return _ack()
+    rail = bootstrap.rail("mpesa")
     try:
-        callback = parse(raw_body or b"{}")
+        kept = rail.accept_callback(payout_id, token, raw_body or b"{}", queue_timeout=queue_timeout)
     except (ValueError, KeyError, TypeError) as error:
         raise ValidationError("validation_error", f"not an M-Pesa callback: {error}") from None
-    docs = bootstrap.docs()
-    marker = f"event#mpesa#{callback.dedup_key}"
-    if callback.dedup_key and docs.get(marker, "claim") is not None:
+    if not kept:
         return _ack(duplicate=True)
-    bootstrap.mpesa_results().record(callback)
-    if callback.reference:
-        bootstrap.payouts().on_provider_callback(callback.reference)
-    if callback.dedup_key:
-        docs.claim(marker)
+    bootstrap.payouts().on_provider_callback(payout_id)
     return _ack()

@@ -79,10 +79,16 @@ def float_account_id(rail: str, currency: str) -> str:
     return f"float:{rail}:{currency}"
 
 
-def public_order(doc: dict) -> dict:
-    """The order as API.md shows it (internal fields such as the task token stay inside)."""
+def public_order(doc: dict, viewer=None) -> dict:
+    """The order as API.md shows it to ``viewer`` (a ``Principal``; internal fields such as the
+    task token stay inside). The card's ``client_secret`` lets its holder confirm the payment, so
+    only the order's buyer sees it."""
     keys = (
         "order_id", "buyer_id", "seller_id", "status", "lines", "total", "pay", "fee", "payout",
         "tariff_free", "quotes", "payment", "shipment", "customs", "timeline", "created_at", "updated_at",
     )
-    return {k: doc.get(k) for k in keys}
+    view = {k: doc.get(k) for k in keys}
+    is_buyer = viewer is not None and viewer.role == "buyer" and viewer.sub == doc.get("buyer_id")
+    if isinstance(view["payment"], dict) and not is_buyer:
+        view["payment"] = {k: v for k, v in view["payment"].items() if k != "client_secret"}
+    return view

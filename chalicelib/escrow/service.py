@@ -7,7 +7,6 @@ document records *what happened* (status, timeline); the ledger holds the money.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -30,6 +29,7 @@ from chalicelib.escrow.model import (
     seller_account_id,
 )
 from chalicelib.fx.rates import rate
+from chalicelib.ids import derived_id
 from chalicelib.ledger import AccountFlag, Ledger, Transfer
 from chalicelib.money import Money, Rounding, check_currency
 
@@ -70,7 +70,7 @@ class EscrowService:
         if principal.role == "seller":
             seller_id = principal.sub
         else:
-            seller_id = payout.get("seller_id") or "sel_" + hashlib.sha256(f"{name}|{payout['msisdn']}".encode()).hexdigest()[:16]
+            seller_id = payout.get("seller_id") or derived_id("sel_", name, payout["msisdn"], length=16)
         rail, currency = payout["rail"], check_currency(payout["currency"])
         if currency not in RAIL_CURRENCIES[rail]:
             raise ValidationError(
@@ -105,8 +105,15 @@ class EscrowService:
         account = self.ledger.get_account(seller_account_id(seller_id))
         in_escrow: dict[str, int] = {}
         for order in self.docs.query_index(f"seller#{seller_id}", limit=500):
+            held = 0
             if order["status"] in {s.value for s in IN_ESCROW}:
-                in_escrow[order["pay"]["currency"]] = in_escrow.get(order["pay"]["currency"], 0) + order["pay"]["amount"]
+                held = order["pay"]["amount"]
+            elif order["status"] == S.MANUAL_REVIEW.value:
+                # Under review, the money is wherever the ledger says: still in escrow unless released.
+                escrow = self.ledger.get_account(escrow_account_id(order["order_id"]))
+                held = max(escrow.balance, 0) if escrow else 0
+            if held:
+                in_escrow[order["pay"]["currency"]] = in_escrow.get(order["pay"]["currency"], 0) + held
         return {
             "available": Money(account.available if account else 0, currency).to_json(),
             "in_escrow": [Money(v, c).to_json() for c, v in sorted(in_escrow.items())],
@@ -124,10 +131,10 @@ class EscrowService:
         if seller is None:
             raise NotFound("not_found", "no such seller", path="seller_id")
         check_currency(pay_currency)
-        order_id = "ord_" + hashlib.sha256(f"{principal.sub}|{request_key}".encode()).hexdigest()[:20]
+        order_id = derived_id("ord_", principal.sub, request_key)
         existing = self.docs.get(f"order#{order_id}")
         if existing is not None:
-            return public_order(existing)
+            return public_order(existing, principal)
 
         priced, total = pricing.price_lines(lines)
         fee = pricing.platform_fee(total, self.settings.fee_bps)
@@ -195,7 +202,7 @@ class EscrowService:
             self.docs.put_new(f"pi#{intent.payment_intent_id}", {"order_id": order_id})
         except DocumentExists:
             pass  # a concurrent retry stored the same order
-        return public_order(self.docs.get(f"order#{order_id}"))
+        return public_order(self.docs.get(f"order#{order_id}"), principal)
 
     def _in_usd(self, total: Money, pay_quote, payout_quote) -> Money:
         """The order total in USD at the rate locked at checkout (for the eWTP rule)."""
@@ -205,7 +212,7 @@ class EscrowService:
         return Money.from_decimal(total.to_decimal() * mid, "USD", Rounding.HALF_EVEN)
 
     def get_order(self, principal: Principal, order_id: str) -> dict:
-        return public_order(self._visible_order(principal, order_id))
+        return public_order(self._visible_order(principal, order_id), principal)
 
     def _visible_order(self, principal: Principal, order_id: str) -> dict:
         order = self.docs.get(f"order#{order_id}") if isinstance(order_id, str) else None
@@ -225,9 +232,9 @@ class EscrowService:
             raise NotFound("not_found", "no such order")
         shipment = {"carrier": carrier, "tracking_number": tracking_number, "customs_declaration_ref": declaration_ref}
         if order["status"] == S.SHIPPED.value and order.get("shipment") == shipment:
-            return public_order(order)  # the same shipment again: nothing to do
+            return public_order(order, principal)  # the same shipment again: nothing to do
         updated = self._transition(order_id, S.SHIPPED, detail=f"{carrier} {tracking_number}", fields={"shipment": shipment})
-        return public_order(updated)
+        return public_order(updated, principal)
 
     # -- status machine --------------------------------------------------------
     def _transition(self, order_id: str, to: OrderStatus, detail: str | None = None, fields: dict | None = None,
@@ -250,6 +257,19 @@ class EscrowService:
             return self.docs.update(f"order#{order_id}", mutate)
         except KeyError:
             raise NotFound("not_found", "no such order") from None
+
+    def _record(self, order_id: str, status: str, detail: str, fields: dict, condition: Callable[[dict], bool]) -> dict:
+        """A timeline entry (status unchanged) with ``fields``, written only if ``condition`` holds
+        on the document being replaced (re-checked on every optimistic retry)."""
+
+        def mutate(order: dict) -> dict:
+            if not condition(order):
+                raise InvalidState("invalid_state", f"order {order_id} is {order['status']}, not awaiting customs")
+            at = _now_iso(self.clock)
+            entry = {"status": status, "at": at, "detail": detail}
+            return {**order, **fields, "timeline": order["timeline"] + [entry], "updated_at": at}
+
+        return self.docs.update(f"order#{order_id}", mutate)
 
     def _note(self, order_id: str, status: str, detail: str, fields: dict | None = None) -> dict:
         """Add a timeline entry without changing the status (idempotent per detail)."""
@@ -315,7 +335,12 @@ class EscrowService:
 
     # -- customs -----------------------------------------------------------------
     def customs_event(self, order_id: str, status: str, declaration_ref: str, office: str, event_id: str) -> dict:
-        """A signed customs decision. ``cleared``/``rejected`` settle the AwaitCustoms task once."""
+        """A signed customs decision. ``cleared``/``rejected`` settle the AwaitCustoms task once.
+
+        The first decision wins atomically: the check (shipped, no decision yet) runs inside the
+        conditional update that records the decision, so of two racing decisions exactly one is
+        written and the other answers ``invalid_state`` having changed nothing.
+        """
         order = self.order(order_id)
         if order["status"] != S.SHIPPED.value or (order.get("customs") or {}).get("outcome"):
             raise InvalidState("invalid_state", f"order {order_id} is {order['status']}, not awaiting customs")
@@ -325,12 +350,15 @@ class EscrowService:
         if status == "inspection":
             return self._note(order_id, "customs_inspection", detail)
         customs = {"outcome": status, "office": office, "event_id": event_id}
+        undecided = lambda o: not (o.get("customs") or {}).get("outcome")  # noqa: E731
         if status == "cleared":
             order = self._transition(order_id, S.CUSTOMS_CLEARED, detail=detail, fields={"customs": customs},
-                                     condition=lambda o: not (o.get("customs") or {}).get("outcome"))
+                                     condition=undecided)
             self._sms("cleared", order)
         else:
-            order = self._note(order_id, "customs_rejected", detail, fields={"customs": customs})
+            # The status stays ``shipped`` until the workflow refunds, but the decision is taken.
+            order = self._record(order_id, "customs_rejected", detail, fields={"customs": customs},
+                                 condition=lambda o: o["status"] == S.SHIPPED.value and undecided(o))
         self._deliver_customs_outcome(order)
         return order
 
@@ -389,7 +417,7 @@ class EscrowService:
         if order["status"] == S.REFUNDED.value:
             return order
         if order["status"] not in {s.value for s in ALLOWED_FROM[S.REFUNDED]}:
-            raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; the escrow was released")
+            raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; it cannot be refunded")
         pay = Money(order["pay"]["amount"], order["pay"]["currency"])
         escrow = self.ledger.get_account(escrow_account_id(order_id))
         if escrow is None or escrow.credits_posted == 0:

@@ -44,11 +44,18 @@ def limits_for(rail: str, currency: str) -> Limits:
     return DEFAULT_LIMITS[key]
 
 
-def split(amount: int, limits: Limits, step: int = 1) -> list[int]:
+#: At most this many parts for one withdrawal: its reservations are one linked ledger chain
+#: (one ``TransactWriteItems``, 100 items), and the count is known before anything is built.
+MAX_WITHDRAWAL_PARTS = 20
+
+
+def split(amount: int, limits: Limits, step: int = 1, max_parts: int | None = None) -> list[int]:
     """Split ``amount`` into the fewest near-equal parts that each fit ``max_per_tx``.
 
     The parts add up to ``amount`` exactly, each is at least ``min_per_tx``, and each is a
-    multiple of ``step`` (a rail that pays whole units: ``step`` = 100 for KES).
+    multiple of ``step`` (a rail that pays whole units: ``step`` = 100 for KES). With
+    ``max_parts``, an amount that needs more parts is refused (``limit_exceeded``) before
+    any part is built.
     """
     if amount < limits.min_per_tx:
         raise BusinessRuleViolation(
@@ -58,5 +65,9 @@ def split(amount: int, limits: Limits, step: int = 1) -> list[int]:
         raise BusinessRuleViolation("amount_not_whole_units", "this rail pays whole units of the currency only")
     steps = amount // step
     parts = -(-amount // (limits.max_per_tx // step * step))
+    if max_parts is not None and parts > max_parts:
+        raise BusinessRuleViolation(
+            "limit_exceeded", f"this amount would need {parts} payouts; at most {max_parts} are sent at once", amount=amount
+        )
     base, extra = divmod(steps, parts)
     return [(base + (1 if i < extra else 0)) * step for i in range(parts)]

@@ -16,17 +16,17 @@ callback or a crash between two steps never pays twice or loses money.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime, timedelta, timezone
 
 from chalicelib.documents import DocumentExists, Documents
 from chalicelib.errors import BusinessRuleViolation, MizaniError, NotFound, ValidationError
 from chalicelib.escrow.model import OrderStatus, float_account_id, payout_step, public_order, seller_account_id
+from chalicelib.ids import derived_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind
 from chalicelib.money import Money
 from chalicelib.notify.outbox import compose
-from chalicelib.payouts.limits import Limits, limits_for, split
+from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
 
 S = OrderStatus
 log = logging.getLogger("mizani.payouts")
@@ -98,11 +98,16 @@ class PayoutService:
         order = self.escrow.order(order_id)
         payouts = [self.docs.get(f"payout#{i}") for i in order.get("payout_ids") or []]
         paid = sum(p["amount"]["amount"] for p in payouts if p and p["status"] == "succeeded")
+        unpaid = sum(p["amount"]["amount"] for p in payouts if p and p["status"] != "succeeded")
         currency = order["payout"]["currency"]
         refs = ", ".join(p["provider_reference"] for p in payouts if p and p.get("provider_reference"))
         if outcome == "succeeded":
             order = self.escrow.mark(order_id, S.SETTLED, detail=f"{Money(paid, currency)} paid to {order['payout_route']['msisdn']}")
             self._sms(f"payout_sent:{order_id}", order, "payout_sent", Money(paid, currency), refs or None)
+        elif paid:
+            detail = f"{Money(paid, currency)} paid to the wallet; {Money(unpaid, currency)} failed and is in the seller's balance"
+            order = self.escrow.mark(order_id, S.PAYOUT_FAILED, detail=detail)
+            self._sms(f"payout_failed:{order_id}", order, "payout_partial", Money(paid, currency), unpaid=Money(unpaid, currency))
         else:
             order = self.escrow.mark(order_id, S.PAYOUT_FAILED, detail="the wallet payout failed; the money is in the seller's balance")
             self._sms(f"payout_failed:{order_id}", order, "payout_failed")
@@ -110,23 +115,51 @@ class PayoutService:
 
     # -- withdrawals ---------------------------------------------------------------
     def withdraw(self, seller: dict, amount: Money, request_key: str) -> dict:
-        """A seller's own withdrawal from their available balance, on the same machinery."""
+        """A seller's own withdrawal from their available balance, on the same machinery.
+
+        Admission is all or nothing, before anything is sent: every part is counted against the
+        wallet's daily limit in one conditional write, then every part is reserved in one linked
+        ledger chain. A refusal (``limit_exceeded``, ``insufficient_funds``) leaves nothing sent,
+        nothing reserved and no payout behind.
+        """
         route = seller["payout"]
         if amount.currency != route["currency"]:
             raise ValidationError("validation_error", f"withdrawals are in {route['currency']}", path="amount.currency")
+        amount.require_positive()
         limits = limits_for(route["rail"], amount.currency)
-        parts = split(amount.minor, limits, payout_step(route["rail"], amount.currency))
-        base = "po_w_" + hashlib.sha256(f"{seller['seller_id']}|{request_key}".encode()).hexdigest()[:20]
+        if amount.minor > limits.max_per_day:  # arithmetic only: refused before any split or write
+            raise self._over_daily(limits, amount.currency)
+        parts = split(amount.minor, limits, payout_step(route["rail"], amount.currency), max_parts=MAX_WITHDRAWAL_PARTS)
+        base = derived_id("po_w_", seller["seller_id"], request_key)
         ids = [base if len(parts) == 1 else f"{base}_{i + 1}" for i in range(len(parts))]
-        # Reserve all parts in one linked chain: two concurrent withdrawals can never overdraw.
-        self._reserve_many(ids, parts, seller["seller_id"], route, amount.currency)
+        day_key = self._day_key(route["rail"], route["msisdn"], self.clock())
+        if not self.docs.add_all_within(day_key, dict(zip(ids, parts)), limits.max_per_day):
+            raise self._over_daily(limits, amount.currency)
+        try:
+            # Reserve all parts in one linked chain: two concurrent withdrawals can never overdraw.
+            self._reserve_many(ids, parts, seller["seller_id"], route, amount.currency)
+        except BaseException:
+            for payout_id, part in zip(ids, parts):
+                self.docs.remove_from(day_key, payout_id, part)
+            raise
         for payout_id, part in zip(ids, parts):
-            self._create(payout_id, seller["seller_id"], None, Money(part, amount.currency), route, reserved=True)
+            self._create(payout_id, seller["seller_id"], None, Money(part, amount.currency), route, reserved=True,
+                         day_key=day_key)
         payouts = [self._advance(i, limits, schedule_when_over_daily=False) for i in ids]
         first = public_payout(payouts[0])
         if len(payouts) > 1:
             first["batch"] = [public_payout(p) for p in payouts]
         return first
+
+    @staticmethod
+    def _day_key(rail: str, msisdn: str, now: datetime) -> str:
+        return f"walletday#{rail}#{msisdn}#{now.date().isoformat()}"
+
+    @staticmethod
+    def _over_daily(limits: Limits, currency: str) -> BusinessRuleViolation:
+        return BusinessRuleViolation(
+            "limit_exceeded", f"this wallet can receive at most {Money(limits.max_per_day, currency)} a day"
+        )
 
     def list_for_seller(self, seller_id: str) -> list[dict]:
         return [public_payout(p) for p in self.docs.query_index(f"payouts#seller#{seller_id}", limit=200)]
@@ -160,22 +193,26 @@ class PayoutService:
             pass
 
     def on_provider_callback(self, payout_id: str) -> dict | None:
-        """A provider said something about a payout: trusted only after re-querying its status."""
+        """A provider said something about a payout: trusted only after re-querying its status.
+
+        Only a payout already sent is advanced: a callback for an unknown payout, or for one
+        not yet sent (new, scheduled for tomorrow), changes nothing."""
         payout = self.docs.get(f"payout#{payout_id}")
-        if payout is None:
+        if payout is None or payout["status"] != "pending":
             return None
         limits = limits_for(payout["rail"], payout["amount"]["currency"])
         return self._advance(payout_id, limits, schedule_when_over_daily=payout.get("order_id") is not None)
 
     # -- the machinery ----------------------------------------------------------------
     def _create(self, payout_id: str, seller_id: str, order_id: str | None, amount: Money, route: dict,
-                reserved: bool = False) -> None:
+                reserved: bool = False, day_key: str | None = None) -> None:
         now = _iso(self.clock())
         doc = {
             "payout_id": payout_id, "order_id": order_id, "seller_id": seller_id, "amount": amount.to_json(),
             "rail": route["rail"], "msisdn": route["msisdn"], "status": "new", "provider_reference": None,
             "reason": None, "created_at": now, "updated_at": now,
             "reserved": reserved,  # the pending ledger transfer already exists (withdrawals reserve first)
+            "day_key": day_key,  # set: already counted against that day's wallet limit (withdrawals)
         }
         try:
             self.docs.put_new(f"payout#{payout_id}", doc, index=(f"payouts#seller#{seller_id}", f"{now}#{payout_id}"))
@@ -213,13 +250,11 @@ class PayoutService:
             if not payout.get("reserved"):
                 self._reserve(payout, amount)
                 payout = self._update(payout_id, reserved=True)
-            day_key = f"walletday#{payout['rail']}#{payout['msisdn']}#{now.date().isoformat()}"
-            if not self.docs.add_within(day_key, payout_id, amount.minor, limits.max_per_day):
+            day_key = payout.get("day_key") or self._day_key(payout["rail"], payout["msisdn"], now)
+            if not payout.get("day_key") and not self.docs.add_within(day_key, payout_id, amount.minor, limits.max_per_day):
                 if not schedule_when_over_daily:
                     self._fail_before_sending(payout, "daily_limit")
-                    raise BusinessRuleViolation(
-                        "limit_exceeded", f"this wallet can receive at most {Money(limits.max_per_day, amount.currency)} a day"
-                    )
+                    raise self._over_daily(limits, amount.currency)
                 tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
                 return self._update(payout_id, status="scheduled", not_before=_iso(tomorrow), reason="daily_limit")
             status = rail.send(payout_id, amount, payout["msisdn"], f"Mizani payout {payout.get('order_id') or ''}".strip())
@@ -274,10 +309,11 @@ class PayoutService:
             return "failed"
         return "pending"
 
-    def _sms(self, message_id: str, order: dict, event: str, amount: Money | None = None, ref: str | None = None) -> None:
+    def _sms(self, message_id: str, order: dict, event: str, amount: Money | None = None, ref: str | None = None,
+             unpaid: Money | None = None) -> None:
         if self.outbox is None:
             return
-        self.outbox.enqueue(message_id, order["payout_route"]["msisdn"], compose(event, order, amount, ref))
+        self.outbox.enqueue(message_id, order["payout_route"]["msisdn"], compose(event, order, amount, ref, unpaid))
         self.outbox.drain()
 
 

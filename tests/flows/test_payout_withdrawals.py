@@ -200,7 +200,39 @@ def test_a_withdrawal_past_the_wallets_daily_limit_is_refused_with_limit_exceede
         world.ok(withdraw(world, seller, 4_000), 201)  # exactly up to the limit
     world.sweep()
     assert sorted(p["status"] for p in world.payouts(seller["seller_id"]) if p["order_id"] is None) == \
-        ["failed", "succeeded", "succeeded"]  # the refused one is recorded as failed (daily_limit)
+        ["succeeded", "succeeded"]  # the refused one left nothing behind: no payout, no reservation
     assert available(world, seller) == funds - 10_000
     assert world.account(f"seller:{seller['seller_id']}")["debits_pending"] == 0  # the refused one reserved nothing
     assert world.wallet(seller["payout"]["msisdn"])["balances"] == [{"amount": 10_000, "currency": "RWF"}]
+
+
+# -- all parts admitted, or none (issue 9) -------------------------------------------------------------
+
+SMALL_LIMITS = '{"mtn_momo:RWF": {"min": 100, "max_per_tx": 40000, "max_per_day": 100000}}'
+
+
+def test_a_split_withdrawal_refused_by_the_daily_limit_sends_no_part_to_mtn(world):
+    (seller, funds), = fund(world, limited=None).values()
+    msisdn = seller["payout"]["msisdn"]
+    with world.settings(MIZANI_PAYOUT_LIMITS=SMALL_LIMITS):
+        first = world.ok(withdraw(world, seller, 30_000), 201)
+        key = uuid.uuid4().hex
+        refused = withdraw(world, seller, 80_000, key=key)  # two parts of 40,000: the second crosses 100,000
+        assert code(refused) == (422, "limit_exceeded")
+        again = withdraw(world, seller, 80_000, key=key)  # the stored answer, and still nothing sent
+        assert (again.status_code, again.json()) == (422, refused.json())
+    assert len(world.wallet(msisdn)["transactions"]) == 1  # MTN saw the first withdrawal only
+    world.sweep()
+    assert world.wallet(msisdn)["balances"] == [{"amount": 30_000, "currency": "RWF"}]
+    balance = world.balance(seller["seller_id"])
+    assert balance["available"]["amount"] == funds - 30_000 and balance["payout_pending"]["amount"] == 0
+    assert [p["payout_id"] for p in world.payouts(seller["seller_id"]) if p["order_id"] is None] == [first["payout_id"]]
+
+
+@pytest.mark.parametrize("amount", [10**10, 10**15])
+def test_an_enormous_withdrawal_is_answered_at_once_and_changes_nothing(world, amount):
+    seller = world.seller()
+    reply = withdraw(world, seller, amount)
+    assert reply.status_code == 422 and reply.json()["error"]["code"] in ("insufficient_funds", "limit_exceeded")
+    assert world.payouts(seller["seller_id"]) == []
+    assert world.wallet(seller["payout"]["msisdn"])["transactions"] == []

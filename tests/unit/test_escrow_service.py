@@ -198,3 +198,43 @@ def test_sellers_register_for_a_rail_that_pays_their_currency(world):
     service, *_ = world
     with pytest.raises(ValidationError):
         service.register_seller(Principal("x", "seller"), "X", "KE", {"rail": "mpesa", "msisdn": "254700000000", "currency": "RWF"})
+
+
+def test_order_ids_cannot_collide_across_buyers_whose_sub_and_key_join_alike(world):
+    service, _, _, _ = world
+    first = service.create_order(Principal("X", "buyer"), "coop-1", "CNY", COFFEE, "cart|42")
+    second = service.create_order(Principal("X|cart", "buyer"), "coop-1", "CNY", COFFEE, "42")
+    assert first["order_id"] != second["order_id"]
+    assert first["payment"]["payment_intent_id"] != second["payment"]["payment_intent_id"]
+    assert second["buyer_id"] == "X|cart"
+
+
+def test_only_the_buyer_sees_the_cards_client_secret(world):
+    service, _, _, _ = world
+    order = service.create_order(BUYER, "coop-1", "CNY", COFFEE, "k1")
+    assert order["payment"]["client_secret"]
+    assert service.get_order(BUYER, order["order_id"])["payment"]["client_secret"] == order["payment"]["client_secret"]
+    for viewer in (SELLER, ADMIN, Principal("fin-1", "finance")):
+        payment = service.get_order(viewer, order["order_id"])["payment"]
+        assert "client_secret" not in payment and payment["payment_intent_id"] == order["payment"]["payment_intent_id"]
+
+
+def test_an_order_under_manual_review_still_shows_its_money_as_held(world):
+    service, _, _, _ = world
+    order = paid_order(service)
+    service.manual_review(order["order_id"], "an operator looks")
+    balance = service.seller_balance(SELLER, "coop-1")
+    assert balance["in_escrow"] == [order["pay"]]
+
+
+def test_a_second_customs_decision_is_refused_and_changes_nothing(world):
+    service, _, _, _ = world
+    order = paid_order(service)
+    service.record_shipment(SELLER, order["order_id"], "DHL", "1", "D1")
+    service.customs_event(order["order_id"], "rejected", "D1", "Kigali", "e-1")
+    for status, event_id in (("cleared", "e-2"), ("rejected", "e-3")):
+        with pytest.raises(InvalidState):
+            service.customs_event(order["order_id"], status, "D1", "Kigali", event_id)
+    after = service.order(order["order_id"])
+    assert after["customs"]["event_id"] == "e-1" and after["status"] == "shipped"
+    assert [e["status"] for e in after["timeline"]].count("customs_rejected") == 1

@@ -117,3 +117,78 @@ def test_the_daily_wallet_limit_refuses_a_withdrawal_and_schedules_an_order_payo
     assert all(p["status"] == "pending" and p["scheduled_for"].startswith("2026-11-29") for p in scheduled)
     world.now = datetime(2026, 11, 29, 0, 5, tzinfo=timezone.utc)
     assert world.payouts.check_for_order(oid) == "succeeded"
+
+
+def funded(world, orders=("k1",)) -> int:
+    """Orders whose payouts MTN refused: their money is in the seller's available balance."""
+    world.rail.script(WALLET, send="failed")
+    for key in orders:
+        world.payouts.start_for_order(world.released_order(key)["order_id"])
+    world.rail.script(WALLET, send="succeeded")
+    return world.seller_account().available
+
+
+def test_a_split_withdrawal_that_would_cross_the_daily_limit_sends_no_part_at_all(world):
+    available = funded(world, ("k1", "k2", "k3", "k4"))
+    for key in ("w1", "w2", "w3", "w4"):
+        world.payouts.withdraw(world.seller, Money(1_000_000, "RWF"), key)  # 4,000,000 of the day's 5,000,000
+    sends_before = len(world.rail.send_calls)
+    payouts_before = world.payouts.list_for_seller("coop-1")
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(world.seller, Money(1_500_000, "RWF"), "w5")  # two parts; the second does not fit
+    assert refused.value.code == "limit_exceeded"
+    assert len(world.rail.send_calls) == sends_before
+    assert world.seller_account().available == available - 4_000_000
+    assert world.seller_account().debits_pending == 0
+    assert world.payouts.list_for_seller("coop-1") == payouts_before  # no payout of w5, not even a failed one
+    assert world.payouts.withdraw(world.seller, Money(1_000_000, "RWF"), "w6")["status"] == "succeeded"  # room left
+
+
+def test_a_withdrawal_refused_for_its_balance_leaves_the_days_limit_untouched(world):
+    available = funded(world)
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(world.seller, Money(available + 100, "RWF"), "w1")
+    assert refused.value.code == "insufficient_funds"
+    assert world.rail.send_calls == [c for c in world.rail.send_calls if not c[0].startswith("po_w_")]
+    for key in ("w2", "w3", "w4", "w5"):
+        world.payouts.withdraw(world.seller, Money(min(1_000_000, available // 4), "RWF"), key)
+    assert world.seller_account().debits_pending == 0
+
+
+@pytest.mark.parametrize("amount", [10**10, 10**11, 10**15])
+def test_an_enormous_withdrawal_is_refused_at_once_and_builds_nothing(world, amount):
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(world.seller, Money(amount, "RWF"), "huge")
+    assert refused.value.code in ("insufficient_funds", "limit_exceeded")
+    assert world.rail.send_calls == [] and world.payouts.list_for_seller("coop-1") == []
+    assert world.seller_account().debits_pending == 0
+
+
+def test_splitting_is_bounded_even_under_generous_configured_limits(world, monkeypatch):
+    funded(world)
+    monkeypatch.setenv("MIZANI_PAYOUT_LIMITS", '{"mtn_momo:RWF": {"min": 1, "max_per_tx": 10, "max_per_day": 1000000000}}')
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(world.seller, Money(1_000_000, "RWF"), "many")
+    assert refused.value.code == "limit_exceeded"
+    assert world.rail.send_calls == [c for c in world.rail.send_calls if not c[0].startswith("po_w_")]
+
+
+def test_a_partly_failed_payout_texts_what_was_paid_and_what_is_in_the_balance(world):
+    order = world.released_order()
+    oid, payout = order["order_id"], order["payout"]["amount"]
+    outcomes = iter(["succeeded", "failed"])
+    real_send = world.rail.send
+
+    def send(reference, amount, msisdn, note):
+        world.rail.script(WALLET, send=next(outcomes), reason="PAYEE_NOT_FOUND")
+        return real_send(reference, amount, msisdn, note)
+
+    world.rail.send = send
+    assert world.payouts.start_for_order(oid) == "failed"
+    world.payouts.finish_for_order(oid, "failed")
+    parts = {p["status"]: p["amount"]["amount"] for p in world.payouts.list_for_seller("coop-1")}
+    assert parts["succeeded"] + parts["failed"] == payout
+    text = world.phone.messages[-1][1]
+    assert f"{parts['succeeded']:,} RWF sent" in text and f"{parts['failed']:,} RWF could not be sent" in text
+    assert "retry" not in text and len(text) <= 160
+    assert world.seller_account().available == parts["failed"]

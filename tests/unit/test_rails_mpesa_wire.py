@@ -3,16 +3,20 @@ import json
 
 import pytest
 
+from chalicelib.documents import MemoryDocuments
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money
 from chalicelib.payouts.rails import NOT_FOUND, RailNotSent, RailStatus
+from chalicelib.payouts.rails.callbacks import CallbackUrls
 from chalicelib.payouts.rails.http import HttpResponse, TransportError
 from chalicelib.payouts.rails.mpesa import (
-    InMemoryMpesaResultStore,
     MpesaB2CRail,
     parse_queue_timeout_callback,
     parse_result_callback,
 )
+from chalicelib.payouts.rails.mpesa_store import MpesaResultStore
+
+PAYMENT_CONVERSATION = "AG_20240706_2010759fd5662ef6d054"
 
 SUCCESS = {
     "Result": {
@@ -45,7 +49,8 @@ FAILURE = {
 }
 
 
-def status_answer(code=0, status="Completed", reference="p-1", with_params=True, conversation="AG_TS_1"):
+def status_answer(code=0, status="Completed", reference="p-1", with_params=True, conversation="AG_TS_1",
+                  payment_conversation=PAYMENT_CONVERSATION, amount=10):
     result = {
         "ResultType": 0,
         "ResultCode": code,
@@ -61,7 +66,8 @@ def status_answer(code=0, status="Completed", reference="p-1", with_params=True,
                 {"Key": "ReceiptNo", "Value": "LGR919G2AV"},
                 {"Key": "TransactionStatus", "Value": status},
                 {"Key": "OriginatorConversationID", "Value": reference},
-                {"Key": "Amount", "Value": 10},
+                {"Key": "Amount", "Value": amount},
+                {"Key": "ConversationID", "Value": payment_conversation},
             ]
         }
     return {"Result": result}
@@ -114,31 +120,71 @@ def test_a_body_that_is_not_json_is_a_validation_error():
         parse_result_callback(b"<html>")
 
 
-def test_the_store_deduplicates_repeated_callbacks_raw_or_parsed():
-    store = InMemoryMpesaResultStore()
-    assert store.record(SUCCESS) is not None
-    assert store.record(SUCCESS) is None
-    assert store.record(parse_result_callback(SUCCESS)) is None
-    assert len(store.received) == 1
-    assert store.received[0].originator_conversation_id == "p-1"
+def store(*sent):
+    """A result store in which each ``(reference, amount, conversation_id)`` was sent."""
+    kept = MpesaResultStore(MemoryDocuments())
+    for reference, amount, conversation in sent or [("p-1", 10, PAYMENT_CONVERSATION)]:
+        kept.sending(reference, amount)
+        if conversation:
+            kept.sent(reference, conversation)
+    return kept
 
 
-def test_the_store_never_replaces_a_final_outcome_and_keeps_a_contradiction_for_a_human():
-    store = InMemoryMpesaResultStore()
-    store.record(status_answer(status="Pending", conversation="AG_TS_0"))
-    assert store.get("p-1").state == "pending"
-    store.record(SUCCESS)
-    store.record(status_answer(status="Failed", conversation="AG_TS_2"))
-    assert store.get("p-1").state == "succeeded"
-    assert [(ref, a.state, b.state) for ref, a, b in store.conflicts] == [("p-1", "succeeded", "failed")]
+def record(kept, body, queue_timeout=False):
+    return kept.record(parse_queue_timeout_callback(body) if queue_timeout else parse_result_callback(body))
+
+
+def test_the_store_deduplicates_repeated_callbacks():
+    kept = store()
+    assert record(kept, status_answer()) is True
+    assert record(kept, status_answer()) is False
+    assert kept.get("p-1").state == "succeeded"
+
+
+def test_a_b2c_result_is_a_hint_only_never_the_verdict():
+    kept = store()
+    assert record(kept, SUCCESS) is True
+    assert kept.hint("p-1").state == "succeeded"
+    assert kept.get("p-1") is None
+
+
+def test_a_callback_for_a_payout_never_sent_is_refused():
+    kept = store()
+    assert record(kept, FAILURE) is False  # p-2 was never sent
+    assert record(kept, status_answer(reference="p-9", status="Failed")) is False
+    assert kept.get("p-9") is None and kept.hint("p-2") is None
+
+
+def test_a_status_answer_about_another_payment_than_daraja_acknowledged_is_refused():
+    kept = store()
+    assert record(kept, status_answer(status="Failed", payment_conversation="AG_forged")) is False
+    assert record(kept, status_answer(status="Failed", amount=999)) is False
+    assert kept.get("p-1") is None
+    assert record(kept, status_answer(status="Completed", conversation="AG_TS_9")) is True
+    assert kept.get("p-1").state == "succeeded"
+
+
+def test_a_forged_result_for_a_payment_in_flight_cannot_hide_the_real_one():
+    kept = store()
+    assert record(kept, {"Result": {**FAILURE["Result"], "OriginatorConversationID": "p-1"}}) is False
+    assert kept.hint("p-1") is None
+
+
+def test_the_store_never_replaces_a_final_verdict_and_keeps_a_contradiction_for_a_human():
+    kept = store()
+    record(kept, status_answer(status="Pending", conversation="AG_TS_0"))
+    assert kept.get("p-1").state == "pending"
+    record(kept, status_answer(status="Completed", conversation="AG_TS_1"))
+    record(kept, status_answer(status="Failed", conversation="AG_TS_2"))
+    assert kept.get("p-1").state == "succeeded"
+    assert [c.state for c in kept.conflicts("p-1")] == ["failed"]
 
 
 def test_an_unknown_does_not_hide_a_pending():
-    store = InMemoryMpesaResultStore()
-    store.record(status_answer(status="Pending", conversation="AG_TS_0"))
-    store.record({"Result": {"ResultType": 1, "ResultDesc": "The service request has timed out.",
-                             "OriginatorConversationID": "p-1", "ConversationID": "AG_Q"}}, queue_timeout=True)
-    assert store.get("p-1").state == "pending"
+    kept = store()
+    record(kept, status_answer(status="Pending", conversation="AG_TS_0"))
+    record(kept, status_answer(code="R000002", with_params=False, conversation="AG_TS_3"))
+    assert kept.get("p-1").state == "pending"
 
 
 class StubHttp:
@@ -161,10 +207,13 @@ ACK = (200, {"ConversationID": "AG_1", "OriginatorConversationID": "p-1", "Respo
 KES = Money(150_000, "KES")  # 1,500 KES
 
 
+CALLBACKS = CallbackUrls("test-callback-secret", "mpesa")
+
+
 def rail(*answers, results=None):
     http = StubHttp(*answers)
     return MpesaB2CRail("http://daraja", "ck", "cs", "api_op", "cred", "600000", "http://r/result",
-                        "http://r/timeout", results=results, http=http), http
+                        "http://r/timeout", results=results, callbacks=CALLBACKS, http=http), http
 
 
 def test_send_posts_darajas_b2c_v3_body():
@@ -176,8 +225,8 @@ def test_send_posts_darajas_b2c_v3_body():
     assert post["json"] == {
         "OriginatorConversationID": "p-1", "InitiatorName": "api_op", "SecurityCredential": "cred",
         "CommandID": "BusinessPayment", "Amount": 1500, "PartyA": "600000", "PartyB": "254712345678",
-        "Remarks": "Coffee payout", "QueueTimeOutURL": "http://r/timeout", "ResultURL": "http://r/result",
-        "Occassion": "p-1",
+        "Remarks": "Coffee payout", "QueueTimeOutURL": f"http://r/timeout/p-1/{CALLBACKS.token('p-1')}",
+        "ResultURL": f"http://r/result/p-1/{CALLBACKS.token('p-1')}", "Occassion": "p-1",
     }
 
 
@@ -209,40 +258,58 @@ def test_unreachable_oauth_means_not_sent():
         mpesa.send("p-1", KES, "254712345678", "n")
 
 
-def test_status_returns_a_stored_final_outcome_without_calling_daraja():
-    store = InMemoryMpesaResultStore()
-    store.record(SUCCESS)
-    mpesa, http = rail(results=store)
+def test_status_returns_a_stored_final_verdict_without_calling_daraja():
+    kept = store()
+    record(kept, status_answer())
+    mpesa, http = rail(results=kept)
     assert mpesa.status("p-1").state == "succeeded"
     assert http.sent == []
 
 
-def test_status_without_an_outcome_queries_transaction_status_and_says_unknown():
+def test_a_b2c_result_alone_still_makes_status_ask_safaricom():
+    kept = store()
+    record(kept, SUCCESS)
     mpesa, http = rail(TOKEN, (200, {"OriginatorConversationID": "q", "ConversationID": "AG_Q", "ResponseCode": "0"}),
-                       results=InMemoryMpesaResultStore())
+                       results=kept)
+    assert (mpesa.status("p-1").state, http.sent[-1]["url"]) == ("unknown", "http://daraja/mpesa/transactionstatus/v1/query")
+
+
+def test_status_without_an_outcome_queries_transaction_status_and_says_unknown():
+    mpesa, http = rail(TOKEN, (200, {"OriginatorConversationID": "q", "ConversationID": "AG_Q", "ResponseCode": "0"}))
     got = mpesa.status("p-1")
     assert (got.state, got.reason) == ("unknown", "awaiting_result")
     query = http.sent[-1]["json"]
     assert http.sent[-1]["url"] == "http://daraja/mpesa/transactionstatus/v1/query"
     assert query["CommandID"] == "TransactionStatusQuery" and query["OriginalConversationID"] == "p-1"
-    assert query["Occassion"] == "mizani-status:p-1" and query["ResultURL"] == "http://r/result"
+    assert query["Occassion"] == "mizani-status:p-1"
+    assert query["ResultURL"] == f"http://r/result/p-1/{CALLBACKS.token('p-1')}"
+
+
+def test_send_records_the_conversation_id_daraja_returned():
+    mpesa, _ = rail(TOKEN, ACK)
+    mpesa.send("p-1", KES, "254712345678", "n")
+    assert mpesa.results.conversation_id("p-1") == "AG_1"
 
 
 def test_a_duplicate_originator_conversation_id_turns_send_into_a_status_read():
-    store = InMemoryMpesaResultStore()
-    store.record(SUCCESS)
+    kept = store(("p-1", 1500, "AG_1"))
+    record(kept, status_answer(payment_conversation="AG_1", amount=1500))
     mpesa, _ = rail(TOKEN, (409, {"errorCode": "409.001.01", "errorMessage": "Duplicate OriginatorConversationID"}),
-                    results=store)
-    assert mpesa.send("p-1", KES, "254712345678", "n") == store.get("p-1")
+                    results=kept)
+    assert mpesa.send("p-1", KES, "254712345678", "n") == kept.get("p-1")
 
 
 def test_m_pesa_does_not_promise_idempotent_resends():
     assert MpesaB2CRail.resend_is_idempotent is False
 
 
-def test_a_queue_timeout_recorded_for_a_payout_is_what_status_reports_while_waiting():
-    store = InMemoryMpesaResultStore()
-    store.record({"Result": {"ResultType": 1, "ResultDesc": "The service request has timed out.",
-                             "OriginatorConversationID": "p-1", "ConversationID": "AG_Q"}}, queue_timeout=True)
-    mpesa, _ = rail(TOKEN, (200, {"ResponseCode": "0"}), results=store)
-    assert mpesa.status("p-1") == RailStatus("unknown", reason="queue_timeout", raw=store.get("p-1").raw)
+def test_a_callback_is_kept_only_with_the_payouts_own_token():
+    mpesa, _ = rail(TOKEN, ACK)
+    mpesa.send("p-1", KES, "254712345678", "n")
+    answer = status_answer(payment_conversation="AG_1", amount=1500)
+    assert mpesa.accept_callback("p-1", "0" * 32, answer) is False
+    assert mpesa.accept_callback("p-1", CALLBACKS.token("p-2"), answer) is False
+    assert mpesa.accept_callback("p-2", CALLBACKS.token("p-2"), answer) is False  # the body names p-1
+    assert mpesa.results.get("p-1") is None
+    assert mpesa.accept_callback("p-1", CALLBACKS.token("p-1"), answer) is True
+    assert mpesa.results.get("p-1").state == "succeeded"

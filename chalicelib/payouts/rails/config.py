@@ -31,6 +31,10 @@ M-Pesa B2C (rail ``mpesa``):
     MIZANI_MPESA_RESULT_URL          our webhook, /v1/webhooks/mpesa/result
     MIZANI_MPESA_QUEUE_TIMEOUT_URL   our webhook, /v1/webhooks/mpesa/timeout
     MIZANI_MPESA_STATUS_RESULT_URL   optional; where Transaction Status answers go (default: the result URL)
+    (each URL is a base: the rail sends ``<base>/<payout id>/<token>``, see ``callbacks.py``)
+
+All rails:
+    MIZANI_CALLBACK_SECRET           secret; the key of the per-payout callback tokens
 
 Both: ``settings.http_timeout_seconds`` (``MIZANI_HTTP_TIMEOUT_SECONDS``) bounds connect and read.
 """
@@ -52,6 +56,7 @@ LOCAL_MPESA_CONSUMER_SECRET = "mpesa-local-consumer-secret"
 LOCAL_MPESA_INITIATOR_NAME = "mizani_local_initiator"
 LOCAL_MPESA_SECURITY_CREDENTIAL = "mpesa-local-security-credential"
 LOCAL_MPESA_SHORTCODE = "600000"
+LOCAL_CALLBACK_SECRET = "callback-local-secret"
 
 RAIL_NAMES = ("mtn_momo", "mpesa")
 
@@ -145,6 +150,7 @@ def build_rail(rail_name: str, settings=None, *, results=None, http=None) -> Pay
             send_retries=int(os.environ.get("MIZANI_MOMO_SEND_RETRIES", "0") or 0),
         )
     if rail_name == "mpesa":
+        from chalicelib.payouts.rails.callbacks import CallbackUrls
         from chalicelib.payouts.rails.mpesa import MpesaB2CRail
 
         return MpesaB2CRail(
@@ -160,6 +166,7 @@ def build_rail(rail_name: str, settings=None, *, results=None, http=None) -> Pay
             ),
             status_result_url=env_value("MIZANI_MPESA_STATUS_RESULT_URL", settings, required=False),
             results=results,
+            callbacks=CallbackUrls(secret_value("MIZANI_CALLBACK_SECRET", settings, LOCAL_CALLBACK_SECRET), "mpesa"),
             http=http,
             timeout_seconds=timeout,
         )

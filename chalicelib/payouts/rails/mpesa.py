@@ -24,22 +24,26 @@ Wire format (Daraja):
   is acknowledged at once and its answer (``ResultParameters`` with
   ``TransactionStatus``, ``ReceiptNo``, ``Amount``...) is POSTed to its ResultURL.
 
-How finality is reached, honestly. M-Pesa has no synchronous status read. So
-``status(reference)``:
+How finality is reached, honestly. M-Pesa has no synchronous status read, and a
+callback is unsigned, so nothing a callback *says* decides a payout:
 
-1. asks the caller's ``MpesaResultStore`` for an outcome already received for
-   the reference (the caller's webhook at ``/v1/webhooks/mpesa/result`` parses
-   each callback with ``parse_result_callback``, deduplicates on
-   ``MpesaCallback.dedup_key`` and records it); a final one is returned as is;
-2. otherwise fires a Transaction Status query, whose answer will reach the same
-   webhook (it carries ``Occassion = "mizani-status:<reference>"`` so that even a
-   "not found" answer names the payout), and answers ``unknown``
-   (``awaiting_result``) or whatever non-final state was recorded.
+1. Every callback URL we hand Daraja is per payout and carries a secret token
+   (``callbacks.CallbackUrls``): ``<ResultURL>/<reference>/<token>``. The webhook
+   hands the body to ``accept_callback``, which refuses a wrong token, a body
+   naming another payout, and (through ``MpesaResultStore``) anything about a
+   reference we never sent or whose ``ConversationID`` / amount differ from what
+   Daraja acknowledged at send time.
+2. A B2C result is then kept as a *hint* and makes the caller advance the payout;
+3. ``status(reference)`` answers the *verdict*: only a Transaction Status answer
+   (our query about our payment, matched on the payment's ``ConversationID``) is
+   one. Without a final verdict it fires a Transaction Status query, whose answer
+   reaches the same webhook (``Occassion = "mizani-status:<reference>"`` names the
+   payout even in a "not found" answer), and answers ``unknown``
+   (``awaiting_result``) or the non-final state recorded so far.
 
 The caller's poll loop (Step Functions Wait -> status) therefore converges on
-the next iteration after a callback or a query answer arrives. Only a result
-(or status answer) from Safaricom makes a payout ``failed``; a queue timeout is
-``unknown``.
+the iteration after the status answer arrives. Only Safaricom's answer about the
+transaction makes a payout ``failed``; a queue timeout is ``unknown``.
 
 Re-sending. Safaricom does not document what it does with a repeated
 ``OriginatorConversationID``, so ``resend_is_idempotent`` is False: after
@@ -50,13 +54,13 @@ to manual review. (The local simulator refuses a repeat with 409, which
 from __future__ import annotations
 
 import json
-import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Literal, Protocol
 
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money, exponent
+from chalicelib.payouts.rails.callbacks import CallbackUrls
 from chalicelib.payouts.rails.http import BearerToken, HttpClient, HttpResponse, TransportError
 from chalicelib.payouts.rails.port import (
     NOT_FOUND,
@@ -100,6 +104,10 @@ class MpesaCallback:
     reference: str | None
     conversation_id: str | None
     status: RailStatus
+    #: The ConversationID Daraja gave the *payment* (a status answer carries it among its parameters).
+    payment_conversation_id: str | None = None
+    #: The amount the callback reports, in whole units as Daraja writes it (``None`` if absent).
+    amount: str | int | None = None
 
     @property
     def dedup_key(self) -> str | None:
@@ -111,8 +119,14 @@ class MpesaCallback:
         return self.reference
 
 
-class MpesaResultStore(Protocol):
-    """Where the caller keeps the outcomes its webhook received, keyed by payout reference."""
+class ResultStore(Protocol):
+    """What the rail needs of ``mpesa_store.MpesaResultStore`` (the record of each payout sent)."""
+
+    def sending(self, reference: str, amount_whole: int) -> None: ...
+
+    def sent(self, reference: str, conversation_id: str) -> None: ...
+
+    def record(self, callback: "MpesaCallback") -> bool: ...
 
     def get(self, reference: str) -> RailStatus | None: ...
 
@@ -167,7 +181,7 @@ def parse_result_callback(body) -> MpesaCallback:
             # A queue-timeout notice that reached the result URL: the request was not processed
             # *yet*, which is not a failure. Never let it void a payout.
             status = RailStatus("unknown", reason="queue_timeout", raw=result)
-            return MpesaCallback("queue_timeout", reference, conversation_id, status)
+            return MpesaCallback("queue_timeout", reference, conversation_id, status, conversation_id)
         if code == "0":
             receipt = params.get("TransactionReceipt") or result.get("TransactionID") or None
             status = RailStatus("succeeded", provider_reference=receipt, raw=result)
@@ -175,7 +189,8 @@ def parse_result_callback(body) -> MpesaCallback:
             status = RailStatus("failed", reason=f"{code}: {desc}".strip(), raw=result)
         else:
             status = RailStatus("unknown", reason="result_without_code", raw=result)
-        return MpesaCallback("payment_result", reference, conversation_id, status)
+        return MpesaCallback("payment_result", reference, conversation_id, status, conversation_id,
+                             params.get("TransactionAmount"))
 
     # A Transaction Status answer: the payment's own ids are in ResultParameters.
     reference = (
@@ -184,9 +199,11 @@ def parse_result_callback(body) -> MpesaCallback:
         or (occasion[len(STATUS_QUERY_TAG):] if occasion.startswith(STATUS_QUERY_TAG) else None)
         or None
     )
+    payment_conversation_id = params.get("ConversationID") or None
     if code != "0":
         reason = NOT_FOUND if code in TS_NOT_FOUND_CODES else f"status_query_failed:{code}: {desc}"
-        return MpesaCallback("status_result", reference, conversation_id, RailStatus("unknown", reason=reason, raw=result))
+        return MpesaCallback("status_result", reference, conversation_id, RailStatus("unknown", reason=reason, raw=result),
+                             payment_conversation_id)
     ts = str(params.get("TransactionStatus") or "").strip().lower()
     receipt = params.get("ReceiptNo") or None
     if ts in _TS_SUCCEEDED:
@@ -197,61 +214,16 @@ def parse_result_callback(body) -> MpesaCallback:
         status = RailStatus("pending", provider_reference=receipt, raw=result)
     else:  # "reversed" or anything new: a human decides
         status = RailStatus("unknown", provider_reference=receipt, reason=f"transaction_status:{ts or 'missing'}", raw=result)
-    return MpesaCallback("status_result", reference, conversation_id, status)
+    return MpesaCallback("status_result", reference, conversation_id, status, payment_conversation_id, params.get("Amount"))
 
 
 def parse_queue_timeout_callback(body) -> MpesaCallback:
     """Parse what Daraja POSTs to QueueTimeOutURL. Always ``unknown``: poll ``status``."""
     result = _load(body)
     reference = result.get("OriginatorConversationID") or None
+    conversation_id = result.get("ConversationID") or None
     status = RailStatus("unknown", reason="queue_timeout", raw=result)
-    return MpesaCallback("queue_timeout", reference, result.get("ConversationID") or None, status)
-
-
-class InMemoryMpesaResultStore:
-    """In-process ``MpesaResultStore`` (tests, the local sandbox); the DynamoDB one follows its rules.
-
-    ``record`` deduplicates on ``dedup_key``; a final outcome is never replaced
-    (a later, different final outcome is kept in ``conflicts`` for a human); a
-    non-final one only fills an empty slot or replaces another non-final one.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._seen: set[str] = set()
-        self._by_reference: dict[str, RailStatus] = {}
-        self.conflicts: list[tuple[str, RailStatus, RailStatus]] = []
-        self.received: list[MpesaCallback] = []
-
-    def record(self, body, *, queue_timeout: bool = False) -> MpesaCallback | None:
-        """Keep one callback (a raw body, or an already parsed ``MpesaCallback``); ``None`` if a duplicate."""
-        if isinstance(body, MpesaCallback):
-            callback = body
-        else:
-            callback = parse_queue_timeout_callback(body) if queue_timeout else parse_result_callback(body)
-        with self._lock:
-            key = callback.dedup_key
-            if key is not None and key in self._seen:
-                return None
-            if key is not None:
-                self._seen.add(key)
-            self.received.append(callback)
-            if callback.reference:
-                self._keep(callback.reference, callback.status)
-        return callback
-
-    def _keep(self, reference: str, status: RailStatus) -> None:
-        current = self._by_reference.get(reference)
-        if current is None or not current.is_final:
-            if current is None or status.is_final or status.state != "unknown" or current.state == "unknown":
-                self._by_reference[reference] = status
-            return
-        if status.is_final and status.state != current.state:
-            self.conflicts.append((reference, current, status))
-
-    def get(self, reference: str) -> RailStatus | None:
-        with self._lock:
-            return self._by_reference.get(reference)
+    return MpesaCallback("queue_timeout", reference, conversation_id, status, conversation_id)
 
 
 def _reveal(secret: Secret) -> str:
@@ -275,7 +247,8 @@ class MpesaB2CRail:
         result_url: str,
         queue_timeout_url: str,
         *,
-        results: MpesaResultStore | None = None,
+        results: ResultStore | None = None,
+        callbacks: CallbackUrls | None = None,
         status_result_url: str | None = None,
         command_id: str = "BusinessPayment",
         currency: str = "KES",
@@ -292,7 +265,14 @@ class MpesaB2CRail:
         self.result_url = result_url
         self.queue_timeout_url = queue_timeout_url
         self.status_result_url = status_result_url or result_url
+        if results is None:
+            from chalicelib.documents import MemoryDocuments
+            from chalicelib.payouts.rails.mpesa_store import MpesaResultStore
+
+            results = MpesaResultStore(MemoryDocuments())
         self.results = results
+        # Without a configured secret (unit tests) the token is still an HMAC, under a fixed test key.
+        self.callbacks = callbacks or CallbackUrls("mpesa-unconfigured-callback-key", self.name)
         self.command_id = command_id
         self.currency = currency
         self.http = http or HttpClient(timeout_seconds)
@@ -352,10 +332,12 @@ class MpesaB2CRail:
             "PartyA": self.shortcode,
             "PartyB": normalize_msisdn(msisdn),
             "Remarks": safe_note(note, MPESA_TEXT_LIMIT),
-            "QueueTimeOutURL": self.queue_timeout_url,
-            "ResultURL": self.result_url,
+            "QueueTimeOutURL": self.callbacks.url(self.queue_timeout_url, reference),
+            "ResultURL": self.callbacks.url(self.result_url, reference),
             "Occassion": safe_note(reference, MPESA_TEXT_LIMIT),
         }
+        # Recorded before the request leaves: a callback for this reference is now plausible.
+        self.results.sending(reference, body["Amount"])
         try:
             response = self._post("/mpesa/b2c/v3/paymentrequest", body)
         except TransportError as err:
@@ -366,6 +348,8 @@ class MpesaB2CRail:
         raw = {"http_status": response.status, "body": payload if payload is not None else response.text[:500]}
         if response.status == 200 and isinstance(payload, dict):
             if _code(payload.get("ResponseCode")) == "0":
+                if payload.get("ConversationID"):
+                    self.results.sent(reference, str(payload["ConversationID"]))
                 return RailStatus("pending", raw=raw)
             if _is_duplicate(payload):
                 return self.status(reference)
@@ -382,7 +366,7 @@ class MpesaB2CRail:
         return RailStatus("failed", reason=f"rejected:{error_code or response.status}", raw=raw)
 
     def status(self, reference: str) -> RailStatus:
-        known = self.results.get(reference) if self.results is not None else None
+        known = self.results.get(reference)
         if known is not None and known.is_final:
             return known
         query = {
@@ -392,8 +376,8 @@ class MpesaB2CRail:
             "OriginalConversationID": reference,
             "PartyA": self.shortcode,
             "IdentifierType": "4",
-            "ResultURL": self.status_result_url,
-            "QueueTimeOutURL": self.queue_timeout_url,
+            "ResultURL": self.callbacks.url(self.status_result_url, reference),
+            "QueueTimeOutURL": self.callbacks.url(self.queue_timeout_url, reference),
             "Remarks": "payout status",
             "Occassion": f"{STATUS_QUERY_TAG}{reference}"[:MPESA_TEXT_LIMIT],
         }
@@ -408,6 +392,24 @@ class MpesaB2CRail:
         if response.status == 200 and isinstance(payload, dict) and _code(payload.get("ResponseCode")) == "0":
             return RailStatus("unknown", reason="awaiting_result", raw=raw)
         return RailStatus("unknown", reason=f"status_query_http_{response.status}", raw=raw)
+
+
+    # -- callbacks (hints) ----------------------------------------------------------
+    def accept_callback(self, reference: str, token: str | None, body, *, queue_timeout: bool = False) -> bool:
+        """A POST to one of our per-payout callback URLs: True if it is kept (then advance the payout).
+
+        Refused (False, nothing stored): a token that is not this payout's, a body about
+        another payout, or anything ``MpesaResultStore.record`` does not match to what we
+        sent. Raises ``ValidationError`` for a body that is not a Daraja callback.
+        """
+        if not self.callbacks.verify(reference, token):
+            return False
+        callback = parse_queue_timeout_callback(body) if queue_timeout else parse_result_callback(body)
+        if callback.reference is None:
+            callback = replace(callback, reference=reference)  # a "not found" answer: the URL names the payout
+        if callback.reference != reference:
+            return False
+        return self.results.record(callback)
 
 
 def _is_duplicate(payload: dict) -> bool:
