@@ -199,6 +199,14 @@ def momo_callback(call: Call) -> dict:
     return webhooks.handle_momo_callback(call.raw_body)
 
 
+@api.route("PUT", "/v1/webhooks/momo/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+           summary="MTN MoMo's callback on the payout's own tokened URL: a hint only, the status is re-queried")
+def momo_callback_tokened(call: Call, payout_id: str, token: str) -> dict:
+    from chalicelib import webhooks
+
+    return webhooks.handle_momo_callback(call.raw_body, payout_id, token)
+
+
 @api.post("/v1/webhooks/momo/{payout_id}", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="A MoMo callback naming the payout in its path: a hint only, the status is re-queried")
 def momo_callback_for_payout(call: Call, payout_id: str) -> dict:

@@ -61,13 +61,22 @@ def handle_customs(raw_body: bytes, signature: str | None) -> dict:
     return _ack()
 
 
-def handle_momo_callback(raw_body: bytes) -> dict:
+def handle_momo_callback(raw_body: bytes, payout_id: str | None = None, token: str | None = None) -> dict:
     """MTN's one callback: it names the payout (``externalId``); the payout's status is then
-    re-queried from MTN, because the callback itself is not signed and is only a hint."""
+    re-queried from MTN, because the callback itself is not signed and is only a hint.
+
+    On the payout's own URL (``payout_id`` and ``token``) a wrong token, or a body naming another
+    payout, is acknowledged and changes nothing. The bare URL is kept for callbacks of transfers
+    sent before tokened URLs: it can only make us ask MTN about a payout we sent."""
     from chalicelib.payouts.rails.momo import parse_callback
 
     callback = parse_callback(raw_body or b"{}")
-    if callback.reference:
+    if payout_id is not None:
+        rail = bootstrap.rail("mtn_momo")
+        if rail.callbacks is None or not rail.callbacks.verify(payout_id, token) or callback.reference not in (None, payout_id):
+            return _ack(duplicate=True)
+        bootstrap.payouts().on_provider_callback(payout_id)
+    elif callback.reference:
         bootstrap.payouts().on_provider_callback(callback.reference)
     return _ack()
 

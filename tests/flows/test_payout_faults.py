@@ -90,7 +90,23 @@ def test_mtns_own_callback_reaches_the_api(world):
     world.wait_for(order["order_id"], "settled")
     ours = delivered_callbacks(world, order["order_id"])
     assert ours, "MTN sent no callback"
-    assert all(d.url == callback_url(world) and d.status == 200 for d in ours), [(d.url, d.status) for d in ours]
+    from chalicelib.payouts.rails import config as rail_config
+    from chalicelib.payouts.rails.callbacks import CallbackUrls
+
+    tokens = CallbackUrls(rail_config.LOCAL_CALLBACK_SECRET, "mtn_momo")
+    # Each callback came to the payout's own URL, carrying that payout's token, and was answered 200.
+    assert all(d.url == tokens.url(callback_url(world), d.body["externalId"]) and d.status == 200 for d in ours), \
+        [(d.url, d.status) for d in ours]
+
+
+def test_a_callback_on_a_payouts_url_with_a_wrong_token_changes_nothing(world):
+    seller = world.seller(MTN_PENDING)
+    order = world.cleared(seller)
+    world.wait_for(order["order_id"], "payout_pending")
+    body = {**mtn_callback_body(world, MTN_PENDING, order["order_id"]), "status": "SUCCESSFUL"}
+    reply = world.http.put(f"{callback_url(world)}/{body['externalId']}/{'0' * 32}", json=body, timeout=30)
+    assert reply.status_code == 200 and reply.json()["duplicate"] is True
+    assert one_payout_of(world, seller, order)["status"] == "pending"
 
 
 def test_a_lost_callback_is_settled_by_polling(world):

@@ -63,6 +63,16 @@ class PayoutMachine(RuleBasedStateMachine):
         except BusinessRuleViolation as refused:
             assert refused.code in ("insufficient_funds", "limit_exceeded")
 
+    @rule(data=st.data())
+    def a_forged_or_early_callback(self, data):
+        """A callback naming a payout (predictable ids, sent or not yet sent) is only a hint."""
+        order_id = data.draw(st.sampled_from(self.orders)) if self.orders and data.draw(st.booleans()) else "ord_guess"
+        payout_id = f"po_{order_id}_{data.draw(st.integers(1, 3))}"
+        before = self.world.docs.get(f"payout#{payout_id}")
+        after = self.world.payouts.on_provider_callback(payout_id)
+        if before is None or before["status"] != "pending":
+            assert after is None and self.world.docs.get(f"payout#{payout_id}") == before
+
     @rule()
     def sweep_open_payouts(self):
         self.world.payouts.poll_open()

@@ -55,6 +55,7 @@ def test_a_credential_given_as_an_ssm_arn_is_fetched_on_first_use_only(monkeypat
     for name, value in {
         "MIZANI_MOMO_BASE_URL": "https://proxy.momoapi.mtn.com", "MIZANI_MOMO_API_USER": "user",
         "MIZANI_MOMO_API_KEY": arn, "MIZANI_MOMO_SUBSCRIPTION_KEY": "sub", "MIZANI_MOMO_TARGET_ENVIRONMENT": "mtnrwanda",
+        "MIZANI_CALLBACK_SECRET": "a-real-callback-key",
     }.items():
         monkeypatch.setenv(name, value)
     fetched = []
@@ -69,3 +70,15 @@ def test_a_credential_given_as_an_ssm_arn_is_fetched_on_first_use_only(monkeypat
     assert momo._api_key() == "the-real-key" and momo._api_key() == "the-real-key"
     assert fetched == [arn]
     assert "the-real-key" not in repr(momo._api_key) and arn not in repr(momo._api_key)
+
+
+def test_outside_the_local_stage_the_callback_token_key_has_no_default(monkeypatch):
+    for name, value in {
+        "MIZANI_MOMO_BASE_URL": "https://proxy.momoapi.mtn.com", "MIZANI_MOMO_API_USER": "user",
+        "MIZANI_MOMO_API_KEY": "key", "MIZANI_MOMO_SUBSCRIPTION_KEY": "sub", "MIZANI_MOMO_TARGET_ENVIRONMENT": "mtnrwanda",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MIZANI_CALLBACK_SECRET", raising=False)
+    with pytest.raises(RailConfigError) as missing:
+        build_rail("mtn_momo", settings_module.Settings(stage="prod"))
+    assert "MIZANI_CALLBACK_SECRET" in str(missing.value)

@@ -18,7 +18,7 @@ MTN MoMo (rail ``mtn_momo``):
     MIZANI_MOMO_API_KEY              secret
     MIZANI_MOMO_SUBSCRIPTION_KEY     secret; the Disbursement product's primary key
     MIZANI_MOMO_TARGET_ENVIRONMENT   e.g. mtnrwanda (local: sandbox)
-    MIZANI_MOMO_CALLBACK_URL         optional; where MTN sends its one callback
+    MIZANI_MOMO_CALLBACK_URL         optional; where MTN sends its one callback (a base: ``<url>/<payout id>/<token>``)
     MIZANI_MOMO_SEND_RETRIES         optional; repeats of the transfer POST with the same X-Reference-Id (default 0)
 
 M-Pesa B2C (rail ``mpesa``):
@@ -136,6 +136,7 @@ def build_rail(rail_name: str, settings=None, *, results=None, http=None) -> Pay
         settings = settings_module.get()
     timeout = float(getattr(settings, "http_timeout_seconds", 10.0))
     if rail_name == "mtn_momo":
+        from chalicelib.payouts.rails.callbacks import CallbackUrls
         from chalicelib.payouts.rails.momo import MtnMomoRail
 
         return MtnMomoRail(
@@ -148,6 +149,7 @@ def build_rail(rail_name: str, settings=None, *, results=None, http=None) -> Pay
             http=http,
             timeout_seconds=timeout,
             send_retries=int(os.environ.get("MIZANI_MOMO_SEND_RETRIES", "0") or 0),
+            callbacks=CallbackUrls(secret_value("MIZANI_CALLBACK_SECRET", settings, LOCAL_CALLBACK_SECRET), "mtn_momo"),
         )
     if rail_name == "mpesa":
         from chalicelib.payouts.rails.callbacks import CallbackUrls

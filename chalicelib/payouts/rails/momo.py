@@ -46,6 +46,7 @@ from typing import Callable
 
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money
+from chalicelib.payouts.rails.callbacks import CallbackUrls
 from chalicelib.payouts.rails.http import BearerToken, HttpClient, HttpResponse, TransportError
 from chalicelib.payouts.rails.port import (
     NOT_FOUND,
@@ -134,6 +135,7 @@ class MtnMomoRail:
         http: HttpClient | None = None,
         timeout_seconds: float = 10.0,
         send_retries: int = 0,
+        callbacks: CallbackUrls | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.base_url = base_url.rstrip("/")
@@ -142,6 +144,8 @@ class MtnMomoRail:
         self._subscription_key = subscription_key
         self.target_environment = target_environment
         self.callback_url = callback_url
+        # With ``callbacks``, MTN is told ``<callback_url>/<reference>/<token>`` (see callbacks.py).
+        self.callbacks = callbacks
         self.http = http or HttpClient(timeout_seconds)
         self.send_retries = max(0, int(send_retries))
         self._clock = clock
@@ -202,7 +206,9 @@ class MtnMomoRail:
             token = self._access_token()
             headers = self._headers(token, reference_id)
             if self.callback_url:
-                headers["X-Callback-Url"] = self.callback_url
+                headers["X-Callback-Url"] = (
+                    self.callbacks.url(self.callback_url, reference) if self.callbacks else self.callback_url
+                )
             try:
                 response = self.http.request("POST", url, headers=headers, json_body=body, retry=False)
             except TransportError as err:
