@@ -1,0 +1,36 @@
+"""The Airtel simulator's PIN key pair (sandbox only, never deployed).
+
+Airtel publishes an RSA public key with which a partner encrypts its disbursement PIN
+(PKCS#1 v1.5, Base64). The simulator holds the private half to decrypt and check it; the
+public half is chalicelib.payouts.rails.config.LOCAL_AIRTEL_PIN_PUBLIC_KEY. NOT a secret:
+it only ever protects traffic to the simulator on 127.0.0.1.
+"""
+
+LOCAL_AIRTEL_PIN_PRIVATE_KEY = """-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCYnNr4Fu3hjTF0
+kaK36BSnGDZqkSfJwXQL+Sn4o3sT20RSO8PNXJgsGCaDkwDcQjaPCiX4Qd9PW0Lw
+l56XTox4cg4SQF/6S9nDq0Ry1OEBYhaGgr5q9F3ySgysULp3EzHBLwuyOMOuvnJe
+I7rAfLdfQMbQysoAfOL0CNOmTGORfnS0jd9svVD3YPYb2/o8YS4G7F6RFSP901P2
+fOWP8Cldv8irKpyY5x1RJ/H0GFy1dAVmBV7AyeFKr0xDfk+AT02Wd6QDiaVO1TNf
+FqW916YijhxRkbE9sC4hIox9xlCGakUgB6y6Q9uU0OvEd1D3AuxdIuirDipfUlzq
+zeK96wyNAgMBAAECggEAEJcotMSlWppDUJVOd6iqqhmXPNGH3kaCC5UsK2P2SsvQ
+6xGlMQuKXWzIrxAJjWhDTxx+0TS0Bof4yHfrHS7EVYmsnu5RoL+jLkLNn6Alz8Uu
+hrPq6GylU+QZ6ZejFbPH+mTXZCoIl9QLUdGXiTplotzDYEpTWGc7MuVMwOzX/CZ0
+no/oxORN79oaKd/PoWd+WivI7JGQK1zYEq9zFPLqRfJd0tk+CdpDo1S7tfBJ++iU
+6wCHkYLDTcLKTKSj8OnEHiY5q7lI08gEEj10T2U3a9VrTKm6JrOBpyEFTr7jZUQF
+rTjVbLIwZCBItBDaZAZbaBD9YeYhwB+gMEuPuXdEkQKBgQDNcFmgdVpvCoqqr9IF
+IeWcTiP67yAUZ9+DORApsRM797bQlXyIeBSBmVC1+1H7qmMyKogw/WL0lT6iyh18
+tO/ubNoJz+n2mkUHuxUG3W+YMHTEq0Sd7BPI9FL7J0l1vgCivnY0Sdc+8iakiPld
+88p2wCkXdi9ESN1v+9P5jMiepQKBgQC+LDNDjgxGFLh4X84KQoZbkNtk3A9x09PR
+6ByPKAoRf2FaWhfCfIwOMfYidCFzz480loseNACKxjeU0L/4IE8lrIE9f38bocIa
+kEdPQYM+b0HQvRlkueGELga55VkBzMNuageqJoZ64jSIuXgBB9Q17QTVEsCe0x+8
+luELhjj5yQKBgDDZGQaVQNaMXCJvwfFkePMshVOiTi9r73KFO/md2CP3J6n7EWxl
+mQKj0NQkmP7NKd8Ay/dSGJhtcEJG6rH/V9mKWmHg5RG05tsKudozBtjaFLm6u4sN
+Wjr7FUwQsF/luML5pKOUNzEJZPTUeO7FDAwmbt7cRCrpZHW/HE0HE6DdAoGAA1k/
+5dagfLNstCHrvN6DAyW/1zzQwM5cEnwl1Jd95eT6T976QCB1TuKuVNj6pdFn0iM8
+e+GqiMcIv4QVfUcEXcN12yFdmZz1kAYuW0TqDLVk0UojIlTrlapB0BAryw5R+qW/
+UM2w3IUTK70oUcxTfkeYKDBWV/Wbv3RgrhVE95ECgYEAleO/llS2cgH/nlH9DzUX
+sz3tJvdDTS8nEJWQzVuM3j/s57oSkv+CwVd5qgAekB/PqkAmTVO9XvGZsIIVNwjY
+3XFp/PVzxUtIEPcpkCe6a4pQg7hKLXGV0l1ndZYJnmWM05Halh0hFVjbvW+APFXA
+W9bGTEL3GDwNXp2LiXfO1Ok=
+-----END PRIVATE KEY-----"""
