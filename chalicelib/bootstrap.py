@@ -30,14 +30,13 @@ if TYPE_CHECKING:  # pragma: no cover
 _lock = threading.RLock()
 _services: dict[str, Any] = {}
 
-#: Platform accounts per supported currency: (name template, ledger kind).
-PLATFORM_ACCOUNTS: tuple[tuple[str, str], ...] = (
-    ("psp:stripe:{cur}", "asset"),  # money held at the card processor
-    ("fx:{cur}", "asset"),  # FX liquidity, one per currency
-    ("revenue:fees:{cur}", "revenue"),  # platform fees earned
-    ("float:mtn_momo:{cur}", "asset"),  # prefunded MTN MoMo disbursement float
-    ("float:mpesa:{cur}", "asset"),  # prefunded M-Pesa B2C float
-)
+def _platform_accounts() -> tuple[tuple[str, str], ...]:
+    """(id template, ledger kind) of the platform's accounts per currency: the card processor,
+    FX liquidity and fees (``chalicelib.accounts``), and one prefunded float per rail."""
+    from chalicelib.accounts import PLATFORM_ACCOUNTS
+    from chalicelib.rails import RAILS
+
+    return PLATFORM_ACCOUNTS + tuple((f"float:{name}:{{cur}}", "asset") for name in RAILS)
 
 
 def _cached(name: str, build: Callable[[], Any]) -> Any:
@@ -130,7 +129,7 @@ def ensure_platform_accounts(ledger_service: "Ledger | None" = None) -> list["Ac
     ledger_service = ledger_service or ledger()
     created = []
     for cur in sorted(SUPPORTED_CURRENCIES):
-        for template, kind in PLATFORM_ACCOUNTS:
+        for template, kind in _platform_accounts():
             created.append(ledger_service.create_account(template.format(cur=cur), cur, kind=kind))
     return created
 

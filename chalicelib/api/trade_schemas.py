@@ -10,6 +10,10 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictInt, StrictStr
 
 from chalicelib.api.schemas import Currency, Money, MoneyOrZero, RequestModel, ResponseModel
+from chalicelib.rails import RAIL_NAMES
+
+#: One of the registry's rails (``chalicelib.rails``).
+RailName = Literal[RAIL_NAMES]  # type: ignore[valid-type]
 
 #: E.164 digits (country code first), 8 to 15 of them; a leading "+" is not part of it.
 Msisdn = Annotated[StrictStr, Field(pattern=r"^[1-9]\d{7,14}$", examples=["250788123456"])]
@@ -19,7 +23,7 @@ Id = Annotated[StrictStr, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z
 
 # -- sellers -------------------------------------------------------------------------
 class PayoutRoute(RequestModel):
-    rail: Literal["mtn_momo", "mpesa"]
+    rail: RailName
     msisdn: Msisdn
     currency: Currency
 

@@ -33,51 +33,8 @@ ALLOWED_FROM: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.MANUAL_REVIEW: frozenset(set(OrderStatus) - {S.SETTLED, S.REFUNDED, S.MANUAL_REVIEW}),
 }
 
-#: Rails that pay whole units of the currency only (M-Pesa B2C takes whole KES): payouts on them
-#: are rounded DOWN to a whole unit at checkout, and split in whole units.
-RAIL_WHOLE_UNITS = frozenset({"mpesa"})
-
-
-def payout_step(rail: str, currency: str) -> int:
-    """The smallest amount, in minor units, that ``rail`` can pay in ``currency``."""
-    from chalicelib.money import exponent
-
-    return 10 ** exponent(currency) if rail in RAIL_WHOLE_UNITS else 1
-
-
 #: Statuses in which the buyer's money sits in the order's escrow account.
 IN_ESCROW = frozenset({S.PAID, S.SHIPPED, S.CUSTOMS_CLEARED})
-
-#: Payout rails and the currencies they pay out in.
-RAIL_CURRENCIES = {
-    "mtn_momo": frozenset({"RWF", "UGX", "GHS", "XOF", "ZAR", "NGN", "EUR"}),  # EUR: MTN's sandbox currency
-    "mpesa": frozenset({"KES", "TZS"}),
-}
-
-
-def escrow_account_id(order_id: str) -> str:
-    return f"escrow:{order_id}"
-
-
-def seller_account_id(seller_id: str) -> str:
-    return f"seller:{seller_id}"
-
-
-def psp_account_id(currency: str) -> str:
-    return f"psp:stripe:{currency}"
-
-
-def fx_account_id(currency: str) -> str:
-    return f"fx:{currency}"
-
-
-def fee_account_id(currency: str) -> str:
-    return f"revenue:fees:{currency}"
-
-
-def float_account_id(rail: str, currency: str) -> str:
-    return f"float:{rail}:{currency}"
-
 
 def public_order(doc: dict, viewer=None) -> dict:
     """The order as API.md shows it to ``viewer`` (a ``Principal``; internal fields such as the

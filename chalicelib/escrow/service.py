@@ -15,19 +15,15 @@ from typing import Callable
 from chalicelib.documents import DocumentExists, Documents
 from chalicelib.errors import InvalidState, NotFound, ValidationError
 from chalicelib.escrow import pricing
-from chalicelib.escrow.model import (
-    ALLOWED_FROM,
-    IN_ESCROW,
-    RAIL_CURRENCIES,
-    OrderStatus,
+from chalicelib import rails
+from chalicelib.accounts import (
     escrow_account_id,
     fee_account_id,
     fx_account_id,
-    payout_step,
     psp_account_id,
-    public_order,
     seller_account_id,
 )
+from chalicelib.escrow.model import ALLOWED_FROM, IN_ESCROW, OrderStatus, public_order
 from chalicelib.fx.rates import rate
 from chalicelib.ids import derived_id
 from chalicelib.ledger import AccountFlag, Ledger, Transfer
@@ -72,7 +68,7 @@ class EscrowService:
         else:
             seller_id = payout.get("seller_id") or derived_id("sel_", name, payout["msisdn"], length=16)
         rail, currency = payout["rail"], check_currency(payout["currency"])
-        if currency not in RAIL_CURRENCIES[rail]:
+        if currency not in rails.rail_currencies(rail):
             raise ValidationError(
                 "validation_error", f"{rail} does not pay out in {currency}", path="payout.currency"
             )
@@ -154,7 +150,7 @@ class EscrowService:
             self.quotes.consume(payout_quote.quote_id, order_id)
             payout = payout_quote.to_money
         # A rail that pays whole units only: round the guarantee DOWN; the cents stay with the house.
-        step = payout_step(seller["payout"]["rail"], payout_currency)
+        step = rails.rail(seller["payout"]["rail"]).step(payout_currency)
         payout = Money(payout.minor // step * step, payout_currency)
         total_usd = self._in_usd(total, pay_quote, payout_quote)
 

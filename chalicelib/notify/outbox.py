@@ -14,13 +14,13 @@ from datetime import datetime, timedelta, timezone
 from chalicelib.documents import DocumentExists, Documents
 from chalicelib.errors import MizaniError
 from chalicelib.money import Money
+from chalicelib.rails import display_name
 
 SMS_MAX_CHARS = 160
 #: How long a drain may hold a message before another may take it over (a crashed drain).
 CLAIM_LEASE_SECONDS = 120
 _PENDING = "outbox#pending"
 
-_RAIL_NAMES = {"mtn_momo": "MTN MoMo", "mpesa": "M-Pesa"}
 
 
 def order_ref(order_id: str) -> str:
@@ -35,7 +35,7 @@ def compose(event: str, order: dict, amount: Money | None = None, provider_ref: 
     failed payout on its own, so the message says where the money is and that it can be withdrawn."""
     ref = order_ref(order["order_id"])
     payout = amount or Money(order["payout"]["amount"], order["payout"]["currency"])
-    rail = _RAIL_NAMES.get((order.get("payout_route") or {}).get("rail", ""), "mobile money")
+    rail = display_name((order.get("payout_route") or {}).get("rail", ""))
     texts = {
         "paid": f"Mizani: order {ref} is paid. {payout} is held in escrow for you. Ship it and declare it to customs.",
         "cleared": f"Mizani: customs cleared order {ref}. {payout} is on its way to your {rail} wallet.",

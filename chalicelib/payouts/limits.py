@@ -1,36 +1,18 @@
 """Payout limits per rail and currency, and splitting a payout to fit them.
 
 Configured with ``MIZANI_PAYOUT_LIMITS`` (JSON, ``{"mtn_momo:RWF": {"min": 100,
-"max_per_tx": 1000000, "max_per_day": 5000000}}``, minor units); the defaults
-below are the sandbox's, shaped like the providers' published wallet tiers.
+"max_per_tx": 1000000, "max_per_day": 5000000}}``, minor units); the defaults are
+each rail's registry entry (``chalicelib.rails``), shaped like the providers' wallet tiers.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 
 from chalicelib.errors import BusinessRuleViolation
+from chalicelib.rails import RAILS, Limits
 
-
-@dataclass(frozen=True)
-class Limits:
-    min_per_tx: int
-    max_per_tx: int
-    max_per_day: int
-
-
-DEFAULT_LIMITS: dict[str, Limits] = {
-    "mtn_momo:RWF": Limits(100, 1_000_000, 5_000_000),
-    "mtn_momo:UGX": Limits(500, 5_000_000, 20_000_000),
-    "mtn_momo:GHS": Limits(100, 1_000_000, 5_000_000),
-    "mtn_momo:XOF": Limits(100, 1_500_000, 5_000_000),
-    "mtn_momo:ZAR": Limits(100, 500_000, 2_500_000),
-    "mtn_momo:NGN": Limits(10_000, 50_000_000, 200_000_000),
-    "mtn_momo:EUR": Limits(100, 200_000, 1_000_000),
-    "mpesa:KES": Limits(1_000, 25_000_000, 50_000_000),
-    "mpesa:TZS": Limits(100_000, 500_000_000, 1_000_000_000),
-}
+__all__ = ["Limits", "MAX_WITHDRAWAL_PARTS", "limits_for", "split"]
 
 
 def limits_for(rail: str, currency: str) -> Limits:
@@ -39,9 +21,10 @@ def limits_for(rail: str, currency: str) -> Limits:
     if key in configured:
         c = configured[key]
         return Limits(int(c["min"]), int(c["max_per_tx"]), int(c["max_per_day"]))
-    if key not in DEFAULT_LIMITS:
+    default = RAILS[rail].limits.get(currency) if rail in RAILS else None
+    if default is None:
         raise BusinessRuleViolation("limit_exceeded", f"{rail} has no payout limits configured for {currency}")
-    return DEFAULT_LIMITS[key]
+    return default
 
 
 #: At most this many parts for one withdrawal: its reservations are one linked ledger chain

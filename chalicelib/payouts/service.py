@@ -21,7 +21,9 @@ from datetime import datetime, timedelta, timezone
 
 from chalicelib.documents import DocumentExists, Documents
 from chalicelib.errors import BusinessRuleViolation, MizaniError, NotFound, ValidationError
-from chalicelib.escrow.model import OrderStatus, float_account_id, payout_step, public_order, seller_account_id
+from chalicelib import rails
+from chalicelib.accounts import float_account_id, seller_account_id
+from chalicelib.escrow.model import OrderStatus, public_order
 from chalicelib.ids import derived_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind
 from chalicelib.money import Money
@@ -73,7 +75,7 @@ class PayoutService:
             raise BusinessRuleViolation("invalid_state", f"order {order_id} is {order['status']}; no payout to start")
         route = order["payout_route"]
         limits = limits_for(route["rail"], order["payout"]["currency"])
-        parts = split(order["payout"]["amount"], limits, payout_step(route["rail"], order["payout"]["currency"]))
+        parts = split(order["payout"]["amount"], limits, rails.rail(route["rail"]).step(order["payout"]["currency"]))
         ids = [f"po_{order_id}_{i + 1}" for i in range(len(parts))]
         for payout_id, amount in zip(ids, parts):
             self._create(payout_id, order["seller_id"], order_id, Money(amount, order["payout"]["currency"]), route)
@@ -129,7 +131,7 @@ class PayoutService:
         limits = limits_for(route["rail"], amount.currency)
         if amount.minor > limits.max_per_day:  # arithmetic only: refused before any split or write
             raise self._over_daily(limits, amount.currency)
-        parts = split(amount.minor, limits, payout_step(route["rail"], amount.currency), max_parts=MAX_WITHDRAWAL_PARTS)
+        parts = split(amount.minor, limits, rails.rail(route["rail"]).step(amount.currency), max_parts=MAX_WITHDRAWAL_PARTS)
         base = derived_id("po_w_", seller["seller_id"], request_key)
         ids = [base if len(parts) == 1 else f"{base}_{i + 1}" for i in range(len(parts))]
         day_key = self._day_key(route["rail"], route["msisdn"], self.clock())
@@ -260,7 +262,7 @@ class PayoutService:
             status = rail.send(payout_id, amount, payout["msisdn"], f"Mizani payout {payout.get('order_id') or ''}".strip())
             payout = self._update(payout_id, status="pending", day_key=day_key, sent_at=_iso(now))
         else:
-            status = rail.status(payout_id)
+            status = rail.status(payout_id, msisdn=payout["msisdn"], currency=amount.currency)
             if status.state == "unknown" and status.reason == "not_found" and rail.resend_is_idempotent:
                 status = rail.send(payout_id, amount, payout["msisdn"], "Mizani payout")
         if status.state == "succeeded":

@@ -5,6 +5,7 @@ from chalicelib import bootstrap
 from chalicelib.ledger import Ledger
 from chalicelib.ledger.memory import MemoryLedgerStore
 from chalicelib.money import SUPPORTED_CURRENCIES
+from chalicelib.rails import RAILS
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +21,8 @@ def test_platform_accounts_exist_for_every_supported_currency_with_their_kinds()
     for cur in SUPPORTED_CURRENCIES:
         kinds = {
             name: ledger.get_account(name).kind
-            for name in (f"psp:stripe:{cur}", f"fx:{cur}", f"revenue:fees:{cur}", f"float:mtn_momo:{cur}", f"float:mpesa:{cur}")
+            for name in (f"psp:stripe:{cur}", f"fx:{cur}", f"revenue:fees:{cur}", f"float:mtn_momo:{cur}", f"float:mpesa:{cur}",
+                         f"float:airtel_money:{cur}")
         }
         assert kinds == {
             f"psp:stripe:{cur}": "asset",
@@ -28,6 +30,7 @@ def test_platform_accounts_exist_for_every_supported_currency_with_their_kinds()
             f"revenue:fees:{cur}": "revenue",
             f"float:mtn_momo:{cur}": "asset",
             f"float:mpesa:{cur}": "asset",
+            f"float:airtel_money:{cur}": "asset",
         }
         assert ledger.get_account(f"fx:{cur}").currency == cur
 
@@ -36,7 +39,7 @@ def test_creating_the_platform_accounts_again_changes_nothing():
     ledger = Ledger(MemoryLedgerStore())
     first = bootstrap.ensure_platform_accounts(ledger)
     again = bootstrap.ensure_platform_accounts(ledger)
-    assert len(first) == len(again) == 5 * len(SUPPORTED_CURRENCIES)
+    assert len(first) == len(again) == (3 + len(RAILS)) * len(SUPPORTED_CURRENCIES)  # psp, fx, fees + a float per rail
     assert [a.created_at for a in again] == [a.created_at for a in first]
 
 

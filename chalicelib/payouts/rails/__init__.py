@@ -6,16 +6,18 @@
 * ``momo.py``   ``MtnMomoRail`` (MTN MoMo Disbursement ``transfer``), callback parser
 * ``mpesa.py``  ``MpesaB2CRail`` (Daraja B2C v3), result / queue-timeout parsers, result store port
 * ``http.py``   the one urllib3 client (timeouts, bounded retries for safe requests only)
-* ``config.py`` ``build_rail(rail_name, settings)`` from ``MIZANI_MOMO_*`` / ``MIZANI_MPESA_*``
+* ``config.py`` ``build_rail(rail_name, settings)``: the registry entry's ``from_settings`` (``chalicelib.rails``)
 
 Adapters import urllib3 (and boto3, for secrets by ARN) lazily, so importing this
 package is cheap.
 """
-from chalicelib.payouts.rails.config import RAIL_NAMES, build_rail  # noqa: F401
+from chalicelib.payouts.rails.config import build_rail  # noqa: F401
+from chalicelib.rails import RAIL_NAMES  # noqa: F401
 from chalicelib.payouts.rails.fake import FakeRail  # noqa: F401
 from chalicelib.payouts.rails.port import (  # noqa: F401
     FINAL_STATES,
     NOT_FOUND,
+    PayeeCheck,
     PayoutRail,
     RailConfigError,
     RailNotSent,

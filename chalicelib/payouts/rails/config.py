@@ -42,9 +42,12 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from chalicelib.payouts.rails.port import PayoutRail, RailConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from chalicelib.payouts.rails.callbacks import CallbackUrls
 
 # Local-sandbox defaults. NOT secrets: they only authenticate traffic to the simulators on 127.0.0.1.
 LOCAL_MOMO_API_USER = "3f0e2a1c-7b4d-4e8f-9a6b-1c2d3e4f5a6b"
@@ -71,9 +74,6 @@ Io4cUZGxPbAuISKMfcZQhmpFIAesukPblNDrxHdQ9wLsXSLoqw4qX1Jc6s3ivesM
 jQIDAQAB
 -----END PUBLIC KEY-----
 """
-
-RAIL_NAMES = ("mtn_momo", "mpesa")
-
 
 class SecretRef:
     """A credential that may live in SSM or Secrets Manager; resolved on first call, then cached."""
@@ -137,53 +137,34 @@ def local_api_url() -> str:
     return os.environ.get("MIZANI_API_BASE_URL", f"http://127.0.0.1:{os.environ.get('MIZANI_PORT', '8000')}").rstrip("/")
 
 
-def build_rail(rail_name: str, settings=None, *, results=None, http=None) -> PayoutRail:
-    """The configured adapter for ``rail_name`` (``mtn_momo`` | ``mpesa``).
+def build_rail(rail_name: str, settings=None, **ports) -> PayoutRail:
+    """The configured adapter for ``rail_name``, as its registry entry names it (``chalicelib.rails``).
 
-    Build it once per container and reuse it: its access token is cached inside.
-    ``results`` is the ``MpesaResultStore`` the M-Pesa rail reads outcomes from
-    (see ``mpesa.py``); ``http`` an ``HttpClient`` to share.
+    Build it once per container and reuse it: its access token is cached inside. ``ports`` go to
+    the adapter's ``from_settings``: ``results`` (the M-Pesa result store), ``http`` (an
+    ``HttpClient`` to share).
     """
+    import importlib
+
+    from chalicelib.rails import RAIL_NAMES, RAILS
+
     if settings is None:
         from chalicelib import settings as settings_module
 
         settings = settings_module.get()
-    timeout = float(getattr(settings, "http_timeout_seconds", 10.0))
-    if rail_name == "mtn_momo":
-        from chalicelib.payouts.rails.callbacks import CallbackUrls
-        from chalicelib.payouts.rails.momo import MtnMomoRail
+    entry = RAILS.get(rail_name)
+    if entry is None:
+        raise RailConfigError("unknown_rail", f"no payout rail named {rail_name!r}; expected one of {', '.join(RAIL_NAMES)}")
+    module_name, _, function = entry.adapter.partition(":")
+    return getattr(importlib.import_module(module_name), function)(settings, **ports)
 
-        return MtnMomoRail(
-            base_url=env_value("MIZANI_MOMO_BASE_URL", settings, local_sandbox_url(settings)),
-            api_user=secret_value("MIZANI_MOMO_API_USER", settings, LOCAL_MOMO_API_USER),
-            api_key=secret_value("MIZANI_MOMO_API_KEY", settings, LOCAL_MOMO_API_KEY),
-            subscription_key=secret_value("MIZANI_MOMO_SUBSCRIPTION_KEY", settings, LOCAL_MOMO_SUBSCRIPTION_KEY),
-            target_environment=env_value("MIZANI_MOMO_TARGET_ENVIRONMENT", settings, LOCAL_MOMO_TARGET_ENVIRONMENT),
-            callback_url=env_value("MIZANI_MOMO_CALLBACK_URL", settings, required=False),
-            http=http,
-            timeout_seconds=timeout,
-            send_retries=int(os.environ.get("MIZANI_MOMO_SEND_RETRIES", "0") or 0),
-            callbacks=CallbackUrls(secret_value("MIZANI_CALLBACK_SECRET", settings, LOCAL_CALLBACK_SECRET), "mtn_momo"),
-        )
-    if rail_name == "mpesa":
-        from chalicelib.payouts.rails.callbacks import CallbackUrls
-        from chalicelib.payouts.rails.mpesa import MpesaB2CRail
 
-        return MpesaB2CRail(
-            base_url=env_value("MIZANI_MPESA_BASE_URL", settings, local_sandbox_url(settings)),
-            consumer_key=secret_value("MIZANI_MPESA_CONSUMER_KEY", settings, LOCAL_MPESA_CONSUMER_KEY),
-            consumer_secret=secret_value("MIZANI_MPESA_CONSUMER_SECRET", settings, LOCAL_MPESA_CONSUMER_SECRET),
-            initiator_name=env_value("MIZANI_MPESA_INITIATOR_NAME", settings, LOCAL_MPESA_INITIATOR_NAME),
-            security_credential=secret_value("MIZANI_MPESA_SECURITY_CREDENTIAL", settings, LOCAL_MPESA_SECURITY_CREDENTIAL),
-            shortcode=env_value("MIZANI_MPESA_SHORTCODE", settings, LOCAL_MPESA_SHORTCODE),
-            result_url=env_value("MIZANI_MPESA_RESULT_URL", settings, f"{local_api_url()}/v1/webhooks/mpesa/result"),
-            queue_timeout_url=env_value(
-                "MIZANI_MPESA_QUEUE_TIMEOUT_URL", settings, f"{local_api_url()}/v1/webhooks/mpesa/timeout"
-            ),
-            status_result_url=env_value("MIZANI_MPESA_STATUS_RESULT_URL", settings, required=False),
-            results=results,
-            callbacks=CallbackUrls(secret_value("MIZANI_CALLBACK_SECRET", settings, LOCAL_CALLBACK_SECRET), "mpesa"),
-            http=http,
-            timeout_seconds=timeout,
-        )
-    raise RailConfigError("unknown_rail", f"no payout rail named {rail_name!r}; expected one of {', '.join(RAIL_NAMES)}")
+def callback_urls(rail_name: str, settings) -> "CallbackUrls":
+    """The per-payout callback URLs of ``rail_name`` under ``MIZANI_CALLBACK_SECRET``."""
+    from chalicelib.payouts.rails.callbacks import CallbackUrls
+
+    return CallbackUrls(secret_value("MIZANI_CALLBACK_SECRET", settings, LOCAL_CALLBACK_SECRET), rail_name)
+
+
+def http_timeout(settings) -> float:
+    return float(getattr(settings, "http_timeout_seconds", 10.0))

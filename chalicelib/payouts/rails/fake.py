@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 
 from chalicelib.money import Money
-from chalicelib.payouts.rails.port import NOT_FOUND, RailStatus, check_reference, normalize_msisdn
+from chalicelib.payouts.rails.port import NOT_FOUND, PayeeCheck, RailStatus, check_reference, normalize_msisdn
 
 
 @dataclass
@@ -76,6 +76,7 @@ class FakeRail:
         self.payments: dict[str, FakePayment] = {}
         self.lost: dict[str, FakePayment] = {}
         self.send_calls: list[tuple[str, Money, str, str]] = []
+        self.holders: dict[str, str | None] = {}  # wallet -> holder name (None: inactive wallet)
 
     # -- scripting ---------------------------------------------------------------
     def script(self, msisdn: str, *, send: str = "succeeded", statuses: list[str] | None = None,
@@ -113,7 +114,7 @@ class FakeRail:
             self.payments[reference] = payment
             return _status(script.send, payment, script.reason)
 
-    def status(self, reference: str) -> RailStatus:
+    def status(self, reference: str, **_wallet) -> RailStatus:
         with self._lock:
             payment = self.payments.get(reference)
             if payment is None:
@@ -121,6 +122,14 @@ class FakeRail:
             answer = payment.current()
             payment.status_calls += 1
             return answer
+
+    def check_payee(self, msisdn: str, currency: str) -> PayeeCheck:
+        """What ``holders`` says of the wallet: absent -> active with no name; ``None`` -> inactive."""
+        wallet = normalize_msisdn(msisdn)
+        if wallet not in self.holders:
+            return PayeeCheck(checked=True, active=True)
+        name = self.holders[wallet]
+        return PayeeCheck(checked=True, active=name is not None, holder_name=name)
 
     # -- what really happened --------------------------------------------------------
     def credited(self, msisdn: str) -> list[Money]:

@@ -166,7 +166,7 @@ class BearerToken:
     """
 
     def __init__(self, http: "HttpClient", provider: str, method: str, url: str, credentials, extra_headers=None,
-                 default_ttl: int = 3600, clock=None):
+                 default_ttl: int = 3600, clock=None, client_credentials_body: bool = False):
         import threading
         import time
 
@@ -174,6 +174,8 @@ class BearerToken:
         self.credentials = credentials  # () -> (user, secret); secrets are read at use, never stored here
         self.extra_headers = extra_headers or (lambda: {})
         self.default_ttl = default_ttl
+        # OAuth2 client credentials in a JSON body (Airtel) instead of HTTP Basic (MTN, Daraja).
+        self.client_credentials_body = client_credentials_body
         self.clock = clock or time.monotonic
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -188,10 +190,14 @@ class BearerToken:
             if self._token and self.clock() < self._expires_at:
                 return self._token
             user, secret = self.credentials()
-            basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
+            if self.client_credentials_body:
+                auth = {"headers": {"Accept": "*/*", **self.extra_headers()},
+                        "json_body": {"client_id": user, "client_secret": secret, "grant_type": "client_credentials"}}
+            else:
+                basic = base64.b64encode(f"{user}:{secret}".encode()).decode()
+                auth = {"headers": {"Authorization": f"Basic {basic}", **self.extra_headers()}}
             try:
-                response = self.http.request(self.method, self.url, retry=True,
-                                             headers={"Authorization": f"Basic {basic}", **self.extra_headers()})
+                response = self.http.request(self.method, self.url, retry=True, **auth)
             except TransportError as err:
                 raise RailNotSent("provider_unavailable", f"{self.provider} token endpoint unreachable: {err.message}") from err
             body = response.json() or {}

@@ -50,6 +50,7 @@ from chalicelib.payouts.rails.callbacks import CallbackUrls
 from chalicelib.payouts.rails.http import BearerToken, HttpClient, HttpResponse, TransportError
 from chalicelib.payouts.rails.port import (
     NOT_FOUND,
+    PayeeCheck,
     RailNotSent,
     RailStatus,
     check_reference,
@@ -240,7 +241,7 @@ class MtnMomoRail:
         code = body.get("code") if isinstance(body, dict) else None
         return RailStatus("failed", reason=f"rejected:{code or response.status}", raw=raw)
 
-    def status(self, reference: str) -> RailStatus:
+    def status(self, reference: str, **_wallet) -> RailStatus:
         reference_id = momo_reference_id(reference)
         url = f"{self.base_url}/disbursement/v1_0/transfer/{reference_id}"
         for auth_attempt in range(2):
@@ -262,3 +263,57 @@ class MtnMomoRail:
                 return RailStatus("unknown", reason=NOT_FOUND, raw=raw)
             return RailStatus("unknown", reason=f"http_{response.status}", raw=raw)
         return RailStatus("unknown", reason="http_401", raw={"referenceId": reference_id})
+
+    def _get(self, path: str) -> HttpResponse:
+        """An authenticated GET (a 401 re-authenticates once); raises ``RailNotSent`` on transport trouble."""
+        for auth_attempt in range(2):
+            token = self._access_token()
+            try:
+                response = self.http.request("GET", f"{self.base_url}{path}", headers=self._headers(token), retry=True)
+            except TransportError as err:
+                raise RailNotSent("provider_unavailable", f"MTN unreachable: {err.message}") from err
+            if response.status == 401 and auth_attempt == 0:
+                self._drop_token(token)
+                continue
+            return response
+        return response
+
+    def check_payee(self, msisdn: str, currency: str) -> PayeeCheck:
+        """MTN's account-holder checks: ``.../accountholder/msisdn/{n}/active`` (``{"result": bool}``),
+        then ``.../accountholder/msisdn/{n}/basicuserinfo`` for the holder's name."""
+        number = normalize_msisdn(msisdn)
+        active = self._get(f"/disbursement/v1_0/accountholder/msisdn/{number}/active")
+        body = active.json()
+        if active.status == 404:
+            return PayeeCheck(checked=True, active=False)
+        if active.status != 200 or not isinstance(body, dict) or not isinstance(body.get("result"), bool):
+            raise RailNotSent("provider_unavailable", f"MTN's account-holder check failed (HTTP {active.status})",
+                              http_status=active.status)
+        if not body["result"]:
+            return PayeeCheck(checked=True, active=False)
+        info = self._get(f"/disbursement/v1_0/accountholder/msisdn/{number}/basicuserinfo")
+        details = info.json() if info.status == 200 else None
+        name = None
+        if isinstance(details, dict):
+            name = " ".join(str(details.get(k) or "").strip() for k in ("given_name", "family_name")).strip() or None
+        return PayeeCheck(checked=True, active=True, holder_name=name)
+
+
+def from_settings(settings, *, http: HttpClient | None = None, **_ports) -> MtnMomoRail:
+    """The rail as the registry builds it, from ``MIZANI_MOMO_*`` (see ``config.py``)."""
+    import os
+
+    from chalicelib.payouts.rails import config as c
+
+    return MtnMomoRail(
+        base_url=c.env_value("MIZANI_MOMO_BASE_URL", settings, c.local_sandbox_url(settings)),
+        api_user=c.secret_value("MIZANI_MOMO_API_USER", settings, c.LOCAL_MOMO_API_USER),
+        api_key=c.secret_value("MIZANI_MOMO_API_KEY", settings, c.LOCAL_MOMO_API_KEY),
+        subscription_key=c.secret_value("MIZANI_MOMO_SUBSCRIPTION_KEY", settings, c.LOCAL_MOMO_SUBSCRIPTION_KEY),
+        target_environment=c.env_value("MIZANI_MOMO_TARGET_ENVIRONMENT", settings, c.LOCAL_MOMO_TARGET_ENVIRONMENT),
+        callback_url=c.env_value("MIZANI_MOMO_CALLBACK_URL", settings, required=False),
+        http=http,
+        timeout_seconds=c.http_timeout(settings),
+        send_retries=int(os.environ.get("MIZANI_MOMO_SEND_RETRIES", "0") or 0),
+        callbacks=c.callback_urls("mtn_momo", settings),
+    )

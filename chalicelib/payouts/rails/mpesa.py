@@ -64,6 +64,7 @@ from chalicelib.payouts.rails.callbacks import CallbackUrls
 from chalicelib.payouts.rails.http import BearerToken, HttpClient, HttpResponse, TransportError
 from chalicelib.payouts.rails.port import (
     NOT_FOUND,
+    PayeeCheck,
     RailNotSent,
     RailStatus,
     check_reference,
@@ -365,7 +366,7 @@ class MpesaB2CRail:
         error_code = payload.get("errorCode") if isinstance(payload, dict) else None
         return RailStatus("failed", reason=f"rejected:{error_code or response.status}", raw=raw)
 
-    def status(self, reference: str) -> RailStatus:
+    def status(self, reference: str, **_wallet) -> RailStatus:
         known = self.results.get(reference)
         if known is not None and known.is_final:
             return known
@@ -394,6 +395,11 @@ class MpesaB2CRail:
         return RailStatus("unknown", reason=f"status_query_http_{response.status}", raw=raw)
 
 
+    def check_payee(self, msisdn: str, currency: str) -> PayeeCheck:
+        """Daraja has no account lookup before a payment: the holder's name comes back with the
+        first payout's result (``ReceiverPartyPublicName``), and is compared then."""
+        return PayeeCheck(checked=False)
+
     # -- callbacks (hints) ----------------------------------------------------------
     def accept_callback(self, reference: str, token: str | None, body, *, queue_timeout: bool = False) -> bool:
         """A POST to one of our per-payout callback URLs: True if it is kept (then advance the payout).
@@ -415,3 +421,25 @@ class MpesaB2CRail:
 def _is_duplicate(payload: dict) -> bool:
     text = " ".join(str(payload.get(k) or "") for k in ("errorMessage", "ResponseDescription")).lower()
     return "duplicate" in text
+
+
+def from_settings(settings, *, results: ResultStore | None = None, http: HttpClient | None = None, **_ports) -> MpesaB2CRail:
+    """The rail as the registry builds it, from ``MIZANI_MPESA_*`` (see ``config.py``)."""
+    from chalicelib.payouts.rails import config as c
+
+    api = c.local_api_url()
+    return MpesaB2CRail(
+        base_url=c.env_value("MIZANI_MPESA_BASE_URL", settings, c.local_sandbox_url(settings)),
+        consumer_key=c.secret_value("MIZANI_MPESA_CONSUMER_KEY", settings, c.LOCAL_MPESA_CONSUMER_KEY),
+        consumer_secret=c.secret_value("MIZANI_MPESA_CONSUMER_SECRET", settings, c.LOCAL_MPESA_CONSUMER_SECRET),
+        initiator_name=c.env_value("MIZANI_MPESA_INITIATOR_NAME", settings, c.LOCAL_MPESA_INITIATOR_NAME),
+        security_credential=c.secret_value("MIZANI_MPESA_SECURITY_CREDENTIAL", settings, c.LOCAL_MPESA_SECURITY_CREDENTIAL),
+        shortcode=c.env_value("MIZANI_MPESA_SHORTCODE", settings, c.LOCAL_MPESA_SHORTCODE),
+        result_url=c.env_value("MIZANI_MPESA_RESULT_URL", settings, f"{api}/v1/webhooks/mpesa/result"),
+        queue_timeout_url=c.env_value("MIZANI_MPESA_QUEUE_TIMEOUT_URL", settings, f"{api}/v1/webhooks/mpesa/timeout"),
+        status_result_url=c.env_value("MIZANI_MPESA_STATUS_RESULT_URL", settings, required=False),
+        results=results,
+        callbacks=c.callback_urls("mpesa", settings),
+        http=http,
+        timeout_seconds=c.http_timeout(settings),
+    )

@@ -62,6 +62,20 @@ class RailStatus:
         return self.state in FINAL_STATES
 
 
+@dataclass(frozen=True)
+class PayeeCheck:
+    """What a rail says about a wallet before any money goes to it.
+
+    ``checked`` is False when the rail offers no such check (M-Pesa B2C: the holder's name
+    only comes back with a payment's result). ``active`` False: the wallet does not exist,
+    is barred or inactive. ``holder_name`` is ``None`` when the rail reports no name.
+    """
+
+    checked: bool
+    active: bool | None = None
+    holder_name: str | None = None
+
+
 @runtime_checkable
 class PayoutRail(Protocol):
     """A mobile-money payout provider.
@@ -70,7 +84,10 @@ class PayoutRail(Protocol):
     (the provider refused or reported failure) or ``unknown`` (see module doc).
     It raises ``ValidationError`` for input it will not send and ``RailNotSent``
     when it is certain nothing reached the provider. ``status`` never raises for
-    provider trouble: it answers ``unknown``.
+    provider trouble: it answers ``unknown``; it is given the payout's wallet and
+    currency (a rail whose API needs them, as Airtel's country headers do).
+    ``check_payee`` asks whether a wallet exists and whose it is (``RailNotSent``
+    when the provider cannot answer).
     """
 
     name: str
@@ -78,7 +95,9 @@ class PayoutRail(Protocol):
 
     def send(self, reference: str, amount: Money, msisdn: str, note: str) -> RailStatus: ...
 
-    def status(self, reference: str) -> RailStatus: ...
+    def status(self, reference: str, *, msisdn: str | None = None, currency: str | None = None) -> RailStatus: ...
+
+    def check_payee(self, msisdn: str, currency: str) -> PayeeCheck: ...
 
 
 class RailNotSent(ProviderUnavailable):

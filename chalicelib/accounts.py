@@ -1,0 +1,46 @@
+"""Every ledger account id format, in one place.
+
+The ledger knows accounts only by id; these functions are the only places that spell
+them, so that a reader (or a reconciliation) can tell what an account is from its id:
+
+    psp:stripe:<CUR>        money held at the card processor
+    escrow:<order_id>       a buyer's money held for one order (pay currency)
+    fx:<CUR>                the platform's FX liquidity in one currency
+    revenue:fees:<CUR>      platform fees earned
+    seller:<seller_id>      what the platform owes a seller (payout currency)
+    float:<rail>:<CUR>      prefunded float at a mobile-money rail
+"""
+from __future__ import annotations
+
+
+def psp_account_id(currency: str) -> str:
+    return f"psp:stripe:{currency}"
+
+
+def escrow_account_id(order_id: str) -> str:
+    return f"escrow:{order_id}"
+
+
+def fx_account_id(currency: str) -> str:
+    return f"fx:{currency}"
+
+
+def fee_account_id(currency: str) -> str:
+    return f"revenue:fees:{currency}"
+
+
+def seller_account_id(seller_id: str) -> str:
+    return f"seller:{seller_id}"
+
+
+def float_account_id(rail: str, currency: str) -> str:
+    return f"float:{rail}:{currency}"
+
+
+#: The platform's own accounts, per currency: (id template, ledger kind). Floats are per rail
+#: (``chalicelib.rails``), so ``bootstrap.ensure_platform_accounts`` adds one per rail.
+PLATFORM_ACCOUNTS: tuple[tuple[str, str], ...] = (
+    ("psp:stripe:{cur}", "asset"),
+    ("fx:{cur}", "asset"),
+    ("revenue:fees:{cur}", "revenue"),
+)
