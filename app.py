@@ -32,12 +32,14 @@ from chalicelib.api.trade_schemas import (
     ReconciliationQuery,
     ReconciliationRequest,
     ReconciliationResponse,
+    SellerPatch,
     SellerRequest,
     SellerResponse,
     ShipmentRequest,
     WithdrawalRequest,
 )
 from chalicelib.errors import NotFound, ValidationError
+from chalicelib.escrow.model import public_seller
 
 app = Chalice(app_name="mizani")
 # Chalice leaves its app logger ("mizani") at ERROR; our modules log under "mizani.*" (access lines at INFO).
@@ -120,12 +122,18 @@ def register_seller(call: Call) -> dict:
     if call.principal.role == "seller" and req.seller_id not in (None, call.principal.sub):
         raise ValidationError("validation_error", "a seller registers as itself", path="seller_id")
     payout = {**req.payout.model_dump(), "seller_id": req.seller_id}
-    return bootstrap.escrow().register_seller(call.principal, req.name, req.country, payout)
+    return public_seller(bootstrap.escrow().register_seller(call.principal, req.name, req.country, payout))
 
 
 @api.get("/v1/sellers/{seller_id}", roles=SELLER_OR_STAFF, response=SellerResponse, summary="A seller")
 def get_seller(call: Call, seller_id: str) -> dict:
-    return bootstrap.escrow().get_seller(call.principal, seller_id)
+    return public_seller(bootstrap.escrow().get_seller(call.principal, seller_id))
+
+
+@api.route("PATCH", "/v1/sellers/{seller_id}", roles=frozenset({"admin"}), idempotent=False, body=SellerPatch,
+           response=SellerResponse, summary="An admin clears a seller under review (active) or blocks it")
+def update_seller(call: Call, seller_id: str) -> dict:
+    return public_seller(bootstrap.escrow().set_seller_status(call.principal, seller_id, call.body.status))
 
 
 @api.get("/v1/sellers/{seller_id}/balance", roles=SELLER_OR_STAFF, response=BalanceResponse,
@@ -178,7 +186,7 @@ def record_shipment(call: Call, order_id: str) -> dict:
 @api.post("/v1/webhooks/stripe", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="Stripe events (Stripe-Signature verified, 300 s tolerance; deduplicated by event id)")
 def stripe_webhook(call: Call) -> dict:
-    from chalicelib import webhooks
+    from chalicelib.api import webhooks
 
     return webhooks.handle_stripe(call.raw_body, call.header("stripe-signature"))
 
@@ -186,25 +194,41 @@ def stripe_webhook(call: Call) -> dict:
 @api.post("/v1/webhooks/customs", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="Customs decisions (Mizani-Signature verified; deduplicated by event_id)")
 def customs_webhook(call: Call) -> dict:
-    from chalicelib import webhooks
+    from chalicelib.api import webhooks
 
     return webhooks.handle_customs(call.raw_body, call.header("mizani-signature"))
 
 
-@api.route("PUT", "/v1/webhooks/momo", roles=PUBLIC, idempotent=False, response=Acknowledged,
-           summary="MTN MoMo's transfer callback (X-Callback-Url): a hint only, the status is re-queried from MTN")
-def momo_callback(call: Call) -> dict:
-    from chalicelib import webhooks
+@api.post("/v1/webhooks/rails/{rail}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="A rail's callback to the one URL set in its portal (Airtel): a hint, the provider is asked")
+def rail_callback(call: Call, rail: str) -> dict:
+    from chalicelib.api import webhooks
 
-    return webhooks.handle_momo_callback(call.raw_body)
+    return webhooks.handle_rail_callback(rail, call.raw_body)
+
+
+@api.post("/v1/webhooks/rails/{rail}/{kind}/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="A rail's callback on the payout's own tokened URL: a hint, the provider is asked")
+def rail_callback_for_payout(call: Call, rail: str, kind: str, payout_id: str, token: str) -> dict:
+    from chalicelib.api import webhooks
+
+    return webhooks.handle_rail_callback(rail, call.raw_body, payout_id, token, kind)
+
+
+@api.route("PUT", "/v1/webhooks/momo", roles=PUBLIC, idempotent=False, response=Acknowledged,
+           summary="MTN MoMo's callback on the bare URL (transfers sent before tokened URLs): a hint only")
+def momo_callback(call: Call) -> dict:
+    from chalicelib.api import webhooks
+
+    return webhooks.handle_rail_callback("mtn_momo", call.raw_body)
 
 
 @api.route("PUT", "/v1/webhooks/momo/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
            summary="MTN MoMo's callback on the payout's own tokened URL: a hint only, the status is re-queried")
 def momo_callback_tokened(call: Call, payout_id: str, token: str) -> dict:
-    from chalicelib import webhooks
+    from chalicelib.api import webhooks
 
-    return webhooks.handle_momo_callback(call.raw_body, payout_id, token)
+    return webhooks.handle_rail_callback("mtn_momo", call.raw_body, payout_id, token)
 
 
 @api.post("/v1/webhooks/momo/{payout_id}", roles=PUBLIC, idempotent=False, response=Acknowledged,
@@ -217,33 +241,33 @@ def momo_callback_for_payout(call: Call, payout_id: str) -> dict:
 @api.post("/v1/webhooks/mpesa/result", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="The bare M-Pesa result URL: carries no payout token, so it is acknowledged and changes nothing")
 def mpesa_result(call: Call) -> dict:
-    from chalicelib import webhooks
+    from chalicelib.api import webhooks
 
-    return webhooks.handle_mpesa_result(None, None, call.raw_body)
+    return webhooks.handle_rail_callback("mpesa", call.raw_body)
 
 
 @api.post("/v1/webhooks/mpesa/result/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="M-Pesa B2C result and Transaction Status answers for one payout (a hint: Safaricom is asked)")
 def mpesa_result_for_payout(call: Call, payout_id: str, token: str) -> dict:
-    from chalicelib import webhooks
+    from chalicelib.api import webhooks
 
-    return webhooks.handle_mpesa_result(payout_id, token, call.raw_body)
+    return webhooks.handle_rail_callback("mpesa", call.raw_body, payout_id, token)
 
 
 @api.post("/v1/webhooks/mpesa/timeout", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="The bare M-Pesa queue-timeout URL: acknowledged, changes nothing")
 def mpesa_timeout(call: Call) -> dict:
-    from chalicelib import webhooks
+    from chalicelib.api import webhooks
 
-    return webhooks.handle_mpesa_result(None, None, call.raw_body, queue_timeout=True)
+    return webhooks.handle_rail_callback("mpesa", call.raw_body, kind="timeout")
 
 
 @api.post("/v1/webhooks/mpesa/timeout/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="M-Pesa B2C queue timeout for one payout: the outcome is unknown, the payout is polled")
 def mpesa_timeout_for_payout(call: Call, payout_id: str, token: str) -> dict:
-    from chalicelib import webhooks
+    from chalicelib.api import webhooks
 
-    return webhooks.handle_mpesa_result(payout_id, token, call.raw_body, queue_timeout=True)
+    return webhooks.handle_rail_callback("mpesa", call.raw_body, payout_id, token, "timeout")
 
 
 # -- reconciliation (finance) ------------------------------------------------------------------

@@ -16,12 +16,12 @@ def main() -> None:
     row("import boto3 (same run)", f"{boto_ms:.0f} ms")
     row("ratio app / boto3 (target <= 1.5)", f"{app_ms / boto_ms:.2f}x")
 
-    from chalicelib import aws
+    from chalicelib import aws, settings
     from chalicelib.ledger import Ledger, Transfer, TransferKind
     from chalicelib.ledger.dynamo import DynamoLedgerStore
 
     with moto_world():
-        ledger = Ledger(DynamoLedgerStore())
+        ledger = Ledger(DynamoLedgerStore(settings.get().table_prefix))
         ledger.create_account("psp:stripe:CNY", "CNY")
         ledger.create_account("escrow:o1", "CNY", "liability", ["debits_must_not_exceed_credits"])
         ledger.create_account("fx:CNY", "CNY")

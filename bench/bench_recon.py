@@ -154,12 +154,12 @@ def _rss_mb() -> float:
 def run_ours(directory: str, workers: int | None = None, engine: str = "auto") -> dict:
     os.environ["MIZANI_RECON_ENGINE"] = engine
     from chalicelib.recon import columnar
+    from chalicelib.recon.inputs import reconciliation_id
     from chalicelib.recon.parallel import reconcile_parallel
-    from chalicelib.recon.service import reconciliation_id
 
-    if engine != "python" and not columnar.available():
+    # ``available`` imports Polars (whatever the engine), like ``import duckdb``: not timed
+    if not columnar.available() and engine != "python":
         raise SystemExit("the columnar engine needs Polars (requirements-dev.txt): make bench installs it")
-    columnar._polars()  # the import, like ``import duckdb``, is not timed
 
     import gc
     gc.collect()

@@ -22,7 +22,10 @@ def escrow_account_id(order_id: str) -> str:
 
 
 def fx_account_id(currency: str) -> str:
-    return f"fx:{currency}"
+    """The platform's liquidity account for ``currency`` (a supported one, else ``validation_error``)."""
+    from chalicelib.money import check_currency
+
+    return f"fx:{check_currency(currency)}"
 
 
 def fee_account_id(currency: str) -> str:

@@ -25,6 +25,8 @@ from chalicelib import settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.api.idempotency import IdempotencyStore
+    from chalicelib.fx.quotes import QuoteService, QuoteStore
+    from chalicelib.fx.rates import RateSource
     from chalicelib.ledger import Account, Ledger
 
 _lock = threading.RLock()
@@ -37,6 +39,12 @@ def _platform_accounts() -> tuple[tuple[str, str], ...]:
     from chalicelib.rails import RAILS
 
     return PLATFORM_ACCOUNTS + tuple((f"float:{name}:{{cur}}", "asset") for name in RAILS)
+
+
+def _utc_now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
 
 
 def _cached(name: str, build: Callable[[], Any]) -> Any:
@@ -54,20 +62,63 @@ def _build_ledger():
     from chalicelib.ledger import Ledger
     from chalicelib.ledger.dynamo import DynamoLedgerStore
 
-    return Ledger(DynamoLedgerStore())
+    return Ledger(DynamoLedgerStore(settings.get().table_prefix))
+
+
+# -- FX: the rate source and the quote service from Settings ------------------------------------
+# ``fx_source`` picks the rates adapter (``snapshot``: the file shipped in the package; ``http``:
+# ``HttpRateSource(fx_url)``); ``fx_spreads``/``fx_default_spread_bps`` price the spread and
+# ``quote_ttl_seconds`` the expiry. Quotes live in the app table.
+
+
+def build_rate_source(settings) -> "RateSource":
+    """The configured ``RateSource``; ``ValueError`` on a misconfiguration (a deploy bug)."""
+    if settings.fx_source == "snapshot":
+        from chalicelib.fx.snapshot import SnapshotRateSource
+
+        return SnapshotRateSource()
+    if settings.fx_source == "http":
+        if not settings.fx_url:
+            raise ValueError("MIZANI_FX_SOURCE=http needs MIZANI_FX_URL")
+        from chalicelib.fx.http_source import HttpRateSource
+
+        return HttpRateSource(settings.fx_url, timeout_seconds=settings.http_timeout_seconds)
+    raise ValueError(f"MIZANI_FX_SOURCE must be 'snapshot' or 'http', not {settings.fx_source!r}")
+
+
+def build_quote_service(
+    settings,
+    *,
+    store: "QuoteStore | None" = None,
+    rate_source: "RateSource | None" = None,
+    clock=None,
+) -> "QuoteService":
+    """The ``QuoteService`` for these settings; ``store``/``rate_source``/``clock`` override the
+    defaults (``DynamoQuoteStore`` on ``settings.table("app")``, ``build_rate_source``, UTC now)."""
+    if store is None:
+        from chalicelib.fx.dynamo_store import DynamoQuoteStore
+
+        store = DynamoQuoteStore(settings.table("app"))
+    from chalicelib.fx.quotes import QuoteService
+
+    extra = {"clock": clock} if clock is not None else {}
+    return QuoteService(
+        rate_source if rate_source is not None else build_rate_source(settings),
+        store,
+        spreads=settings.fx_spreads,
+        default_spread_bps=settings.fx_default_spread_bps,
+        ttl_seconds=settings.quote_ttl_seconds,
+        **extra,
+    )
 
 
 def _build_rate_source():
-    from chalicelib import fx
-
-    return fx.build_rate_source(settings.get())
+    return build_rate_source(settings.get())
 
 
 def _build_quotes():
-    from chalicelib import fx
-
     # One rate source per container: the quote service prices with the same (cached) rates.
-    return fx.build_quote_service(settings.get(), rate_source=rate_source())
+    return build_quote_service(settings.get(), rate_source=rate_source())
 
 
 def _build_idempotency_store():
@@ -104,7 +155,7 @@ def override(**services: Any) -> None:
 
 def _service_names() -> set[str]:
     """The public service accessors of this module (computed: services added later count too)."""
-    skip = {"override", "reset", "ensure_platform_accounts"}
+    skip = {"override", "reset", "ensure_platform_accounts", "build_rate_source", "build_quote_service"}
     return {
         name
         for name, value in globals().items()
@@ -141,7 +192,7 @@ def docs():
     """Versioned documents in the app table (orders, sellers, payouts, outbox, event markers)."""
     from chalicelib.documents import DynamoDocuments
 
-    return _cached("docs", DynamoDocuments)
+    return _cached("docs", lambda: DynamoDocuments(settings.get().table("app")))
 
 
 def cards():
@@ -154,7 +205,7 @@ def cards():
 def workflow():
     from chalicelib.workflow.engine import StepFunctionsWorkflow
 
-    return _cached("workflow", StepFunctionsWorkflow)
+    return _cached("workflow", lambda: StepFunctionsWorkflow(settings.get().state_machine_arn))
 
 
 def outbox():
@@ -168,7 +219,8 @@ def escrow():
     from chalicelib.escrow.service import EscrowService
 
     return _cached(
-        "escrow", lambda: EscrowService(docs(), ledger(), quotes(), cards(), workflow(), settings.get(), outbox=outbox())
+        "escrow", lambda: EscrowService(docs(), ledger(), quotes(), cards(), workflow(), settings.get(), outbox=outbox(),
+                                        payee_rails=rail)
     )
 
 
@@ -188,12 +240,21 @@ def mpesa_results():
 def payouts():
     from chalicelib.payouts.service import PayoutService
 
-    return _cached("payouts", lambda: PayoutService(docs(), ledger(), rail, escrow(), outbox()))
+    from chalicelib.payees import PayeeGate
+
+    return _cached("payouts", lambda: PayoutService(docs(), ledger(), rail, payees=PayeeGate(docs(), rail, _utc_now)))
+
+
+def order_payouts():
+    """An order's payout steps for the workflow (escrow's status, payouts' money)."""
+    from chalicelib.workflow.order_payouts import OrderPayouts
+
+    return _cached("order_payouts", lambda: OrderPayouts(escrow(), payouts()))
 
 
 def reconciliations():
     """Statements and reconciliations in S3, matched against the ledger's own records."""
-    from chalicelib.recon.archive import Reconciliations
+    from chalicelib.recon.reconciliations import Reconciliations
 
     return _cached(
         "reconciliations",

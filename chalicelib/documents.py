@@ -14,7 +14,7 @@ import json
 import threading
 from typing import Callable, Protocol
 
-from chalicelib import aws, settings
+from chalicelib import aws
 from chalicelib.errors import Conflict
 
 Mutation = Callable[[dict], dict | None]  # returns the new document, or None for "no change"
@@ -121,9 +121,9 @@ class MemoryDocuments:
 
 
 class DynamoDocuments:
-    def __init__(self, client=None, table: str | None = None, max_attempts: int = 8):
+    def __init__(self, table: str, client=None, max_attempts: int = 8):
         self._client = client
-        self.table = table or settings.get().table("app")
+        self.table = table
         self.max_attempts = max_attempts
 
     @property

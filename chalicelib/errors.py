@@ -8,9 +8,12 @@ from __future__ import annotations
 
 
 class MizaniError(Exception):
-    """Base of every domain error: a stable ``code`` and a human ``message``."""
+    """Base of every domain error: a stable ``code``, a human ``message``, and whether a retry of
+    the same request may succeed (``retryable``: read by the HTTP mapping, which tells the client,
+    and by the workflow tasks, which let Step Functions retry instead of going to review)."""
 
     code = "error"
+    retryable = False
 
     def __init__(self, code: str | None = None, message: str = "", **detail):
         self.code = code or self.code
@@ -75,3 +78,4 @@ class ProviderUnavailable(MizaniError):
     """An outside provider failed or timed out; a retry may help (HTTP 502/503, ``retryable``)."""
 
     code = "provider_unavailable"
+    retryable = True

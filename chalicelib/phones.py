@@ -65,7 +65,7 @@ def wallet_for_rail(msisdn: str, rail: Rail, currency: str, *, local_stage: bool
         )
     if wallet.network not in rail.networks:
         raise ValidationError(
-            "validation_error", f"{wallet.e164} is a {wallet.network or 'non-mobile-money'} number, not {rail.display_name}",
+            "validation_error", f"{wallet.e164} is on {wallet.network or 'no known mobile network'}, not {rail.display_name}",
             path=path,
         )
     return wallet

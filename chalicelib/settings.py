@@ -68,6 +68,11 @@ class Settings:
     recon_distributed_lines: int = 200_000  # statements with at least this many lines are chunked
     recon_chunk_lines: int = 50_000  # statement lines per chunk (one Lambda each)
 
+    # payouts: per-stage limits over the rail registry's defaults, {"<rail>:<CUR>": {"min", "max_per_tx",
+    # "max_per_day"}} in minor units; repeats of MTN's transfer POST under the same X-Reference-Id
+    payout_limits: dict = field(default_factory=dict)
+    momo_send_retries: int = 0
+
     # outbound HTTP (providers)
     http_timeout_seconds: float = 10.0
     sandbox_base_url: str = ""  # local stage: the provider simulators
@@ -109,6 +114,8 @@ def load() -> Settings:
         reconcile_state_machine_arn=_env("MIZANI_RECONCILE_STATE_MACHINE_ARN"),
         recon_distributed_lines=_int("MIZANI_RECON_DISTRIBUTED_LINES", 200_000),
         recon_chunk_lines=_int("MIZANI_RECON_CHUNK_LINES", 50_000),
+        payout_limits=json.loads(_env("MIZANI_PAYOUT_LIMITS", "{}") or "{}"),
+        momo_send_retries=_int("MIZANI_MOMO_SEND_RETRIES", 0),
         http_timeout_seconds=float(_env("MIZANI_HTTP_TIMEOUT_SECONDS", "10") or 10),
         sandbox_base_url=_env("MIZANI_SANDBOX_BASE_URL"),
     )

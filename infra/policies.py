@@ -85,7 +85,7 @@ def _merge(*parts: dict) -> dict:
 
 #: function name (as in app.py; the API is "api_handler") -> what it may touch.
 #: "states": the API starts the escrow workflow and answers its task tokens.
-#: "secrets": reads provider credentials stored by reference (chalicelib/payouts/rails/config.py):
+#: "secrets": reads provider credentials stored by reference (chalicelib/secrets.py):
 #:   SSM parameters under /mizani/<stage>/ or Secrets Manager secrets named mizani/<stage>/...
 ACCESS: dict[str, dict] = {
     "api_handler": {

@@ -24,6 +24,9 @@ SELLER_ID = "coop-kivu-hills"
 BUYER_ID = "buyer-shanghai-roasters"
 KENYA_SELLER_ID = "coop-kericho-tea"
 KENYA_WALLET = "254712345678"  # an ordinary number: the M-Pesa simulator pays it
+UGANDA_SELLER_ID = "coop-bugisu-arabica"
+UGANDA_WALLET = "256701234567"  # an ordinary Airtel Uganda number: the Airtel simulator pays it
+AIRTEL_INACTIVE = "250730000001"  # Airtel's sandbox number for an inactive wallet (API.md)
 TERMINAL = {"settled", "refunded", "payout_failed", "manual_review"}
 
 
@@ -149,15 +152,44 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
     mpesa_wallet = requests.get(f"{sandbox_url}/sandbox/wallets/mpesa/{KENYA_WALLET}", timeout=10).json()
     print(f"   the growers' M-Pesa wallet: {json.dumps(mpesa_wallet.get('balances', mpesa_wallet))}")
 
+    print("\n10. A co-operative on Mount Elgon, Uganda, is paid in UGX on Airtel Money")
+    refused = c.call("POST", "/v1/sellers", "seller", "coop-inactive-wallet", {
+        "name": "Musanze Highland Growers", "country": "RW",
+        "payout": {"rail": "airtel_money", "msisdn": AIRTEL_INACTIVE, "currency": "RWF"}}, expect=(422,))
+    print(f"   first, a registration with an inactive Airtel wallet ({AIRTEL_INACTIVE}): 422 {refused['error']['code']}"
+          f" ({refused['error']['message']})")
+    requests.post(f"{sandbox_url}/sandbox/wallets/airtel_money/{UGANDA_WALLET}",
+                  json={"name": "Bugisu Arabica Farmers Cooperative"}, timeout=10)
+    ug = c.call("POST", "/v1/sellers", "seller", UGANDA_SELLER_ID, {
+        "name": "Bugisu Arabica Farmers Co-operative", "country": "UG",
+        "payout": {"rail": "airtel_money", "msisdn": UGANDA_WALLET, "currency": "UGX"}})
+    print(f"   {ug['name']} registered: {ug['status']}; Airtel's KYC says the wallet is "
+          f"{ug['name_check']['provider_name']!r} (name score {ug['name_check']['score']})")
+    arabica = [{"description": "Bugisu AA washed arabica", "hs_code": "0901.11", "quantity": "60", "unit": "kg",
+                "unit_price": {"amount": 1100, "currency": "USD"}}]
+    order4 = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": UGANDA_SELLER_ID, "pay_currency": "CNY", "lines": arabica})
+    requests.post(f"{sandbox_url}/sandbox/payments/{order4['payment']['payment_intent_id']}/pay", json={"outcome": "succeeded"}, timeout=30)
+    c.wait_for(order4["order_id"], {"paid"})
+    shipped4 = c.call("POST", f"/v1/orders/{order4['order_id']}/shipment", "seller", UGANDA_SELLER_ID,
+                      {"carrier": "Uganda Airlines Cargo", "tracking_number": "UR-416-2207", "customs_declaration_ref": "UG-EBB-2026-40411"})
+    c.customs(shipped4, "cleared", "cust-" + uuid.uuid4().hex[:10])
+    done4 = c.wait_for(order4["order_id"], TERMINAL)
+    print(f"   order {order4['order_id']}: {money(order4['total'])} -> {money(order4['payout'])} guaranteed; now {done4['status']}")
+    airtel_wallet = requests.get(f"{sandbox_url}/sandbox/wallets/airtel_money/{UGANDA_WALLET}", timeout=10).json()
+    print(f"   the farmers' Airtel Money wallet: {json.dumps(airtel_wallet.get('balances', airtel_wallet))}")
+    for p in c.call("GET", f"/v1/sellers/{UGANDA_SELLER_ID}/payouts", "seller", UGANDA_SELLER_ID)["payouts"]:
+        print(f"   payout {p['payout_id']}: {money(p['amount'])} {p['status']} (Airtel {p['provider_reference']})")
+
     tb = c.call("GET", "/v1/ledger/trial-balance", "finance", "fin-1")
-    print("\n10. Trial balance (finance)")
+    print("\n11. Trial balance (finance)")
     for cur, row in tb["currencies"].items():
         if not (row["debits"] or row["credits"]):
             continue
         print(f"   {cur}: debits {row['debits']:>14,}  credits {row['credits']:>14,}")
     print(f"   balanced: {tb['balanced']}")
 
-    ok = done["status"] == "settled" and done3["status"] == "settled" and tb["balanced"]
+    ok = (done["status"] == "settled" and done3["status"] == "settled" and done4["status"] == "settled"
+          and refused["error"]["code"] == "payee_invalid" and tb["balanced"])
     recon_ok = reconcile(c, sandbox_url)
     print(f"\nThe story took {time.monotonic() - started:.1f} s.")
     return ok and recon_ok
@@ -165,9 +197,9 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
 
 def reconcile(c: Client, sandbox_url: str) -> bool:
     """Finance reconciles each provider's statement against the ledger, then a doctored one."""
-    print("\n11. Finance reconciles the providers' statements against the ledger")
+    print("\n12. Finance reconciles the providers' statements against the ledger")
     clean = True
-    for source in ("stripe_balance", "mtn_momo", "mpesa_b2c"):
+    for source in ("stripe_balance", "mtn_momo", "mpesa_b2c", "airtel_money"):
         statement = requests.get(f"{sandbox_url}/sandbox/statements/{source}", timeout=10).text
         rec = c.call("POST", "/v1/reconciliations", "finance", "fin-1", {"source": source, "content": statement})
         s = rec["summary"]
@@ -195,7 +227,7 @@ def main() -> int:
 
     os.environ.setdefault("MIZANI_LOG_LEVEL", "WARNING")  # the story, not the access log
 
-    print("Starting the embedded sandbox (moto: DynamoDB + Step Functions; Stripe, MTN MoMo, M-Pesa, SMS simulators)...")
+    print("Starting the embedded sandbox (moto: DynamoDB + Step Functions; Stripe, MTN MoMo, M-Pesa, Airtel Money, SMS simulators)...")
     with Sandbox() as world:
         print(world.describe())
         ok = tell(world.api_url, world.sandbox_url, world.env)

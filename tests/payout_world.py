@@ -11,6 +11,7 @@ from chalicelib.notify.outbox import Outbox
 from chalicelib.payments.fake import FakeCardGateway
 from chalicelib.payouts.rails.fake import FakeRail
 from chalicelib.payouts.service import PayoutService
+from chalicelib.workflow.order_payouts import OrderPayouts
 from chalicelib.settings import Settings
 from chalicelib.workflow.engine import FakeWorkflow
 
@@ -45,7 +46,8 @@ class World:
         outbox = Outbox(self.docs, lambda: self.phone)
         quotes = QuoteService(SnapshotRateSource(), MemoryQuoteStore())
         self.escrow = EscrowService(self.docs, self.ledger, quotes, self.cards, FakeWorkflow(), Settings(), outbox=outbox)
-        self.payouts = PayoutService(self.docs, self.ledger, lambda name: self.rail, self.escrow, outbox, clock=lambda: self.now)
+        self.payouts = PayoutService(self.docs, self.ledger, lambda name: self.rail, clock=lambda: self.now)
+        self.order_payouts = OrderPayouts(self.escrow, self.payouts)
         self.seller = self.escrow.register_seller(SELLER, "Kivu Hills", "RW",
                                                   {"rail": "mtn_momo", "msisdn": WALLET, "currency": "RWF"})
 

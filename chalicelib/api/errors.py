@@ -42,8 +42,6 @@ STATUS_BY_ERROR: dict[type[MizaniError], int] = {
     ProviderUnavailable: 503,
 }
 
-#: Kinds of failure a client may simply retry (the body says ``"retryable": true``).
-RETRYABLE: tuple[type[MizaniError], ...] = (ProviderUnavailable,)
 
 #: Domain codes renamed on the wire, so clients see one stable vocabulary
 #: (the ledger says ``exceeds_credits``; a client understands ``insufficient_funds``).
@@ -113,7 +111,7 @@ def to_http(error: BaseException, request_id: str) -> HttpError:
         # A bug, not a domain outcome: log everything, tell the client nothing but the id.
         logger.error("unhandled error request_id=%s", request_id, exc_info=error)
         return HttpError(500, error_body("internal_error", INTERNAL_ERROR_MESSAGE, request_id), {})
-    retryable = True if isinstance(error, RETRYABLE) else None
+    retryable = True if error.retryable else None  # the error says so itself (MizaniError.retryable)
     headers: dict = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"

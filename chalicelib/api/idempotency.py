@@ -184,11 +184,7 @@ class DynamoIdempotencyStore(IdempotencyStore):
 
     SK = "idem"
 
-    def __init__(self, table_name: str | None = None, client=None) -> None:
-        if table_name is None:
-            from chalicelib import settings
-
-            table_name = settings.get().table("app")
+    def __init__(self, table_name: str, client=None) -> None:
         self.table_name = table_name
         self._client = client
 

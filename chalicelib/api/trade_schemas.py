@@ -41,12 +41,24 @@ class PayoutRouteView(ResponseModel):
     currency: str
 
 
+class NameCheck(ResponseModel):
+    provider_name: str | None = None
+    score: int
+
+
 class SellerResponse(ResponseModel):
     seller_id: str
     name: str
     country: str
     payout: PayoutRouteView
+    status: Literal["active", "pending_review", "blocked"] = "active"
+    name_check: NameCheck | None = None
+    payee_checked_at: str | None = Field(default=None, description="when the rail last confirmed the wallet")
     created_at: str | None = None
+
+
+class SellerPatch(RequestModel):
+    status: Literal["active", "blocked"]
 
 
 class BalanceResponse(ResponseModel):
@@ -149,6 +161,7 @@ class PayoutView(ResponseModel):
     provider_reference: str | None = None
     reason: str | None = None
     scheduled_for: str | None = None
+    hold: str | None = Field(default=None, description="why a pending payout is not sent yet: review, blocked")
     created_at: str
     updated_at: str
     batch: list["PayoutView"] | None = Field(default=None, description="the parts, when the withdrawal was split")
@@ -160,7 +173,7 @@ class PayoutsResponse(ResponseModel):
 
 # -- reconciliations -------------------------------------------------------------------------------
 class ReconciliationRequest(RequestModel):
-    source: Literal["stripe_balance", "mtn_momo", "mpesa_b2c", "camt053"]
+    source: Literal["stripe_balance", "mtn_momo", "mpesa_b2c", "camt053", "airtel_money"]
     content: Annotated[StrictStr, Field(min_length=1, max_length=5_000_000)] | None = None
     s3_key: Annotated[StrictStr, Field(min_length=1, max_length=1024)] | None = None
 

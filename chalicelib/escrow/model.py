@@ -36,6 +36,12 @@ ALLOWED_FROM: dict[OrderStatus, frozenset[OrderStatus]] = {
 #: Statuses in which the buyer's money sits in the order's escrow account.
 IN_ESCROW = frozenset({S.PAID, S.SHIPPED, S.CUSTOMS_CLEARED})
 
+def public_seller(doc: dict) -> dict:
+    """The seller as the API shows it: who, where it is paid, and whether it may be paid now."""
+    keys = ("seller_id", "name", "country", "payout", "status", "name_check", "payee_checked_at", "created_at")
+    return {k: doc.get(k) for k in keys if k in doc}
+
+
 def public_order(doc: dict, viewer=None) -> dict:
     """The order as API.md shows it to ``viewer`` (a ``Principal``; internal fields such as the
     task token stay inside). The card's ``client_secret`` lets its holder confirm the payment, so

@@ -14,16 +14,16 @@ from typing import Callable
 
 from chalicelib.documents import DocumentExists, Documents
 from chalicelib.errors import InvalidState, NotFound, ValidationError
+from chalicelib import payees, phones, rails
 from chalicelib.escrow import pricing
-from chalicelib import rails
 from chalicelib.accounts import (
     escrow_account_id,
     fee_account_id,
-    fx_account_id,
     psp_account_id,
     seller_account_id,
 )
 from chalicelib.escrow.model import ALLOWED_FROM, IN_ESCROW, OrderStatus, public_order
+from chalicelib.fx.conversion import conversion_legs
 from chalicelib.fx.rates import rate
 from chalicelib.ids import derived_id
 from chalicelib.ledger import AccountFlag, Ledger, Transfer
@@ -50,8 +50,10 @@ def _utc_now() -> datetime:
 class EscrowService:
     """Orders from checkout to settlement or refund. Ports are injected (see ``bootstrap``)."""
 
-    def __init__(self, docs: Documents, ledger: Ledger, quotes, cards, workflow, settings, clock=_utc_now, outbox=None):
+    def __init__(self, docs: Documents, ledger: Ledger, quotes, cards, workflow, settings, clock=_utc_now, outbox=None,
+                 payee_rails=None):
         self.outbox = outbox
+        self.payee_rails = payee_rails  # rail name -> PayoutRail, asked about a wallet before registering it
         self.docs = docs
         self.ledger = ledger
         self.quotes = quotes
@@ -68,15 +70,21 @@ class EscrowService:
         else:
             seller_id = payout.get("seller_id") or derived_id("sel_", name, payout["msisdn"], length=16)
         rail, currency = payout["rail"], check_currency(payout["currency"])
-        if currency not in rails.rail_currencies(rail):
-            raise ValidationError(
-                "validation_error", f"{rail} does not pay out in {currency}", path="payout.currency"
-            )
+        wallet = phones.wallet_for_rail(payout["msisdn"], rails.rail(rail), currency, local_stage=self.settings.is_local)
+        route = {"rail": rail, "msisdn": wallet.e164, "currency": currency}
+        existing = self.docs.get(f"seller#{seller_id}")
+        if existing is not None:
+            if {k: existing[k] for k in ("name", "country", "payout")} != {"name": name, "country": country, "payout": route}:
+                raise InvalidState("seller_exists", f"seller {seller_id} is already registered with other details")
+            return existing
+        # Ask the rail about the wallet before anything is written: an inactive one is refused.
+        check = self.payee_rails(rail).check_payee(wallet.e164, currency) if self.payee_rails else None
         seller = {
             "seller_id": seller_id,
             "name": name,
             "country": country,
-            "payout": {"rail": rail, "msisdn": payout["msisdn"], "currency": currency},
+            "payout": route,
+            **payees.assess(check, name, self.clock()),
             "created_at": _now_iso(self.clock),
         }
         try:
@@ -88,6 +96,18 @@ class EscrowService:
             seller = existing
         self.ledger.create_account(seller_account_id(seller_id), currency, "liability", [DMNEC])
         return seller
+
+    def set_seller_status(self, principal: Principal, seller_id: str, status: str) -> dict:
+        """An admin's decision on a party under review (``active``) or to stop paying it (``blocked``)."""
+        self.get_seller(principal, seller_id)
+        now = _now_iso(self.clock)
+
+        def mutate(seller: dict) -> dict | None:
+            if seller.get("status", payees.ACTIVE) == status:
+                return None
+            return {**seller, "status": status, "status_changed_at": now, "status_changed_by": principal.sub}
+
+        return self.docs.update(f"seller#{seller_id}", mutate)
 
     def get_seller(self, principal: Principal, seller_id: str) -> dict:
         seller = self.docs.get(f"seller#{seller_id}")
@@ -398,10 +418,9 @@ class EscrowService:
             chain.append(Transfer(f"release:{order_id}:seller", escrow, seller, (pay - fee_pay).minor, pay.currency,
                                   code="escrow_release", reference=order_id))
         else:
-            chain.append(Transfer(f"release:{order_id}:fx-in", escrow, fx_account_id(pay.currency), (pay - fee_pay).minor,
-                                  pay.currency, code="fx_leg", reference=order_id))
-            chain.append(Transfer(f"release:{order_id}:fx-out", fx_account_id(payout.currency), seller, payout.minor,
-                                  payout.currency, code="escrow_release", reference=order_id))
+            # TigerBeetle's currency-exchange recipe (fx/conversion.py), at the two rates locked at checkout.
+            chain += conversion_legs(pay - fee_pay, payout, escrow, seller, f"release:{order_id}", reference=order_id,
+                                     meta={"rates": order.get("rates")})
         self.ledger.transfer(*chain)
         if order["status"] == S.CUSTOMS_CLEARED.value:
             order = self._transition(order_id, S.RELEASED, detail=f"{payout} guaranteed to the seller")
@@ -431,13 +450,45 @@ class EscrowService:
             return order
         return self._transition(order_id, S.MANUAL_REVIEW, detail=cause[:500])
 
-    def _sms(self, event: str, order: dict) -> None:
+    def begin_payout(self, order_id: str) -> dict:
+        """StartPayout's status step: a released order is ``payout_pending`` (already there is fine)."""
+        order = self.order(order_id)
+        if order["status"] == S.RELEASED.value:
+            payout = Money(order["payout"]["amount"], order["payout"]["currency"])
+            return self.mark(order_id, S.PAYOUT_PENDING, detail=f"paying {payout} to the seller's wallet")
+        if order["status"] != S.PAYOUT_PENDING.value:
+            raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; no payout to start")
+        return order
+
+    def finish_payout(self, order_id: str, outcome: str, summary: dict) -> dict:
+        """Settle (every part paid) or ``payout_failed`` (what failed is back in the seller's balance).
+
+        ``summary`` is what payouts reports: ``paid`` and ``unpaid`` Money, ``provider_references``.
+        The SMS says exactly that: what reached the wallet, and what is in the balance to withdraw."""
+        order = self.order(order_id)
+        paid, unpaid = summary["paid"], summary["unpaid"]
+        refs = ", ".join(summary["provider_references"]) or None
+        if outcome == "succeeded":
+            order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {order['payout_route']['msisdn']}")
+            self._sms("payout_sent", order, paid, refs)
+        elif paid.minor:
+            order = self.mark(order_id, S.PAYOUT_FAILED,
+                              detail=f"{paid} paid to the wallet; {unpaid} failed and is in the seller's balance")
+            self._sms("payout_failed", order, paid, unpaid=unpaid, text_event="payout_partial")
+        else:
+            order = self.mark(order_id, S.PAYOUT_FAILED, detail="the wallet payout failed; the money is in the seller's balance")
+            self._sms("payout_failed", order)
+        return public_order(order)
+
+    def _sms(self, event: str, order: dict, amount: Money | None = None, ref: str | None = None,
+             unpaid: Money | None = None, text_event: str | None = None) -> None:
         """Queue (once per event and order) and send the seller's SMS; never blocks the money."""
         if self.outbox is None:
             return
         from chalicelib.notify.outbox import compose
 
-        self.outbox.enqueue(f"{event}:{order['order_id']}", order["payout_route"]["msisdn"], compose(event, order))
+        text = compose(text_event or event, order, amount, ref, unpaid)
+        self.outbox.enqueue(f"{event}:{order['order_id']}", order["payout_route"]["msisdn"], text)
         self.outbox.drain()
 
     def mark(self, order_id: str, to: OrderStatus, detail: str | None = None, fields: dict | None = None) -> dict:

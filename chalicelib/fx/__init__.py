@@ -12,12 +12,11 @@
   Stores: ``MemoryQuoteStore`` (fake) and ``DynamoQuoteStore`` (``fx.dynamo_store``).
 - ``conversion``: ``conversion_transfers()``: the two linked ledger transfers through
   ``fx:<CUR>`` accounts (TigerBeetle's currency-exchange recipe).
-- ``bootstrap``: ``build_rate_source(settings)`` and ``build_quote_service(settings)``.
+- wiring from ``Settings`` (the rate source, the quote service) is in the one composition root, ``chalicelib/bootstrap.py``.
 
 No chalice, stripe or boto3 import here: boto3 is reached lazily in ``dynamo_store`` and
 urllib3 in ``http_source``.
 """
-from chalicelib.fx.bootstrap import build_quote_service, build_rate_source  # noqa: F401
 from chalicelib.fx.conversion import FX_LEG_CODE, conversion_transfers, fx_account_id  # noqa: F401
 from chalicelib.fx.errors import (  # noqa: F401
     InvalidRates,

@@ -16,15 +16,11 @@ from __future__ import annotations
 from chalicelib.errors import InvalidState
 from chalicelib.fx.quotes import Quote
 from chalicelib.ledger.model import Transfer, TransferKind
-from chalicelib.money import check_currency
+from chalicelib.money import Money
+from chalicelib.accounts import fx_account_id
 
 #: The ``code`` of both legs of a conversion.
 FX_LEG_CODE = "fx_leg"
-
-
-def fx_account_id(currency: str) -> str:
-    """The platform's liquidity account for ``currency``: ``"fx:<CUR>"``."""
-    return f"fx:{check_currency(currency)}"
 
 
 def conversion_transfers(
@@ -49,27 +45,35 @@ def conversion_transfers(
             quote_id=quote.quote_id,
         )
     meta = {"quote_id": quote.quote_id, "rate": format(quote.rate, "f")}
+    return conversion_legs(quote.from_money, quote.to_money, source_account_id, dest_account_id, transfer_id_prefix,
+                           reference, meta)
+
+
+def conversion_legs(from_money: Money, to_money: Money, source_account_id: str, dest_account_id: str,
+                    transfer_id_prefix: str, reference: str = "", meta: dict | None = None) -> list[Transfer]:
+    """The two legs converting ``from_money`` into ``to_money`` through ``fx:<FROM>`` and ``fx:<TO>``,
+    at amounts already fixed (and rounded in the house's favour) by the caller's locked rates."""
     return [
         Transfer(
             transfer_id=f"{transfer_id_prefix}:fx-in",
             debit_account_id=source_account_id,
-            credit_account_id=fx_account_id(quote.from_currency),
-            amount=quote.from_money.minor,
-            currency=quote.from_currency,
+            credit_account_id=fx_account_id(from_money.currency),
+            amount=from_money.minor,
+            currency=from_money.currency,
             kind=TransferKind.POSTED,
             code=FX_LEG_CODE,
             reference=reference,
-            meta=dict(meta),
+            meta=dict(meta or {}),
         ),
         Transfer(
             transfer_id=f"{transfer_id_prefix}:fx-out",
-            debit_account_id=fx_account_id(quote.to_currency),
+            debit_account_id=fx_account_id(to_money.currency),
             credit_account_id=dest_account_id,
-            amount=quote.to_money.minor,
-            currency=quote.to_currency,
+            amount=to_money.minor,
+            currency=to_money.currency,
             kind=TransferKind.POSTED,
             code=FX_LEG_CODE,
             reference=reference,
-            meta=dict(meta),
+            meta=dict(meta or {}),
         ),
     ]

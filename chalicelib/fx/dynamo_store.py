@@ -77,13 +77,9 @@ def from_item(item: dict) -> Quote:
 
 
 class DynamoQuoteStore:
-    """``QuoteStore`` on DynamoDB: the app table (``settings.get().table("app")``) by default."""
+    """``QuoteStore`` on DynamoDB, in the table it is given (the app table: see ``bootstrap``)."""
 
-    def __init__(self, table_name: str | None = None, client=None):
-        if table_name is None:
-            from chalicelib import settings
-
-            table_name = settings.get().table("app")
+    def __init__(self, table_name: str, client=None):
         self.table_name = table_name
         self._client = client
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Iterable
 
-from chalicelib import aws, settings
+from chalicelib import aws
 from chalicelib.ledger.model import Account, AccountFlag, Entry, PendingStatus, Transfer, TransferKind, TransferRecord
 from chalicelib.ledger.store import (
     AccountDelta,
@@ -39,9 +39,8 @@ def _n(value: int) -> dict:
 
 
 class DynamoLedgerStore:
-    def __init__(self, client=None, table_prefix: str | None = None):
-        cfg = settings.get()
-        prefix = table_prefix or cfg.table_prefix
+    def __init__(self, table_prefix: str, client=None):
+        prefix = table_prefix
         self._client = client
         self.accounts_table = f"{prefix}-accounts"
         self.transfers_table = f"{prefix}-transfers"

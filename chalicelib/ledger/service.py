@@ -321,6 +321,8 @@ class Ledger:
 class BatchContendedError(LedgerRejected):
     """The accounts stayed contended through every retry; nothing was written, a retry may succeed."""
 
+    retryable = True
+
     def __init__(self, transfer_id: str):
         super().__init__(Result.LINKED_EVENT_FAILED, transfer_id, "the ledger is busy; nothing was written, retry")
         self.code = "ledger_contended"

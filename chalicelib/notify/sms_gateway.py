@@ -131,7 +131,7 @@ class AfricasTalkingSms:
 
     def __init__(self, base_url: str, username: str, api_key: str | Callable[[], str], sender_id: str = "",
                  *, http=None, timeout_seconds: float = 10.0, max_parts: int = MAX_PARTS):
-        from chalicelib.payouts.rails.http import HttpClient
+        from chalicelib.http import HttpClient
 
         self.base_url = base_url.rstrip("/")
         self.username = username
@@ -141,7 +141,7 @@ class AfricasTalkingSms:
         self.http = http or HttpClient(timeout_seconds)
 
     def send(self, to_e164: str, message: str) -> str:
-        from chalicelib.payouts.rails.http import TransportError
+        from chalicelib.http import TransportError
 
         to = normalize_e164(to_e164)
         check_message(message, self.max_parts)
@@ -232,7 +232,7 @@ class FakeSms:
 
 def build_sms_gateway(settings=None, *, http=None) -> SmsGateway:
     """The configured Africa's Talking gateway (local stage: the sandbox simulator)."""
-    from chalicelib.payouts.rails.config import env_value, local_sandbox_url, secret_value
+    from chalicelib.secrets import env_value, local_sandbox_url, secret_value
 
     if settings is None:
         from chalicelib import settings as settings_module

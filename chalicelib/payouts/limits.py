@@ -6,17 +6,18 @@ each rail's registry entry (``chalicelib.rails``), shaped like the providers' wa
 """
 from __future__ import annotations
 
-import json
-import os
-
 from chalicelib.errors import BusinessRuleViolation
 from chalicelib.rails import RAILS, Limits
 
 __all__ = ["Limits", "MAX_WITHDRAWAL_PARTS", "limits_for", "split"]
 
 
-def limits_for(rail: str, currency: str) -> Limits:
-    configured = json.loads(os.environ.get("MIZANI_PAYOUT_LIMITS", "{}") or "{}")
+def limits_for(rail: str, currency: str, configured: dict | None = None) -> Limits:
+    """The stage's limits for ``rail`` in ``currency`` (``Settings.payout_limits``), else the registry's."""
+    if configured is None:
+        from chalicelib import settings
+
+        configured = settings.get().payout_limits
     key = f"{rail}:{currency}"
     if key in configured:
         c = configured[key]

@@ -13,6 +13,10 @@ For each payout (one order's payout may be split to fit the rail's limits):
 
 Every step is idempotent under the payout id, so a retried Lambda, a duplicate
 callback or a crash between two steps never pays twice or loses money.
+
+This package changes only its own documents (payouts, an order's payout plan
+``orderpayouts#<order>``); the order's status belongs to escrow, and the workflow
+(``chalicelib/workflow/order_payouts.py``) tells it what happened.
 """
 from __future__ import annotations
 
@@ -23,14 +27,11 @@ from chalicelib.documents import DocumentExists, Documents
 from chalicelib.errors import BusinessRuleViolation, MizaniError, NotFound, ValidationError
 from chalicelib import rails
 from chalicelib.accounts import float_account_id, seller_account_id
-from chalicelib.escrow.model import OrderStatus, public_order
 from chalicelib.ids import derived_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind
 from chalicelib.money import Money
-from chalicelib.notify.outbox import compose
 from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
 
-S = OrderStatus
 log = logging.getLogger("mizani.payouts")
 _OPEN = "payouts#open"
 
@@ -51,69 +52,58 @@ def public_payout(doc: dict) -> dict:
     # retrying) and "scheduled" (waiting for the daily limit) are both pending to the seller.
     if view["status"] == "scheduled":
         view["scheduled_for"] = doc.get("not_before")
-    if view["status"] in ("new", "scheduled"):
+    if view["status"] == "held":
+        view["hold"] = doc.get("reason")
+    if view["status"] in ("new", "scheduled", "held"):
         view["status"] = "pending"
     return view
 
 
 class PayoutService:
-    def __init__(self, docs: Documents, ledger: Ledger, rails, escrow, outbox=None, clock=_now):
+    def __init__(self, docs: Documents, ledger: Ledger, rails, clock=_now, payees=None):
         self.docs = docs
+        self.payees = payees  # PayeeGate: a party under review or blocked is not paid (its money stays reserved)
         self.ledger = ledger
         self.rails = rails  # callable: rail name -> PayoutRail
-        self.escrow = escrow
-        self.outbox = outbox
         self.clock = clock
 
-    # -- the order workflow ------------------------------------------------------
-    def start_for_order(self, order_id: str) -> str:
+    # -- an order's payout (driven by the workflow: chalicelib/workflow/order_payouts.py) ------
+    def start_for_order(self, order_id: str, seller_id: str, payout: Money, route: dict) -> str:
         """StartPayout: plan the (possibly split) payouts of a released order and send them."""
-        order = self.escrow.order(order_id)
-        if order["status"] == S.RELEASED.value:
-            self.escrow.mark(order_id, S.PAYOUT_PENDING, detail=f"paying {_money(order['payout'])} to the seller's wallet")
-        elif order["status"] != S.PAYOUT_PENDING.value:
-            raise BusinessRuleViolation("invalid_state", f"order {order_id} is {order['status']}; no payout to start")
-        route = order["payout_route"]
-        limits = limits_for(route["rail"], order["payout"]["currency"])
-        parts = split(order["payout"]["amount"], limits, rails.rail(route["rail"]).step(order["payout"]["currency"]))
+        limits = limits_for(route["rail"], payout.currency)
+        parts = split(payout.minor, limits, rails.rail(route["rail"]).step(payout.currency))
         ids = [f"po_{order_id}_{i + 1}" for i in range(len(parts))]
         for payout_id, amount in zip(ids, parts):
-            self._create(payout_id, order["seller_id"], order_id, Money(amount, order["payout"]["currency"]), route)
-        self.escrow.docs.update(f"order#{order_id}", lambda o: None if o.get("payout_ids") == ids else {**o, "payout_ids": ids})
+            self._create(payout_id, seller_id, order_id, Money(amount, payout.currency), route)
+        try:  # the order's plan: which payouts it has (written once; a retried step finds it)
+            self.docs.put_new(f"orderpayouts#{order_id}", {"order_id": order_id, "payout_ids": ids,
+                                                           "rail": route["rail"], "currency": payout.currency})
+        except DocumentExists:
+            pass
         for payout_id in ids:
             self._advance(payout_id, limits, schedule_when_over_daily=True)
         return self._aggregate(ids)
 
-    def check_for_order(self, order_id: str) -> str:
-        """CheckPayout: ask the provider about every unfinished payout of the order."""
-        order = self.escrow.order(order_id)
-        ids = order.get("payout_ids") or []
-        if not ids:
-            return self.start_for_order(order_id)
-        limits = limits_for(order["payout_route"]["rail"], order["payout"]["currency"])
-        for payout_id in ids:
+    def check_for_order(self, order_id: str) -> str | None:
+        """CheckPayout: ask the provider about every unfinished payout of the order (``None``: not started)."""
+        plan = self.docs.get(f"orderpayouts#{order_id}")
+        if plan is None:
+            return None
+        limits = limits_for(plan["rail"], plan["currency"])
+        for payout_id in plan["payout_ids"]:
             self._advance(payout_id, limits, schedule_when_over_daily=True)
-        return self._aggregate(ids)
+        return self._aggregate(plan["payout_ids"])
 
-    def finish_for_order(self, order_id: str, outcome: str) -> dict:
-        """Settle (every part paid) or mark ``payout_failed`` (the money is back in the balance)."""
-        order = self.escrow.order(order_id)
-        payouts = [self.docs.get(f"payout#{i}") for i in order.get("payout_ids") or []]
-        paid = sum(p["amount"]["amount"] for p in payouts if p and p["status"] == "succeeded")
-        unpaid = sum(p["amount"]["amount"] for p in payouts if p and p["status"] != "succeeded")
-        currency = order["payout"]["currency"]
-        refs = ", ".join(p["provider_reference"] for p in payouts if p and p.get("provider_reference"))
-        if outcome == "succeeded":
-            order = self.escrow.mark(order_id, S.SETTLED, detail=f"{Money(paid, currency)} paid to {order['payout_route']['msisdn']}")
-            self._sms(f"payout_sent:{order_id}", order, "payout_sent", Money(paid, currency), refs or None)
-        elif paid:
-            detail = f"{Money(paid, currency)} paid to the wallet; {Money(unpaid, currency)} failed and is in the seller's balance"
-            order = self.escrow.mark(order_id, S.PAYOUT_FAILED, detail=detail)
-            self._sms(f"payout_failed:{order_id}", order, "payout_partial", Money(paid, currency), unpaid=Money(unpaid, currency))
-        else:
-            order = self.escrow.mark(order_id, S.PAYOUT_FAILED, detail="the wallet payout failed; the money is in the seller's balance")
-            self._sms(f"payout_failed:{order_id}", order, "payout_failed")
-        return public_order(order)
+    def summary_for_order(self, order_id: str) -> dict:
+        """What reached the wallet and what did not: ``{"paid", "unpaid": Money, "provider_references"}``."""
+        plan = self.docs.get(f"orderpayouts#{order_id}") or {"payout_ids": [], "currency": None}
+        payouts = [p for p in (self.docs.get(f"payout#{i}") for i in plan["payout_ids"]) if p]
+        currency = plan["currency"] or (payouts[0]["amount"]["currency"] if payouts else "USD")
+        return {
+            "paid": Money(sum(p["amount"]["amount"] for p in payouts if p["status"] == "succeeded"), currency),
+            "unpaid": Money(sum(p["amount"]["amount"] for p in payouts if p["status"] != "succeeded"), currency),
+            "provider_references": [p["provider_reference"] for p in payouts if p.get("provider_reference")],
+        }
 
     # -- withdrawals ---------------------------------------------------------------
     def withdraw(self, seller: dict, amount: Money, request_key: str) -> dict:
@@ -128,6 +118,8 @@ class PayoutService:
         if amount.currency != route["currency"]:
             raise ValidationError("validation_error", f"withdrawals are in {route['currency']}", path="amount.currency")
         amount.require_positive()
+        if seller.get("status") == "blocked":
+            raise BusinessRuleViolation("payee_blocked", "payouts to this seller are blocked; the money stays in the balance")
         limits = limits_for(route["rail"], amount.currency)
         if amount.minor > limits.max_per_day:  # arithmetic only: refused before any split or write
             raise self._over_daily(limits, amount.currency)
@@ -247,11 +239,16 @@ class PayoutService:
             return payout
         amount = Money(payout["amount"]["amount"], payout["amount"]["currency"])
         rail = self.rails(payout["rail"])
-        if payout["status"] in ("new", "scheduled"):
+        if payout["status"] in ("new", "scheduled", "held"):
             # Reserve first: money waiting for a payout (even one scheduled for tomorrow) is not available.
             if not payout.get("reserved"):
                 self._reserve(payout, amount)
                 payout = self._update(payout_id, reserved=True)
+            hold = self.payees.hold_reason(f"seller#{payout['seller_id']}") if self.payees is not None else None
+            if hold:
+                if payout["status"] == "held" and payout.get("reason") == hold:
+                    return payout
+                return self._update(payout_id, status="held", reason=hold)
             day_key = payout.get("day_key") or self._day_key(payout["rail"], payout["msisdn"], now)
             if not payout.get("day_key") and not self.docs.add_within(day_key, payout_id, amount.minor, limits.max_per_day):
                 if not schedule_when_over_daily:
@@ -269,6 +266,8 @@ class PayoutService:
             self.ledger.post(f"{payout_id}:post", payout_id, code="payout", reference=payout_id)
             payout = self._update(payout_id, status="succeeded", provider_reference=status.provider_reference, reason=None)
             self.docs.delete(f"openpayout#{payout_id}")
+            if status.payee_name and self.payees is not None:
+                self.payees.after_payment(f"seller#{payout['seller_id']}", status.payee_name)
         elif status.state == "failed":
             self.ledger.void(f"{payout_id}:void", payout_id, code="payout_failed", reference=payout_id)
             self.docs.remove_from(payout["day_key"], payout_id, amount.minor)
@@ -310,14 +309,3 @@ class PayoutService:
         if all(s in ("succeeded", "failed") for s in states):
             return "failed"
         return "pending"
-
-    def _sms(self, message_id: str, order: dict, event: str, amount: Money | None = None, ref: str | None = None,
-             unpaid: Money | None = None) -> None:
-        if self.outbox is None:
-            return
-        self.outbox.enqueue(message_id, order["payout_route"]["msisdn"], compose(event, order, amount, ref, unpaid))
-        self.outbox.drain()
-
-
-def _money(j: dict) -> Money:
-    return Money(j["amount"], j["currency"])

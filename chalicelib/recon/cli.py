@@ -19,10 +19,11 @@ from decimal import Decimal
 
 from chalicelib.money import exponent
 from chalicelib.recon.engine import Reconciliation
+from chalicelib.recon.inputs import DEFAULT_SLACK_DAYS, reconciliation_id
 from chalicelib.recon.ledger_source import MemoryLedgerSource, read_ledger_csv
 from chalicelib.recon.model import OUTCOMES, SOURCES, StatementError
 from chalicelib.recon.parallel import reconcile_parallel
-from chalicelib.recon.service import DEFAULT_SLACK_DAYS, reconcile_statement, reconciliation_id
+from chalicelib.recon.service import reconcile_statement
 
 EXIT_BALANCED, EXIT_BREAKS, EXIT_MALFORMED = 0, 1, 2
 
@@ -97,10 +98,11 @@ def main(argv: list[str] | None = None) -> int:
                 rec = reconcile_statement(args.source, content, MemoryLedgerSource(read_ledger_csv(export)),
                                           chunks=args.chunks)
         else:
+            from chalicelib import settings
             from chalicelib.ledger.dynamo import DynamoLedgerStore
             from chalicelib.recon.ledger_records import StoreLedgerSource
 
-            rec = reconcile_statement(args.source, content, StoreLedgerSource(DynamoLedgerStore()),
+            rec = reconcile_statement(args.source, content, StoreLedgerSource(DynamoLedgerStore(settings.get().table_prefix)),
                                       chunks=max(1, args.chunks))
     except OSError as e:
         print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)

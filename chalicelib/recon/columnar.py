@@ -10,22 +10,22 @@ become Python objects:
 1. read: a plain CSV only (no quotes, every line with exactly the header's fields), so
    a record is a line and its number is its position.
 2. check: every value must have one of the shapes the importer's own fast path takes
-   (``stripe._fast``, ``momo._fast``, ``mpesa._fast``, ``ledger_source._fast``); the columns with few distinct values
-   (currency, status, day, provider, kind) are checked value by value with the
-   importer's own functions. Anything else (a bad line, an odd but valid value)
+   (its ``FORMAT.fast``: ``stripe``, ``momo``, ``airtel``, ``mpesa``, ``ledger_source``); the columns with few
+   distinct values (currency, status, day, provider, kind) are checked value by value with
+   the importer's own functions. Anything else (a bad line, an odd but valid value)
    returns ``None``: the caller runs the pure-Python path, which decides and lists
    every bad line. This path never reports an error of its own.
 3. match: a key (``kind``, ``reference``) with exactly one settled provider line and
    one ledger line of the same amount and currency is ``matched``: decided for all
    keys at once. Every other key, with all its lines on both sides, goes through
-   ``engine._reconcile_chunk``, the group rules (splits, duplicates, mismatches,
+   ``engine.reconcile_chunk``, the group rules (splits, duplicates, mismatches,
    missing lines). Keys are joined on a 64-bit hash and decided on the strings: a
    collision can only send two keys to the rules, never match them.
 4. add up: the matched keys' counts and settlement sums from the columns, as one chunk
    result, and the rules' chunk result: ``engine.combine``, as for any chunks.
 
-It reads the CSV statements (Stripe's itemized balance report, MTN MoMo, M-Pesa B2C
-results) and the ledger's CSV export (or takes the ledger as a ``LedgerBatch`` or
+It reads the CSV statements (Stripe's itemized balance report, MTN MoMo, Airtel Money,
+M-Pesa B2C results) and the ledger's CSV export (or takes the ledger as a ``LedgerBatch`` or
 ``LedgerSource``).
 Where it runs: the finance CLI, the local service and sandbox, ``make bench``. It is
 not deployed: Polars' native library (~180 MB) does not fit beside the dependency
@@ -37,18 +37,17 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import lru_cache
 from operator import sub
 
 from chalicelib.money import MAX_MINOR
-from chalicelib.recon.engine import ChunkResult, Reconciliation, _bucket_sums, _reconcile_chunk, combine
-from chalicelib.recon.importers import looks_like_json
+from chalicelib.recon import importers, ledger_source
+from chalicelib.recon.engine import ChunkResult, Reconciliation, bucket_sums, combine, reconcile_chunk
+from chalicelib.recon.importers.shared import looks_like_json
+from chalicelib.recon.inputs import widen
 from chalicelib.recon.model import FEE, MATCHED, SETTLED, SOURCES, LedgerBatch, ProviderBatch, StatementError
-from chalicelib.recon import ledger_source
-from chalicelib.recon.parsing import BadLine, CsvFormat, _bytes_of, bulk, currency_exp, is_plain_csv, parse_day
-from chalicelib.recon.service import widen
+from chalicelib.recon.parsing import BadLine, CsvFormat, bulk, bytes_of, currency_exp, is_plain_csv, parse_day
 
 ENGINE_ENV = "MIZANI_RECON_ENGINE"  # auto (default) | python | columnar
 MIN_BYTES = 1 << 20  # below ~15,000 lines the pure path is as fast (and needs no import of Polars)
@@ -101,14 +100,16 @@ def reconcile_columnar(source: str, content: str | bytes, ledger, *, reconciliat
     export = None
     if isinstance(ledger, (bytes, bytearray, memoryview, str)):
         # the two files are read side by side (Polars releases the GIL); the period filters later
+        from concurrent.futures import ThreadPoolExecutor  # a thread, not a process: only here
+
         with ThreadPoolExecutor(max_workers=1) as pool:
-            export = pool.submit(_ledger_csv, pl, _bytes_of(ledger_source.SOURCE, ledger))
-            statement = read(pl, _bytes_of(source, content))
+            export = pool.submit(_ledger_csv, pl, bytes_of(ledger_source.SOURCE, ledger))
+            statement = read(pl, bytes_of(source, content))
             export = export.result()
         if export is None:
             return None
     else:
-        statement = read(pl, _bytes_of(source, content))
+        statement = read(pl, bytes_of(source, content))
     if statement is None:
         return None
     P, kinds = statement
@@ -149,8 +150,8 @@ def _read(pl, fmt: CsvFormat, data: bytes, nonempty: set[str]):
     if not is_plain_csv(data):
         return None  # quotes or lone CRs: a record may span lines
     try:
-        header, body = fmt._plain_header(data)
-        index = fmt._header_index(header)
+        header, body = fmt.plain_header(data)
+        index = fmt.header_index(header)
     except StatementError:
         return None
     width = len(header)
@@ -220,22 +221,20 @@ def _decimal(pl, text, exp, factor, signed: bool = False):
 class _PayoutCsv:
     """A mobile-money payout statement: one payout a line, positive major units, a status.
 
-    ``status``, ``date``: the importer's canonical names of those columns; ``status_of``: the name
-    of the importer's function from a status text to ``SETTLED``/... (``BadLine``: not a status,
-    the pure path decides); a currency
-    column may be absent where the importer has a ``DEFAULT_CURRENCY``; ``ids_always``: the
-    provider's transaction id is required on every line, not only on settled ones (the pure
-    importer's fast path asks no less)."""
+    ``source``: whose importer (``importers.importer``) reads the format; its ``status_of``
+    turns a status text into ``SETTLED``/... (``BadLine``: not a status, the pure path decides);
+    ``status``, ``date``: the importer's canonical names of those columns; a currency column
+    may be absent where the importer has a ``DEFAULT_CURRENCY``; ``ids_always``: the provider's
+    transaction id is required on every line, not only on settled ones (the pure importer's
+    fast path asks no less)."""
 
-    def __init__(self, module: str, status: str, date: str, status_of: str, ids_always: bool = False):
-        self.module, self.status, self.date = module, status, date
-        self.status_of, self.ids_always = status_of, ids_always
+    def __init__(self, source: str, status: str, date: str, ids_always: bool = False):
+        self.source, self.status, self.date = source, status, date
+        self.ids_always = ids_always
 
     def __call__(self, pl, data: bytes):
         """``(frame, its kinds)``, or ``None``."""
-        import importlib
-
-        importer = importlib.import_module(f"chalicelib.recon.importers.{self.module}")
+        importer = importers.importer(self.source)
         default_currency = getattr(importer, "DEFAULT_CURRENCY", None)
         read = _read(pl, importer.FORMAT, data, {"reference", "amount", self.status, self.date}
                      | ({"raw_id"} if self.ids_always else set()) | ({"currency"} if not default_currency else set()))
@@ -248,7 +247,7 @@ class _PayoutCsv:
         currencies, statuses, days = _distinct(df, cur, status, when.str.slice(0, 10))
         scale = _scales(currencies)
         try:
-            mapping = {text: getattr(importer, self.status_of)(text) for text in statuses}
+            mapping = {text: importer.status_of(text) for text in statuses}
         except BadLine:
             return None
         if scale is None or not _days_ok(days):
@@ -336,8 +335,9 @@ def _stripe(pl, data: bytes):
 
 _STATEMENTS = {
     "stripe_balance": _stripe,
-    "mtn_momo": _PayoutCsv("momo", "status", "date", "_status"),
-    "mpesa_b2c": _PayoutCsv("mpesa", "result_code", "completed", "_result_status", ids_always=True),
+    "mtn_momo": _PayoutCsv("mtn_momo", "status", "date"),
+    "mpesa_b2c": _PayoutCsv("mpesa_b2c", "result_code", "completed", ids_always=True),
+    "airtel_money": _PayoutCsv("airtel_money", "status", "date"),
 }
 
 
@@ -425,7 +425,7 @@ def _duplicated(hashes):
 
 
 def _match(pl, P, kinds: set, L, source: str, provider: str, period) -> list[ChunkResult]:
-    """``engine._reconcile_chunk(P, L, period)`` as two chunks to ``combine``: the common case
+    """``engine.reconcile_chunk(P, L, period=period)`` as two chunks to ``combine``: the common case
     decided in columns, and every other key through the rules (module docstring).
 
     ``P``: line, ref, amt, cur, day, raw_id, status, kind and, where the provider keeps fees,
@@ -469,16 +469,16 @@ def _match(pl, P, kinds: set, L, source: str, provider: str, period) -> list[Chu
         kind=Ls["kind"].to_list(), transfer_id=Ls["tid"].to_list())
 
     # the matched keys' share, a chunk of its own for engine.combine: every settled line's
-    # sums less what the rules' lines started from (engine._bucket_sums), their count, their fees
+    # sums less what the rules' lines started from (engine.bucket_sums), their count, their fees
     matched = ChunkResult(provider)
     matched.counts.update({MATCHED: fast, "lines": fast, "ledger_lines": fast, "not_settled": n_all - S.height})
     sums = S.group_by("cur", "day").agg(pl.col("amt").sum().alias("amt"), pl.len().alias("n"),
                                         *([pl.col("fee").sum().alias("fees")] if has_fee else []))
     for cur, day, total, count, *fee_total in sums.iter_rows():
         matched.settlement[(provider, cur, days[day])] = [total, total, fee_total[0] if fee_total else 0, count]
-    for key, values in _bucket_sums(provider, P_slow).items():
+    for key, values in bucket_sums(provider, P_slow).items():
         matched.settlement[key] = list(map(sub, matched.settlement[key], values))
     matched.settlement = {k: v for k, v in matched.settlement.items() if any(v)}  # as engine keeps them
     if has_fee:  # matched on the gross while the provider kept a fee: classified, as engine does
         matched.classified[FEE] = int((S["fee"] != 0).sum()) - sum(map(bool, P_slow.fee_minor))
-    return [matched, _reconcile_chunk(P_slow, L_slow, period)]
+    return [matched, reconcile_chunk(P_slow, L_slow, period=period)]

@@ -11,7 +11,7 @@ The same per-chunk code runs in AWS and locally; only who calls it differs.
 ``run_chunk``    one Map item (a Lambda in AWS): read a chunk, ``reconcile_chunk``, write the
                  ``ChunkResult``.
 ``finish``       after the Map: read every chunk result, ``combine``, store the reconciliation
-                 exactly where ``Reconciliations`` keeps it (GET and breaks.csv read it unchanged).
+                 exactly where ``Reconciliations`` keeps it (``stored``: GET and breaks.csv read it unchanged).
 ``run_locally``  plan, every chunk, finish, in one process.
 
 Objects (the statements bucket; ``archive`` is an ``S3Archive`` or a ``MemoryArchive``)::
@@ -37,11 +37,11 @@ from datetime import date
 from typing import Callable, Iterable
 
 from chalicelib.errors import InvalidState
-from chalicelib.recon.archive import save_reconciliation, statement_key
 from chalicelib.recon.engine import ChunkResult, Reconciliation, combine, partition, reconcile_chunk
+from chalicelib.recon.inputs import DEFAULT_SLACK_DAYS, read_statement, reconciliation_id, statement_inputs
 from chalicelib.recon.ledger_source import LedgerSource
 from chalicelib.recon.model import LedgerBatch, LedgerLine, ProviderBatch
-from chalicelib.recon.service import DEFAULT_SLACK_DAYS, read_statement, reconciliation_id, statement_inputs
+from chalicelib.recon.stored import save_reconciliation, statement_key
 
 FORMAT = 1  # version of the chunk document
 DEFAULT_MIN_LINES = 200_000  # statements with fewer lines are reconciled in process
@@ -97,7 +97,7 @@ def plan(archive, source: str, content: str | bytes, ledger_source: LedgerSource
          statement: ProviderBatch | None = None, slack_days: int = DEFAULT_SLACK_DAYS) -> dict:
     """Write the chunks and the manifest of ``content``; return the state machine's input.
 
-    ``statement``: ``content`` already parsed (``service.read_statement``), to spare a second parse.
+    ``statement``: ``content`` already parsed (``inputs.read_statement``), to spare a second parse.
     The ledger lines are those ``reconcile_statement`` would use: the provider's lines of the
     statement's period widened by ``slack_days`` on both sides.
     """

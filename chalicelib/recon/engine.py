@@ -232,7 +232,7 @@ def _reconcile_chunk(P: ProviderBatch, L: LedgerBatch, period, by_rules: bool = 
     if by_rules:
         p_slow, l_slow = set(range(n)), set(range(m))
 
-    settlement = _bucket_sums(provider, P)
+    settlement = bucket_sums(provider, P)
     fees = P.fee_minor
     fee_lines = sum(map(bool, fees)) if fees is not None else 0
     slow_rows = len(p_slow)
@@ -284,7 +284,7 @@ def _keys(P: ProviderBatch, L: LedgerBatch) -> tuple[Sequence[str], Sequence[str
             list(map(add, map(prefix.__getitem__, L.kind), L.reference)))
 
 
-def _bucket_sums(provider: str, P: ProviderBatch) -> dict:
+def bucket_sums(provider: str, P: ProviderBatch) -> dict:
     """``{(provider, currency, day): [expected, reported, fees, lines]}`` over all provider lines,
     expected starting equal to reported (the group rules adjust it where lines differ).
 
@@ -352,7 +352,7 @@ class _GroupResolver:
 
     def _provider_row(self, i: int, outcome: str, classification: str, j: int | None) -> None:
         """Record provider line ``i``'s outcome. Every slow provider line first takes back the
-        expected amount ``_bucket_sums`` credited it with; matched lines put it back."""
+        expected amount ``bucket_sums`` credited it with; matched lines put it back."""
         P, L = self.P, self.L
         self.counts[outcome] += 1
         amount, currency, day = P.amount_minor[i], P.currency[i], P.day[i]
@@ -535,7 +535,7 @@ class Reconciliation:
     """A statement reconciled against the ledger: summary, settlement, breaks.
 
     ``reconciliation_id`` is derived from the source and the statement's content
-    (``service.reconciliation_id``), so reconciling the same file again yields the same
+    (``inputs.reconciliation_id``), so reconciling the same file again yields the same
     id; with an unchanged ledger, the same result.
     """
 

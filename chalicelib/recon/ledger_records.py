@@ -19,6 +19,7 @@ PROVIDER_CODES = {
     "stripe": ("card_payment", "card_refund"),
     "mtn_momo": ("payout",),
     "mpesa": ("payout",),
+    "airtel_money": ("payout",),
     "bank": ("float_topup", "float_withdrawal"),
 }
 

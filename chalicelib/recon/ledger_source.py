@@ -11,7 +11,8 @@ code              sign    reference                                        provi
 ``card_payment``  ``+``   the Stripe payment intent id                     ``stripe``
 ``card_refund``   ``-``   the payment intent id                            ``stripe``
 ``payout``        ``-``   the payout id sent as MTN ``externalId`` /       rail of the
-                          M-Pesa ``OriginatorConversationID``              float account
+                          M-Pesa ``OriginatorConversationID`` / Airtel     float account
+                          ``transaction.id``
 ``float_topup``   ``+``   the bank reference (camt.053 ``EndToEndId``)     ``bank``
 ================  ======  ===============================================  ==========
 

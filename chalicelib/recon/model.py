@@ -56,6 +56,7 @@ SOURCES = {
     "mtn_momo": "mtn_momo",
     "mpesa_b2c": "mpesa",
     "camt053": "bank",
+    "airtel_money": "airtel_money",
 }
 
 #: Ledger transfer codes and their sign in reconciliation (see the module docstring).
@@ -109,7 +110,8 @@ class LedgerLine(NamedTuple):
 
     ``reference`` must be the id the provider echoes back (payment intent id for card
     payments and refunds, the payout id sent as MTN ``externalId`` / M-Pesa
-    ``OriginatorConversationID``, the bank reference of a float top-up); ``kind`` is
+    ``OriginatorConversationID`` / Airtel ``transaction.id``, the bank reference of a float
+    top-up); ``kind`` is
     the transfer code; ``amount_minor`` is signed as in the module docstring.
     """
 

@@ -39,9 +39,9 @@ from typing import Any
 from chalicelib.recon import columnar
 from chalicelib.recon.engine import ChunkResult, Reconciliation, combine, reconcile, reconcile_chunk
 from chalicelib.recon.importers import csv_format, parse_statement
+from chalicelib.recon.inputs import statement_period, widen
 from chalicelib.recon.model import SOURCES, LedgerBatch, ProviderBatch, StatementError
-from chalicelib.recon.parsing import _bytes_of, bulk
-from chalicelib.recon.service import statement_period, widen
+from chalicelib.recon.parsing import bulk, bytes_of
 
 MIN_PARALLEL_BYTES = 4 << 20  # below ~50,000 lines a fork costs more than it saves
 _NOTHING = (date.max, date.min)  # a day range no day is in
@@ -103,7 +103,7 @@ def reconcile_parallel(source: str, content: str | bytes, ledger, *, reconciliat
         if rec is not None:
             return rec
     workers = default_workers() if workers is None else max(1, workers)
-    data = _bytes_of(source, content)
+    data = bytes_of(source, content)
     min_bytes = MIN_PARALLEL_BYTES if min_bytes is None else min_bytes
     plan = csv_format(source, data) if workers > 1 and len(data) >= min_bytes else None
     ranges = plan[0].split(data, workers) if plan is not None else None
@@ -163,7 +163,7 @@ class _Job:
         self.ledger_mode = "source"  # fetched by worker 0 once the period is known
         self.ledger_data = self.ledger_ranges = None
         if _is_csv(ledger):
-            self.ledger_data = _bytes_of(ledger_source.SOURCE, ledger)
+            self.ledger_data = bytes_of(ledger_source.SOURCE, ledger)
             self.ledger_ranges = ledger_source.FORMAT.split(self.ledger_data, self.workers)
             if self.ledger_ranges is None:  # quoted fields: read whole, then shared like a batch
                 self.ledger = ledger_source.read_ledger_csv(self.ledger_data)

@@ -81,7 +81,8 @@ def text_of(source: str, content: str | bytes) -> str:
     return content[1:] if content.startswith("\ufeff") else content
 
 
-def _bytes_of(source: str, content: str | bytes) -> bytes:
+def bytes_of(source: str, content: str | bytes) -> bytes:
+    """The statement as bytes, as given (text is UTF-8 encoded); anything else is an error."""
     if isinstance(content, str):
         return content.encode("utf-8", "surrogatepass")
     if isinstance(content, (bytes, bytearray, memoryview)):
@@ -379,18 +380,18 @@ class CsvFormat:
             return self._read(content)
 
     def _read(self, content: str | bytes) -> tuple[Sequence[int], dict[str, list]]:
-        data = _bytes_of(self.source, content)
+        data = bytes_of(self.source, content)
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
         errors = Errors(self.source)
         if not is_plain_csv(data):
             header, blocks = self._csv_blocks(data, errors)  # quotes or lone CRs: the csv module decides
         else:
-            header, body = self._plain_header(data)
+            header, body = self.plain_header(data)
             blocks = lambda width: self._plain_blocks(data, errors, body, len(data), 2, width)  # noqa: E731
         if not header or header == [""]:
             raise StatementError(self.source, [(1, "the file is empty: no header line")])
-        index = self._header_index(header)
+        index = self.header_index(header)
         lines, out = self._convert(blocks(len(header)), index, len(header), errors)
         errors.raise_if_any()
         return lines, out
@@ -405,10 +406,10 @@ class CsvFormat:
         The header is checked here (``StatementError`` as ``read`` would raise it)."""
         if not is_plain_csv(data):
             return None
-        header, body = self._plain_header(data)
+        header, body = self.plain_header(data)
         if not header or header == [""]:
             raise StatementError(self.source, [(1, "the file is empty: no header line")])
-        self._header_index(header)
+        self.header_index(header)
         size = len(data)
         cuts = [body]
         for k in range(1, parts):
@@ -425,8 +426,8 @@ class CsvFormat:
     def read_range(self, data: bytes, start: int, end: int, line: int) -> tuple[Sequence[int], dict[str, list], "Errors"]:
         """The records in ``data[start:end]`` (whole lines of a plain CSV, the first one numbered
         ``line``), as ``read`` converts them; bad lines are returned in ``Errors``, not raised."""
-        header, _body = self._plain_header(data)
-        index = self._header_index(header)
+        header, _body = self.plain_header(data)
+        index = self.header_index(header)
         errors = Errors(self.source)
         with bulk():
             lines, out = self._convert(self._plain_blocks(data, errors, start, end, line, len(header)), index,
@@ -464,7 +465,7 @@ class CsvFormat:
             pieces.append(numbers)
         return concat_lines(pieces), out
 
-    def _plain_header(self, data: bytes) -> tuple[list[str], int]:
+    def plain_header(self, data: bytes) -> tuple[list[str], int]:
         """The header of a CSV without quotes (a UTF-8 BOM skipped) and where its records start."""
         skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
         newline = data.find(b"\n", skip)
@@ -532,7 +533,9 @@ class CsvFormat:
 
         return header, blocks
 
-    def _header_index(self, header: list[str]) -> dict[str, int | None]:
+    def header_index(self, header: list[str]) -> dict[str, int | None]:
+        """Each canonical column's position in ``header`` (``None``: an absent optional one);
+        ``StatementError`` on line 1 when a required column is missing."""
         names = [h.strip().lower() for h in header]
         if names and names[0].startswith("\ufeff"):
             names[0] = names[0][1:]

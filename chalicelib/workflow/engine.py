@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import threading
 
-from chalicelib import aws, settings
+from chalicelib import aws
 from chalicelib.errors import ProviderUnavailable
 
 
 class StepFunctionsWorkflow:
-    def __init__(self, state_machine_arn: str | None = None):
-        self.state_machine_arn = state_machine_arn or settings.get().state_machine_arn
+    def __init__(self, state_machine_arn: str):
+        self.state_machine_arn = state_machine_arn
 
     def start(self, name: str, payload: dict) -> None:
         client = aws.stepfunctions()

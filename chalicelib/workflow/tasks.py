@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import logging
 
-from chalicelib.errors import ProviderUnavailable
-from chalicelib.ledger.service import BatchContendedError
+from chalicelib.errors import MizaniError
 
 log = logging.getLogger("mizani.workflow")
 
@@ -29,14 +28,16 @@ def _escrow():
 def _payouts():
     from chalicelib import bootstrap
 
-    return bootstrap.payouts()
+    return bootstrap.order_payouts()
 
 
 def transient_on_provider_trouble(fn):
     def wrapper(event, context=None):
         try:
             return fn(event)
-        except (ProviderUnavailable, BatchContendedError) as error:
+        except MizaniError as error:
+            if not error.retryable:  # the error's own word (MizaniError.retryable), as the HTTP mapping reads it
+                raise
             log.warning("transient failure in %s: %s", fn.__name__, error)
             raise TransientError(str(error)) from error
 

@@ -15,6 +15,7 @@ SIMULATORS = [
     "sandbox.simulators.stripe",
     "sandbox.simulators.momo",
     "sandbox.simulators.mpesa",
+    "sandbox.simulators.airtel",
     "sandbox.simulators.sms",
 ]
 

@@ -26,6 +26,23 @@ anything else   ``SUCCESSFUL`` at once; the wallet is credited
 A stuck transfer can be settled by hand: ``POST /sandbox/momo/transfers/<referenceId>/settle``
 ``{"status": "SUCCESSFUL" | "FAILED", "reason"?}``.
 
+Account holders (Disbursement product, same auth as the transfer endpoints):
+``GET /disbursement/v1_0/accountholder/{accountHolderIdType}/{accountHolderId}/active``
+-> 200 ``{"result": true | false}`` (MTN's ValidateAccountHolderStatus): ``false`` for
+``46733123455`` (the inactive sandbox number, API.md) and for an ``email`` id (no
+wallet here is keyed by e-mail), ``true`` for every other number; an id type other than
+``msisdn``/``email`` (lower case, as MTN requires) or a number that is not 8-15 digits
+answers 400 ``INVALID_PARAMETER``. ``GET /disbursement/v1_0/accountholder/msisdn/{msisdn}/basicuserinfo``
+-> 200 with the fields MTN documents for GetBasicUserinfo: ``{"given_name", "family_name",
+"birthdate", "locale", "gender", "status"}``. The names are those set with
+``POST /sandbox/wallets/mtn_momo/<msisdn>`` ``{"name": "Given Family"}`` (first word
+``given_name``, the rest ``family_name``; answers ``{"msisdn", "name"}``, an empty name
+clears it); a wallet with no name set answers 200 with empty ``given_name`` and
+``family_name``, meaning "no holder name" (a sandbox convention). ``birthdate``,
+``locale`` and ``gender`` are fixed sandbox values; ``status`` is ``"ACTIVE"``, or
+``"INACTIVE"`` for ``46733123455``. Transfers to ``46733123455`` still succeed (only the
+account-holder endpoints play it).
+
 A reused ``X-Reference-Id`` answers ``409 RESOURCE_ALREADY_EXIST`` (MTN's
 documented behaviour) and pays nothing. If the transfer request carried
 ``X-Callback-Url``, the final status is PUT there once, never retried (as MTN).
@@ -70,6 +87,7 @@ REJECTED = "46733123451"
 TIMES_OUT = "46733123452"
 ONGOING = "46733123453"
 PENDING = "46733123454"
+INACTIVE = "46733123455"
 
 DEFAULT_TIMEOUT_DELAY_MS = 1000
 TOKEN_TTL_SECONDS = 3600
@@ -282,6 +300,28 @@ def _error(status: int, code: str, message: str):
     return jsonify({"code": code, "message": message}), status
 
 
+def split_name(name: str) -> tuple[str, str]:
+    """``"Given Family Name"`` -> ``("Given", "Family Name")``; ``""`` -> ``("", "")``."""
+    first, _, rest = (name or "").strip().partition(" ")
+    return first, rest.strip()
+
+
+def parse_name_body(msisdn: str) -> tuple[str | None, str, str]:
+    """``(problem, msisdn, name)`` of ``POST /sandbox/wallets/<rail>/<msisdn>`` ``{"name"}`` (this request)."""
+    number = msisdn.lstrip("+")
+    body = request.get_json(silent=True)
+    name = body.get("name") if isinstance(body, dict) else None
+    if not number.isdigit() or not 8 <= len(number) <= 15:
+        return "msisdn must be 8 to 15 digits (E.164, no '+')", number, ""
+    if not isinstance(name, str):
+        return "name must be a string", number, ""
+    return None, number, " ".join(name.split())
+
+
+#: GetBasicUserinfo's fixed sandbox values (those of MTN's own sandbox examples).
+BASIC_USER_INFO = {"birthdate": "1976-08-13", "locale": "sv_SE", "gender": "MALE"}
+
+
 class MomoSimulator:
     """State and routes of the MTN MoMo Disbursement simulator (see module doc)."""
 
@@ -303,6 +343,7 @@ class MomoSimulator:
         self.callbacks.reset()
         with self._lock:
             self.transfers: dict[str, MomoTransfer] = {}
+            self.names: dict[str, str] = {}
             self.tokens: dict[str, float] = {}
             self.tokens_issued = 0
             self._ftids = itertools.count(1)
@@ -462,6 +503,53 @@ class MomoSimulator:
         @bp.get("/sandbox/wallets/mtn_momo/<msisdn>")
         def wallet(msisdn):
             return jsonify(self.wallet(msisdn.lstrip("+")))
+
+        @bp.post("/sandbox/wallets/mtn_momo/<msisdn>")
+        def set_wallet_name(msisdn):
+            problem, number, name = parse_name_body(msisdn)
+            if problem:
+                return _error(400, "INVALID_PARAMETER", problem)
+            with self._lock:
+                if name:
+                    self.names[number] = name
+                else:
+                    self.names.pop(number, None)
+            return jsonify({"msisdn": number, "name": name})
+
+        @bp.get("/disbursement/v1_0/accountholder/<id_type>/<holder_id>/active")
+        def accountholder_active(id_type, holder_id):
+            try:
+                denied = self._check_bearer()
+                if denied:
+                    return denied
+                if id_type == "email":
+                    return jsonify({"result": False})
+                if id_type != "msisdn":
+                    return _error(400, "INVALID_PARAMETER", "accountHolderIdType is msisdn or email (lower case)")
+                if not holder_id.isdigit() or not 8 <= len(holder_id) <= 15:
+                    return _error(400, "INVALID_PARAMETER", "accountHolderId is not a valid MSISDN")
+                return jsonify({"result": holder_id != INACTIVE})
+            finally:
+                self.faults.delay()
+
+        @bp.get("/disbursement/v1_0/accountholder/msisdn/<msisdn>/basicuserinfo")
+        def basic_user_info(msisdn):
+            try:
+                denied = self._check_bearer()
+                if denied:
+                    return denied
+                if not msisdn.isdigit() or not 8 <= len(msisdn) <= 15:
+                    return _error(400, "INVALID_PARAMETER", "accountHolderMSISDN is not a valid MSISDN")
+                with self._lock:
+                    given, family = split_name(self.names.get(msisdn, ""))
+                return jsonify({
+                    "given_name": given,
+                    "family_name": family,
+                    **BASIC_USER_INFO,
+                    "status": "INACTIVE" if msisdn == INACTIVE else "ACTIVE",
+                })
+            finally:
+                self.faults.delay()
 
         @bp.get("/sandbox/statements/mtn_momo")
         def statement():

@@ -42,6 +42,11 @@ Faults: ``POST /sandbox/faults/mpesa``, same document as the MoMo simulator
 ``error_before_processing``, ``lose_callback``, ``duplicate_callback``,
 ``status_error``, ``token_error``, ``"expire_tokens": true``).
 
+Holder names: ``POST /sandbox/wallets/mpesa/<msisdn>`` ``{"name"}`` -> ``{"msisdn", "name"}``
+sets the name Safaricom shows for that wallet: a B2C result's ``ReceiverPartyPublicName``
+(and a Transaction Status answer's ``CreditPartyName``) then read ``"<msisdn> - <name>"``
+instead of ``"<msisdn> - Mizani Sandbox"``; an empty name restores the default.
+
 Sandbox views: ``GET /sandbox/wallets/mpesa/<msisdn>``; ``GET /sandbox/statements/mpesa_b2c``
 -> CSV ``ConversationID,OriginatorConversationID,TransactionID,Amount,Currency,
 ResultCode,ResultDesc,PartyB,CompletedAt`` (every result sent, Amount in whole
@@ -74,6 +79,7 @@ from sandbox.simulators.momo import (
     csv_response,
     env_or_local,
     money_json,
+    parse_name_body,
     rfc3339,
     utc_now,
     wallet_view,
@@ -145,6 +151,7 @@ class MpesaSimulator:
         self.callbacks.reset()
         with self._lock:
             self.payments: dict[str, B2CPayment] = {}
+            self.names: dict[str, str] = {}
             self.tokens: dict[str, float] = {}
             self.tokens_issued = 0
             self.status_queries = 0
@@ -159,6 +166,10 @@ class MpesaSimulator:
     def _receipt(self) -> str:
         with self._lock:
             return "S" + "".join(self._rng.choice(string.ascii_uppercase + string.digits) for _ in range(9))
+
+    def _public_name(self, msisdn: str) -> str:
+        """``"<msisdn> - <holder name>"`` as Safaricom shows a wallet (call under the lock)."""
+        return f"{msisdn} - {self.names.get(msisdn) or 'Mizani Sandbox'}"
 
     # -- auth -----------------------------------------------------------------------
     def _check_bearer(self):
@@ -198,7 +209,7 @@ class MpesaSimulator:
                         {"Key": "TransactionReceipt", "Value": payment.transaction_id},
                         {"Key": "B2CRecipientIsRegisteredCustomer", "Value": "Y"},
                         {"Key": "B2CChargesPaidAccountAvailableFunds", "Value": 0},
-                        {"Key": "ReceiverPartyPublicName", "Value": f"{payment.party_b} - Mizani Sandbox"},
+                        {"Key": "ReceiverPartyPublicName", "Value": self._public_name(payment.party_b)},
                         {"Key": "TransactionCompletedDateTime", "Value": f"{payment.completed_at:%d.%m.%Y %H:%M:%S}"},
                         {"Key": "B2CUtilityAccountAvailableFunds", "Value": self.working_funds},
                         {"Key": "B2CWorkingAccountAvailableFunds", "Value": self.working_funds},
@@ -253,7 +264,7 @@ class MpesaSimulator:
         result["ResultParameters"] = {
             "ResultParameter": [
                 {"Key": "DebitPartyName", "Value": f"{payment.party_a} - Mizani"},
-                {"Key": "CreditPartyName", "Value": f"{payment.party_b} - Mizani Sandbox"},
+                {"Key": "CreditPartyName", "Value": self._public_name(payment.party_b)},
                 {"Key": "OriginatorConversationID", "Value": payment.originator_conversation_id},
                 {"Key": "InitiatedTime", "Value": int(f"{payment.created_at:%Y%m%d%H%M%S}")},
                 {"Key": "DebitAccountType", "Value": "Utility Account"},
@@ -361,6 +372,18 @@ class MpesaSimulator:
         @bp.get("/sandbox/wallets/mpesa/<msisdn>")
         def wallet(msisdn):
             return jsonify(self.wallet(msisdn.lstrip("+")))
+
+        @bp.post("/sandbox/wallets/mpesa/<msisdn>")
+        def set_wallet_name(msisdn):
+            problem, number, name = parse_name_body(msisdn)
+            if problem:
+                return _daraja_error(400, "400.002.02", f"Bad Request - {problem}")
+            with self._lock:
+                if name:
+                    self.names[number] = name
+                else:
+                    self.names.pop(number, None)
+            return jsonify({"msisdn": number, "name": name})
 
         @bp.get("/sandbox/statements/mpesa_b2c")
         def statement():

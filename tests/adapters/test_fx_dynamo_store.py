@@ -90,7 +90,7 @@ def app_table(request, monkeypatch):
 
 @pytest.fixture
 def store(app_table) -> DynamoQuoteStore:
-    return DynamoQuoteStore()  # the app table from settings, the shared lazily built client
+    return DynamoQuoteStore(settings.get().table("app"))  # the shared lazily built client
 
 
 @pytest.fixture

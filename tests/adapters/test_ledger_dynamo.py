@@ -4,6 +4,8 @@ import threading
 import pytest
 from hypothesis import settings
 
+from chalicelib import settings as app_settings
+
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind
 from chalicelib.ledger.dynamo import DynamoLedgerStore
 from ledger_machine import make_machine
@@ -13,7 +15,7 @@ DMNEC = "debits_must_not_exceed_credits"
 
 @pytest.fixture
 def ledger(aws_env):
-    ledger = Ledger(DynamoLedgerStore())
+    ledger = Ledger(DynamoLedgerStore(app_settings.get().table_prefix))
     ledger.create_account("psp", "KES")
     ledger.create_account("seller", "KES", "liability", [DMNEC])
     ledger.create_account("float", "KES")
@@ -119,7 +121,7 @@ def test_ledger_invariants_hold_on_dynamodb(aws_env):
     # Each example runs on fresh tables (accounts are re-created with the same ids).
     def fresh_store():
         aws_env.reset_tables()
-        return DynamoLedgerStore()
+        return DynamoLedgerStore(app_settings.get().table_prefix)
 
     machine = make_machine(fresh_store)
     machine.TestCase.settings = settings(max_examples=8, stateful_step_count=15, deadline=None)

@@ -7,9 +7,10 @@ from datetime import datetime, timezone
 from chalicelib import bootstrap
 from chalicelib.ledger import Transfer, TransferKind
 from chalicelib.recon import reconcile_statement, reconciliation_id
-from chalicelib.recon.archive import Reconciliations, S3Archive
+from chalicelib.recon.archive import S3Archive
 from chalicelib.recon.distributed import LargeStatements
 from chalicelib.recon.ledger_records import StoreLedgerSource
+from chalicelib.recon.reconciliations import Reconciliations
 from chalicelib.workflow.engine import StepFunctionsWorkflow
 from sandbox import aws_local
 

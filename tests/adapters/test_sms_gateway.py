@@ -21,7 +21,7 @@ from chalicelib.notify.sms_gateway import (
     SmsRejected,
     sms_length,
 )
-from chalicelib.payouts.rails.http import HttpResponse, TransportError
+from chalicelib.http import HttpResponse, TransportError
 from sandbox.simulators import SimulatorContext
 from sandbox.simulators import sms as sms_sim
 

@@ -156,7 +156,7 @@ def test_the_same_key_twice_returns_the_same_quote(client):
     assert reply(again)["quote_id"] == reply(first)["quote_id"]
     assert again.body == first.body
     assert again.headers["Idempotent-Replayed"] == "true"
-    record = DynamoIdempotencyStore().get("idem#buyer-7#POST /v1/fx/quotes#checkout-42")
+    record = DynamoIdempotencyStore(settings.get().table("app")).get("idem#buyer-7#POST /v1/fx/quotes#checkout-42")
     assert record.status is Status.COMPLETED and record.response_status == 201
 
 
@@ -169,7 +169,7 @@ def test_the_same_key_with_another_body_is_422(client):
 
 def test_a_key_in_flight_is_409(client):
     now = 2_000_000_000_000  # far future: the claim is live
-    DynamoIdempotencyStore().claim(
+    DynamoIdempotencyStore(settings.get().table("app")).claim(
         IdempotencyRecord("idem#buyer-9#POST /v1/fx/quotes#busy", Status.INPROGRESS, _hash(QUOTE), now), 0
     )
     response = post_quote(client, QUOTE, post_headers("buyer", "buyer-9", key="busy"))

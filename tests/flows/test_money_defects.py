@@ -20,7 +20,7 @@ MPESA_ONGOING = "46733123453"  # the simulator's number that stays pending until
 
 
 def kenyan_msisdn() -> str:
-    return "2547" + "".join(random.choices("0123456789", k=8))
+    return "25471" + "".join(random.choices("0123456789", k=7))  # Safaricom's 071x range
 
 
 def mpesa_seller(world, msisdn: str | None = None) -> dict:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
 from chalicelib import settings as app_settings
+from chalicelib.bootstrap import build_quote_service, build_rate_source
 from chalicelib.errors import BusinessRuleViolation, Conflict, NotFound, ProviderUnavailable, ValidationError
 from chalicelib.fx import (
     FixedRateSource,
@@ -22,8 +23,6 @@ from chalicelib.fx import (
     QuoteService,
     Rates,
     SnapshotRateSource,
-    build_quote_service,
-    build_rate_source,
 )
 from chalicelib.fx.http_source import HttpRateSource
 from chalicelib.money import MAX_MINOR, SUPPORTED_CURRENCIES, exponent

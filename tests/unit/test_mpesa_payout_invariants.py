@@ -27,10 +27,11 @@ from chalicelib.errors import BusinessRuleViolation, ValidationError
 from chalicelib.escrow.service import Principal
 from chalicelib.money import Money
 from chalicelib.payouts.rails.callbacks import CallbackUrls
-from chalicelib.payouts.rails.http import HttpResponse
+from chalicelib.http import HttpResponse
 from chalicelib.payouts.rails.mpesa import MpesaB2CRail
 from chalicelib.payouts.rails.mpesa_store import MpesaResultStore
 from chalicelib.payouts.service import PayoutService
+from chalicelib.workflow.order_payouts import OrderPayouts
 from payout_world import BUYER, World
 
 SELLER = Principal("coop-ke", "seller")
@@ -119,8 +120,8 @@ class MpesaWorld(World):
         self.mpesa = MpesaB2CRail("http://daraja", "ck", "cs", "op", "cred", "600000", "http://us/result",
                                   "http://us/timeout", results=MpesaResultStore(self.docs), callbacks=CALLBACKS,
                                   http=self.daraja)
-        self.payouts = PayoutService(self.docs, self.ledger, lambda name: self.mpesa, self.escrow, None,
-                                     clock=lambda: self.now)
+        self.payouts = PayoutService(self.docs, self.ledger, lambda name: self.mpesa, clock=lambda: self.now)
+        self.order_payouts = OrderPayouts(self.escrow, self.payouts)
         self.kenyan = self.escrow.register_seller(SELLER, "Kericho Tea", "KE",
                                                   {"rail": "mpesa", "msisdn": WALLET, "currency": "KES"})
 
@@ -160,7 +161,7 @@ class MpesaPayoutMachine(RuleBasedStateMachine):
         self.world.daraja.outcome = outcome
         order_id = self.unreleased.pop() if self.unreleased else self.world.new_order(f"k{len(self.orders)}")
         self.world.release(order_id)
-        self.world.payouts.start_for_order(order_id)
+        self.world.order_payouts.start_for_order(order_id)
         self.orders.append(order_id)
 
     @rule()
@@ -210,7 +211,7 @@ class MpesaPayoutMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.orders)
     @rule(data=st.data())
     def the_workflow_checks_an_order(self, data):
-        self.world.payouts.check_for_order(data.draw(st.sampled_from(self.orders)))
+        self.world.order_payouts.check_for_order(data.draw(st.sampled_from(self.orders)))
 
     @rule(amount=st.integers(1, 200_000))
     def the_seller_withdraws(self, amount):
@@ -260,7 +261,7 @@ class MpesaPayoutMachine(RuleBasedStateMachine):
             while daraja.callbacks:
                 self.world.deliver(*daraja.callbacks.pop(0))
             for order_id in self.orders:
-                self.world.payouts.check_for_order(order_id)
+                self.world.order_payouts.check_for_order(order_id)
             self.world.payouts.poll_open()
         while daraja.callbacks:
             self.world.deliver(*daraja.callbacks.pop(0))

@@ -42,7 +42,7 @@ class PayoutMachine(RuleBasedStateMachine):
         self.keys += 1
         self._script(outcome)
         oid = self.world.released_order(f"k{self.keys}")["order_id"]
-        self.world.payouts.start_for_order(oid)
+        self.world.order_payouts.start_for_order(oid)
         self.orders.append(oid)
 
     @precondition(lambda self: self.orders)
@@ -51,8 +51,8 @@ class PayoutMachine(RuleBasedStateMachine):
         """A CheckPayout run (possibly retried); the provider may have changed its script."""
         self._script(outcome)
         oid = data.draw(st.sampled_from(self.orders))
-        self.world.payouts.check_for_order(oid)
-        self.world.payouts.check_for_order(oid)
+        self.world.order_payouts.check_for_order(oid)
+        self.world.order_payouts.check_for_order(oid)
 
     @rule(amount=st.integers(100, 3_000_000), outcome=OUTCOMES)
     def withdraw(self, amount, outcome):
@@ -92,7 +92,7 @@ class PayoutMachine(RuleBasedStateMachine):
         self.world.rail.script(WALLET, send="succeeded")
         for _ in range(4):
             for oid in self.orders:
-                self.world.payouts.check_for_order(oid)
+                self.world.order_payouts.check_for_order(oid)
             self.world.payouts.poll_open()
         payouts = self.world.payouts.list_for_seller("coop-1")
         assert all(p["status"] in ("succeeded", "failed") for p in payouts if "scheduled_for" not in p)

@@ -17,10 +17,10 @@ def test_a_payout_above_the_transaction_limit_is_split_and_settles_once_every_pa
     order = world.released_order()
     oid, payout = order["order_id"], order["payout"]["amount"]
     assert payout > 1_000_000  # the sandbox's MTN RWF per-transaction maximum
-    assert world.payouts.start_for_order(oid) == "succeeded"
+    assert world.order_payouts.start_for_order(oid) == "succeeded"
     parts = [p["amount"]["amount"] for p in world.payouts.list_for_seller("coop-1")]
     assert len(parts) == 2 and sum(parts) == payout and max(parts) <= 1_000_000
-    world.payouts.finish_for_order(oid, "succeeded")
+    world.order_payouts.finish_for_order(oid, "succeeded")
     assert world.escrow.order(oid)["status"] == "settled"
     assert sum(m.minor for m in world.rail.credited(WALLET)) == payout
     assert world.seller_account().balance == 0
@@ -34,11 +34,11 @@ def test_a_payout_above_the_transaction_limit_is_split_and_settles_once_every_pa
 def test_an_unknown_outcome_is_polled_until_final_and_pays_once(world):
     world.rail.script(WALLET, send="unknown", statuses=["pending", "succeeded"])
     oid = world.released_order()["order_id"]
-    assert world.payouts.start_for_order(oid) == "pending"
+    assert world.order_payouts.start_for_order(oid) == "pending"
     assert world.seller_account().debits_pending == world.escrow.order(oid)["payout"]["amount"]
-    assert world.payouts.check_for_order(oid) == "pending"
-    assert world.payouts.check_for_order(oid) == "succeeded"
-    assert world.payouts.check_for_order(oid) == "succeeded"  # a retried check changes nothing
+    assert world.order_payouts.check_for_order(oid) == "pending"
+    assert world.order_payouts.check_for_order(oid) == "succeeded"
+    assert world.order_payouts.check_for_order(oid) == "succeeded"  # a retried check changes nothing
     assert sum(m.minor for m in world.rail.credited(WALLET)) == world.escrow.order(oid)["payout"]["amount"]
     assert world.seller_account().debits_posted == world.escrow.order(oid)["payout"]["amount"]
 
@@ -47,8 +47,8 @@ def test_a_failed_payout_gives_the_money_back_to_the_sellers_balance(world):
     world.rail.script(WALLET, send="failed", reason="PAYEE_NOT_FOUND")
     order = world.released_order()
     oid = order["order_id"]
-    assert world.payouts.start_for_order(oid) == "failed"
-    world.payouts.finish_for_order(oid, "failed")
+    assert world.order_payouts.start_for_order(oid) == "failed"
+    world.order_payouts.finish_for_order(oid, "failed")
     assert world.escrow.order(oid)["status"] == "payout_failed"
     assert world.seller_account().available == order["payout"]["amount"]
     assert world.rail.credited(WALLET) == []
@@ -58,16 +58,16 @@ def test_a_failed_payout_gives_the_money_back_to_the_sellers_balance(world):
 def test_a_lost_request_is_sent_again_under_the_same_reference(world):
     world.rail.script(WALLET, send="unknown", recorded=False)
     oid = world.released_order()["order_id"]
-    assert world.payouts.start_for_order(oid) == "pending"
+    assert world.order_payouts.start_for_order(oid) == "pending"
     world.rail.script(WALLET, send="succeeded")
-    assert world.payouts.check_for_order(oid) == "succeeded"
+    assert world.order_payouts.check_for_order(oid) == "succeeded"
     assert sum(m.minor for m in world.rail.credited(WALLET)) == world.escrow.order(oid)["payout"]["amount"]
 
 
 def test_withdrawals_cannot_exceed_the_available_balance(world):
     world.rail.script(WALLET, send="failed")
     oid = world.released_order()["order_id"]
-    world.payouts.start_for_order(oid)  # fails: the money stays in the balance
+    world.order_payouts.start_for_order(oid)  # fails: the money stays in the balance
     available = world.seller_account().available
     world.rail.script(WALLET, send="succeeded")
     with pytest.raises(BusinessRuleViolation) as e:
@@ -82,7 +82,7 @@ def test_withdrawals_cannot_exceed_the_available_balance(world):
 def test_two_concurrent_withdrawals_never_overdraw(world):
     world.rail.script(WALLET, send="failed")
     oid = world.released_order()["order_id"]
-    world.payouts.start_for_order(oid)
+    world.order_payouts.start_for_order(oid)
     available = world.seller_account().available
     world.rail.script(WALLET, send="succeeded")
     amount = available // 2 + 1  # each alone fits; both together do not
@@ -104,7 +104,7 @@ def test_two_concurrent_withdrawals_never_overdraw(world):
 def test_the_daily_wallet_limit_refuses_a_withdrawal_and_schedules_an_order_payout(world):
     world.rail.script(WALLET, send="failed")
     for key in ("k1", "k2", "k3", "k4"):
-        world.payouts.start_for_order(world.released_order(key)["order_id"])
+        world.order_payouts.start_for_order(world.released_order(key)["order_id"])
     world.rail.script(WALLET, send="succeeded")
     for key in ("w1", "w2", "w3", "w4", "w5"):
         world.payouts.withdraw(world.seller, Money(1_000_000, "RWF"), key)  # 5,000,000 RWF: the day's maximum
@@ -112,18 +112,18 @@ def test_the_daily_wallet_limit_refuses_a_withdrawal_and_schedules_an_order_payo
         world.payouts.withdraw(world.seller, Money(100, "RWF"), "w6")
     assert e.value.code == "limit_exceeded"
     oid = world.released_order("k5")["order_id"]
-    assert world.payouts.start_for_order(oid) == "pending"
+    assert world.order_payouts.start_for_order(oid) == "pending"
     scheduled = [p for p in world.payouts.list_for_seller("coop-1") if p["order_id"] == oid]
     assert all(p["status"] == "pending" and p["scheduled_for"].startswith("2026-11-29") for p in scheduled)
     world.now = datetime(2026, 11, 29, 0, 5, tzinfo=timezone.utc)
-    assert world.payouts.check_for_order(oid) == "succeeded"
+    assert world.order_payouts.check_for_order(oid) == "succeeded"
 
 
 def funded(world, orders=("k1",)) -> int:
     """Orders whose payouts MTN refused: their money is in the seller's available balance."""
     world.rail.script(WALLET, send="failed")
     for key in orders:
-        world.payouts.start_for_order(world.released_order(key)["order_id"])
+        world.order_payouts.start_for_order(world.released_order(key)["order_id"])
     world.rail.script(WALLET, send="succeeded")
     return world.seller_account().available
 
@@ -166,7 +166,10 @@ def test_an_enormous_withdrawal_is_refused_at_once_and_builds_nothing(world, amo
 
 def test_splitting_is_bounded_even_under_generous_configured_limits(world, monkeypatch):
     funded(world)
+    from chalicelib import settings
+
     monkeypatch.setenv("MIZANI_PAYOUT_LIMITS", '{"mtn_momo:RWF": {"min": 1, "max_per_tx": 10, "max_per_day": 1000000000}}')
+    monkeypatch.setattr(settings, "get", settings.load)  # read the environment now; undone after the test
     with pytest.raises(BusinessRuleViolation) as refused:
         world.payouts.withdraw(world.seller, Money(1_000_000, "RWF"), "many")
     assert refused.value.code == "limit_exceeded"
@@ -184,8 +187,8 @@ def test_a_partly_failed_payout_texts_what_was_paid_and_what_is_in_the_balance(w
         return real_send(reference, amount, msisdn, note)
 
     world.rail.send = send
-    assert world.payouts.start_for_order(oid) == "failed"
-    world.payouts.finish_for_order(oid, "failed")
+    assert world.order_payouts.start_for_order(oid) == "failed"
+    world.order_payouts.finish_for_order(oid, "failed")
     parts = {p["status"]: p["amount"]["amount"] for p in world.payouts.list_for_seller("coop-1")}
     assert parts["succeeded"] + parts["failed"] == payout
     text = world.phone.messages[-1][1]

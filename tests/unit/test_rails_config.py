@@ -64,7 +64,9 @@ def test_a_credential_given_as_an_ssm_arn_is_fetched_on_first_use_only(monkeypat
         fetched.append(reference)
         return "the-real-key"
 
-    monkeypatch.setattr(rail_config, "_fetch_secret", fake_fetch)
+    from chalicelib import secrets
+
+    monkeypatch.setattr(secrets, "_fetch_secret", fake_fetch)
     momo = build_rail("mtn_momo", settings_module.Settings(stage="prod"))
     assert fetched == []  # building does not touch AWS
     assert momo._api_key() == "the-real-key" and momo._api_key() == "the-real-key"

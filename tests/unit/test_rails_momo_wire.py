@@ -10,7 +10,7 @@ import pytest
 
 from chalicelib.money import Money
 from chalicelib.payouts.rails import NOT_FOUND, RailNotSent
-from chalicelib.payouts.rails.http import HttpResponse, TransportError
+from chalicelib.http import HttpResponse, TransportError
 from chalicelib.payouts.rails.momo import MtnMomoRail, map_transfer_status, momo_reference_id, parse_callback
 
 EUR = Money(1250, "EUR")

@@ -8,7 +8,7 @@ from chalicelib.errors import ValidationError
 from chalicelib.money import Money
 from chalicelib.payouts.rails import NOT_FOUND, RailNotSent, RailStatus
 from chalicelib.payouts.rails.callbacks import CallbackUrls
-from chalicelib.payouts.rails.http import HttpResponse, TransportError
+from chalicelib.http import HttpResponse, TransportError
 from chalicelib.payouts.rails.mpesa import (
     MpesaB2CRail,
     parse_queue_timeout_callback,

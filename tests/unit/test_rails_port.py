@@ -58,3 +58,6 @@ def test_the_adapters_and_the_fake_satisfy_the_port():
     assert isinstance(FakeRail(), PayoutRail)
     assert isinstance(MtnMomoRail("http://x", "u", "k", "s", "sandbox"), PayoutRail)
     assert isinstance(MpesaB2CRail("http://x", "k", "s", "i", "c", "600000", "http://r", "http://t"), PayoutRail)
+    from chalicelib.payouts.rails.airtel import AirtelMoneyRail
+
+    assert isinstance(AirtelMoneyRail("http://x", "id", "secret", "1234", "key"), PayoutRail)

@@ -12,7 +12,9 @@ from chalicelib.errors import InvalidState
 from chalicelib.money import exponent
 from chalicelib.recon import LedgerLine, MemoryLedgerSource, StatementError, reconcile_statement, reconciliation_id
 from chalicelib.recon import distributed
-from chalicelib.recon.archive import MemoryArchive, Reconciliations, statement_key
+from chalicelib.recon.archive import MemoryArchive
+from chalicelib.recon.reconciliations import Reconciliations
+from chalicelib.recon.stored import statement_key
 from chalicelib.recon.distributed import LargeStatements
 from chalicelib.recon.engine import chunk_of
 from chalicelib.workflow.engine import FakeWorkflow

@@ -11,7 +11,8 @@ from chalicelib.recon.engine import reconcile
 from chalicelib.recon.importers import momo, parse_statement, stripe
 from chalicelib.recon.ledger_source import MemoryLedgerSource, read_ledger_csv
 from chalicelib.recon.model import ProviderBatch, StatementError
-from chalicelib.recon.service import reconcile_statement, reconciliation_id, statement_period
+from chalicelib.recon.inputs import reconciliation_id, statement_period
+from chalicelib.recon.service import reconcile_statement
 
 START = date(2026, 5, 1)
 

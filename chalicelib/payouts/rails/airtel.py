@@ -23,8 +23,9 @@ staging https://openapiuat.airtel.africa):
   the callback URL configured in its portal. It is a hint: ``parse_callback`` names the
   payout, whose status is then asked with the GET above (poll-first, as for MTN).
 
-Finality. Only ``TS``/``TF`` from a GET (or the disbursement answer itself with a
-documented success or failure code) are final. ``DP00900001000`` / ``TA`` (ambiguous),
+Finality. Only ``TS``/``TF``/``TE`` (expired: failed) from a GET, about the very
+transaction asked (``data.transaction.id``), or the disbursement answer itself with a
+documented success or failure code, are final. ``DP00900001000`` / ``TA`` (ambiguous),
 ``DP00900001006`` / ``TIP`` (in progress) and ``DP00900001014`` (timed out, may have
 succeeded) are ``pending``/``unknown``: we ask again. A transport error or 5xx is ``unknown``.
 
@@ -39,10 +40,11 @@ import json
 import re
 import time
 from typing import Callable
+from urllib.parse import quote
 
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money, exponent
-from chalicelib.payouts.rails.http import BearerToken, HttpClient, HttpResponse, TransportError
+from chalicelib.http import BearerToken, HttpClient, HttpResponse, TransportError
 from chalicelib.payouts.rails.port import NOT_FOUND, PayeeCheck, RailNotSent, RailStatus, check_reference
 
 Secret = str | Callable[[], str]
@@ -231,7 +233,8 @@ class AirtelMoneyRail:
             return RailStatus("unknown", reason="status_needs_wallet", raw={"reference": reference})
         country = self._wallet(msisdn).country
         try:
-            response = self._call("GET", f"/standard/v1/disbursements/{reference}", country, currency, retry=True)
+            response = self._call("GET", f"/standard/v1/disbursements/{quote(reference, safe='')}", country, currency,
+                                  retry=True)
         except (TransportError, RailNotSent) as err:
             return RailStatus("unknown", reason="status_unavailable", raw={"error": err.message})
         payload = response.json()
@@ -240,7 +243,18 @@ class AirtelMoneyRail:
             return RailStatus("unknown", reason=NOT_FOUND, raw=raw)
         if response.status != 200 or not isinstance(payload, dict):
             return RailStatus("unknown", reason=f"http_{response.status}", raw=raw)
+        answered = _transaction_of(payload).get("id")
+        if answered is not None and str(answered) != reference:
+            # An answer about another transaction says nothing about this one.
+            return RailStatus("unknown", reason="answer_for_another_transaction", raw=raw)
         return self._interpret(payload, raw)
+
+    def callback_payout(self, body, *, payout_id: str | None = None, token: str | None = None,
+                        kind: str = "result") -> str | None:
+        """Airtel calls the one URL set in its portal: the body names the payout, which is then asked
+        about (GET); what the callback claims is never used, so it needs no secret to be harmless."""
+        reference = parse_callback(body)
+        return reference if payout_id is None or reference in (None, payout_id) else None
 
     def check_payee(self, msisdn: str, currency: str) -> PayeeCheck:
         """Airtel's KYC enquiry: is the wallet registered and not barred, and whose is it."""

@@ -40,11 +40,11 @@ Both: ``settings.http_timeout_seconds`` (``MIZANI_HTTP_TIMEOUT_SECONDS``) bounds
 """
 from __future__ import annotations
 
-import os
-import threading
 from typing import TYPE_CHECKING, Callable
 
 from chalicelib.payouts.rails.port import PayoutRail, RailConfigError
+# The environment and secret helpers live in the kernel (notify uses them too); the adapters reach them here.
+from chalicelib.secrets import SecretRef, env_value, local_api_url, local_sandbox_url, secret_value  # noqa: F401
 
 if TYPE_CHECKING:  # pragma: no cover
     from chalicelib.payouts.rails.callbacks import CallbackUrls
@@ -74,68 +74,6 @@ Io4cUZGxPbAuISKMfcZQhmpFIAesukPblNDrxHdQ9wLsXSLoqw4qX1Jc6s3ivesM
 jQIDAQAB
 -----END PUBLIC KEY-----
 """
-
-class SecretRef:
-    """A credential that may live in SSM or Secrets Manager; resolved on first call, then cached."""
-
-    def __init__(self, value: str, env_name: str = ""):
-        self._value = value
-        self._env_name = env_name
-        self._resolved: str | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def is_reference(self) -> bool:
-        return self._value.startswith(("arn:aws:ssm:", "arn:aws:secretsmanager:"))
-
-    def __call__(self) -> str:
-        if not self.is_reference:
-            return self._value
-        with self._lock:
-            if self._resolved is None:
-                self._resolved = _fetch_secret(self._value)
-            return self._resolved
-
-    def __repr__(self) -> str:  # never print a credential
-        return f"SecretRef({self._env_name or '?'}, {'arn' if self.is_reference else 'value'})"
-
-
-def _fetch_secret(arn: str) -> str:
-    from chalicelib import aws  # boto3 only when a secret is actually referenced
-
-    if arn.startswith("arn:aws:ssm:"):
-        # GetParameter accepts the parameter's ARN as its Name.
-        return aws.client("ssm").get_parameter(Name=arn, WithDecryption=True)["Parameter"]["Value"]
-    return aws.client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
-
-
-def _stage_is_local(settings) -> bool:
-    return bool(getattr(settings, "is_local", False))
-
-
-def env_value(name: str, settings, local_default: str | None = None, *, required: bool = True) -> str | None:
-    """``os.environ[name]``; the local default only in the local stage; missing and required -> ``RailConfigError``."""
-    value = os.environ.get(name, "")
-    if value:
-        return value
-    if _stage_is_local(settings) and local_default is not None:
-        return local_default
-    if required:
-        raise RailConfigError("rail_not_configured", f"{name} is not set (stage {getattr(settings, 'stage', '?')})")
-    return None
-
-
-def secret_value(name: str, settings, local_default: str | None = None) -> Callable[[], str]:
-    return SecretRef(env_value(name, settings, local_default), name)
-
-
-def local_sandbox_url(settings) -> str:
-    return (getattr(settings, "sandbox_base_url", "") or f"http://127.0.0.1:{os.environ.get('MIZANI_SANDBOX_PORT', '8001')}").rstrip("/")
-
-
-def local_api_url() -> str:
-    return os.environ.get("MIZANI_API_BASE_URL", f"http://127.0.0.1:{os.environ.get('MIZANI_PORT', '8000')}").rstrip("/")
-
 
 def build_rail(rail_name: str, settings=None, **ports) -> PayoutRail:
     """The configured adapter for ``rail_name``, as its registry entry names it (``chalicelib.rails``).

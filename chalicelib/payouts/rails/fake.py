@@ -123,6 +123,16 @@ class FakeRail:
             payment.status_calls += 1
             return answer
 
+    def callback_payout(self, body, *, payout_id: str | None = None, token: str | None = None,
+                        kind: str = "result") -> str | None:
+        """A callback names its payout in the path or as ``{"reference"}``; the fake checks no token."""
+        import json
+
+        if payout_id is not None:
+            return payout_id
+        named = json.loads(body or b"{}").get("reference") if isinstance(body, (bytes, str)) else body.get("reference")
+        return str(named) if named else None
+
     def check_payee(self, msisdn: str, currency: str) -> PayeeCheck:
         """What ``holders`` says of the wallet: absent -> active with no name; ``None`` -> inactive."""
         wallet = normalize_msisdn(msisdn)

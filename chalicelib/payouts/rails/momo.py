@@ -47,7 +47,7 @@ from typing import Callable
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money
 from chalicelib.payouts.rails.callbacks import CallbackUrls
-from chalicelib.payouts.rails.http import BearerToken, HttpClient, HttpResponse, TransportError
+from chalicelib.http import BearerToken, HttpClient, HttpResponse, TransportError
 from chalicelib.payouts.rails.port import (
     NOT_FOUND,
     PayeeCheck,
@@ -278,6 +278,19 @@ class MtnMomoRail:
             return response
         return response
 
+    def callback_payout(self, body, *, payout_id: str | None = None, token: str | None = None,
+                        kind: str = "result") -> str | None:
+        """The payout MTN's callback makes us ask about, or ``None`` (refused: changes nothing).
+
+        On the payout's own URL the token must be that payout's and the body may not name another;
+        on the bare URL (transfers sent before tokened URLs) the body's ``externalId`` is asked about."""
+        callback = parse_callback(body or b"{}")
+        if payout_id is None:
+            return callback.reference
+        if self.callbacks is None or not self.callbacks.verify(payout_id, token) or callback.reference not in (None, payout_id):
+            return None
+        return payout_id
+
     def check_payee(self, msisdn: str, currency: str) -> PayeeCheck:
         """MTN's account-holder checks: ``.../accountholder/msisdn/{n}/active`` (``{"result": bool}``),
         then ``.../accountholder/msisdn/{n}/basicuserinfo`` for the holder's name."""
@@ -301,8 +314,6 @@ class MtnMomoRail:
 
 def from_settings(settings, *, http: HttpClient | None = None, **_ports) -> MtnMomoRail:
     """The rail as the registry builds it, from ``MIZANI_MOMO_*`` (see ``config.py``)."""
-    import os
-
     from chalicelib.payouts.rails import config as c
 
     return MtnMomoRail(
@@ -314,6 +325,6 @@ def from_settings(settings, *, http: HttpClient | None = None, **_ports) -> MtnM
         callback_url=c.env_value("MIZANI_MOMO_CALLBACK_URL", settings, required=False),
         http=http,
         timeout_seconds=c.http_timeout(settings),
-        send_retries=int(os.environ.get("MIZANI_MOMO_SEND_RETRIES", "0") or 0),
+        send_retries=int(getattr(settings, "momo_send_retries", 0) or 0),
         callbacks=c.callback_urls("mtn_momo", settings),
     )

@@ -61,7 +61,7 @@ from typing import Callable, Literal, Protocol
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money, exponent
 from chalicelib.payouts.rails.callbacks import CallbackUrls
-from chalicelib.payouts.rails.http import BearerToken, HttpClient, HttpResponse, TransportError
+from chalicelib.http import BearerToken, HttpClient, HttpResponse, TransportError
 from chalicelib.payouts.rails.port import (
     NOT_FOUND,
     PayeeCheck,
@@ -185,7 +185,10 @@ def parse_result_callback(body) -> MpesaCallback:
             return MpesaCallback("queue_timeout", reference, conversation_id, status, conversation_id)
         if code == "0":
             receipt = params.get("TransactionReceipt") or result.get("TransactionID") or None
-            status = RailStatus("succeeded", provider_reference=receipt, raw=result)
+            # "254712345678 - John Doe": Safaricom's name for the wallet that received the money.
+            public_name = str(params.get("ReceiverPartyPublicName") or "")
+            holder = public_name.split(" - ", 1)[1].strip() if " - " in public_name else None
+            status = RailStatus("succeeded", provider_reference=receipt, raw=result, payee_name=holder or None)
         elif code:
             status = RailStatus("failed", reason=f"{code}: {desc}".strip(), raw=result)
         else:
@@ -416,6 +419,15 @@ class MpesaB2CRail:
         if callback.reference != reference:
             return False
         return self.results.record(callback)
+
+
+    def callback_payout(self, body, *, payout_id: str | None = None, token: str | None = None,
+                        kind: str = "result") -> str | None:
+        """The payout to advance after a callback, or ``None``: the bare URL (no token) is never kept."""
+        if not payout_id or not token:
+            return None
+        kept = self.accept_callback(payout_id, token, body or b"{}", queue_timeout=kind == "timeout")
+        return payout_id if kept else None
 
 
 def _is_duplicate(payload: dict) -> bool:

@@ -33,7 +33,10 @@ log = logging.getLogger("mizani.payouts.mpesa")
 
 
 def _status_doc(status: RailStatus) -> dict:
-    return {"state": status.state, "provider_reference": status.provider_reference, "reason": status.reason}
+    doc = {"state": status.state, "provider_reference": status.provider_reference, "reason": status.reason}
+    if status.payee_name:
+        doc["payee_name"] = status.payee_name
+    return doc
 
 
 def _status(doc: dict | None) -> RailStatus | None:
@@ -136,6 +139,9 @@ class MpesaResultStore:
         if verdict is not None and hint is not None and verdict.state == hint.state == "failed" and hint.reason:
             # The B2C result says *why* (its ResultCode); the status answer only that it failed.
             return RailStatus("failed", verdict.provider_reference, hint.reason)
+        if verdict is not None and verdict.state == "succeeded" and doc.get("hint") and doc["hint"].get("payee_name"):
+            # The B2C result names the wallet's holder (ReceiverPartyPublicName): the payee check M-Pesa offers.
+            return RailStatus("succeeded", verdict.provider_reference, verdict.reason, payee_name=doc["hint"]["payee_name"])
         return verdict
 
     def hint(self, reference: str) -> RailStatus | None:

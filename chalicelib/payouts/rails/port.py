@@ -24,8 +24,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from chalicelib.errors import MizaniError, ProviderUnavailable, ValidationError
+from chalicelib.errors import ValidationError
 from chalicelib.money import Money, exponent
+from chalicelib.http import RailNotSent  # noqa: F401  (re-exported: part of the port)
+from chalicelib.secrets import RailConfigError  # noqa: F401  (re-exported: the adapters raise it)
 
 RailState = Literal["succeeded", "failed", "pending", "unknown"]
 
@@ -52,6 +54,8 @@ class RailStatus:
     provider_reference: str | None = None
     reason: str | None = None
     raw: dict = field(default_factory=dict)
+    #: The wallet holder's name as the provider reported it with the payment (M-Pesa), if any.
+    payee_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.state not in _STATES:
@@ -99,21 +103,11 @@ class PayoutRail(Protocol):
 
     def check_payee(self, msisdn: str, currency: str) -> PayeeCheck: ...
 
-
-class RailNotSent(ProviderUnavailable):
-    """The payment request never reached the provider (no token, throttled, refused credentials).
-
-    Nothing happened at the provider; calling ``send`` again later with the same
-    reference is safe. Operators should look if it persists (credentials, IP allow-list).
-    """
-
-    code = "provider_unavailable"
-
-
-class RailConfigError(MizaniError):
-    """A rail is missing configuration (credentials, URLs) outside the local stage."""
-
-    code = "rail_not_configured"
+    def callback_payout(self, body, *, payout_id: str | None = None, token: str | None = None,
+                        kind: str = "result") -> str | None:
+        """Which payout a provider callback makes us ask about, or ``None`` when the callback is
+        refused (wrong token, another payout, not ours). Raises ``ValidationError`` for a body
+        that is not the provider's callback. Never decides the payout's fate."""
 
 
 # -- helpers shared by the adapters ------------------------------------------------

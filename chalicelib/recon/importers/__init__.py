@@ -6,66 +6,54 @@
 ``stripe_balance``  Stripe's itemized balance change report (CSV) or a Balance Transactions
                     API list (JSON, ``{"object": "list", "data": [...]}``): ``stripe.py``
 ``mtn_momo``        MTN MoMo disbursement statement (CSV): ``momo.py``
+``airtel_money``    Airtel Money disbursement statement (the sandbox's CSV): ``airtel.py``
 ``mpesa_b2c``       M-Pesa B2C results (CSV, or the Result callbacks as a JSON list): ``mpesa.py``
 ``camt053``         ISO 20022 camt.053 bank-to-customer statement (XML): ``camt053.py``
 =================  =========================================================================
+
+MTN's and Airtel's share the rules of a payout statement (``payout_csv.py``); every
+importer builds its batch with ``shared.make_batch``.
 
 A malformed line is never dropped: the importer raises ``StatementError``
 listing every bad line with its number and the reason.
 """
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from types import ModuleType
 
-from chalicelib.recon.model import SETTLED, SOURCES, ProviderBatch, StatementError, all_equal
+from chalicelib.recon.importers.shared import looks_like_json
+from chalicelib.recon.model import SOURCES, ProviderBatch, StatementError
+
+#: The importer module of each source (in this package): ``parse(content)``; the CSV formats
+#: also have ``FORMAT`` (a ``parsing.CsvFormat``) and ``batch(lines, cols)``. Imported on first use.
+IMPORTERS = {
+    "stripe_balance": "stripe",
+    "mtn_momo": "momo",
+    "mpesa_b2c": "mpesa",
+    "camt053": "camt053",
+    "airtel_money": "airtel",
+}
+
+
+def importer(source: str) -> ModuleType | None:
+    """The importer module of ``source``, or ``None`` for a source without one."""
+    name = IMPORTERS.get(source)
+    return None if name is None else importlib.import_module(f"{__name__}.{name}")
 
 
 def parse_statement(source: str, content: str | bytes) -> ProviderBatch:
     """Parse a statement of ``source`` (one of ``SOURCES``)."""
-    importer = _importers().get(source)
-    if importer is None:
+    module = importer(source)
+    if module is None:
         raise StatementError(source, [(0, f"unknown source {source!r}; expected one of {', '.join(SOURCES)}")])
-    return importer(content)
-
-
-def _importers() -> dict[str, Callable[[str | bytes], ProviderBatch]]:
-    from chalicelib.recon.importers import camt053, momo, mpesa, stripe
-
-    return {"stripe_balance": stripe.parse, "mtn_momo": momo.parse, "mpesa_b2c": mpesa.parse, "camt053": camt053.parse}
+    return module.parse(content)
 
 
 def csv_format(source: str, content: str | bytes):
     """``(FORMAT, batch)`` of a statement in one of the CSV formats (``FORMAT.read_range`` over
     byte ranges, then ``batch(lines, cols)``), or ``None`` (XML, JSON: parsed whole)."""
-    if source == "camt053" or looks_like_json(content):
+    module = importer(source)
+    if module is None or not hasattr(module, "FORMAT") or looks_like_json(content):
         return None
-    from chalicelib.recon.importers import momo, mpesa, stripe
-
-    module = {"stripe_balance": stripe, "mtn_momo": momo, "mpesa_b2c": mpesa}.get(source)
-    return None if module is None else (module.FORMAT, module.batch)
-
-
-def make_batch(source: str, lines, cols: dict, *, kind=None, fee=False, orig=False) -> ProviderBatch:
-    """A ``ProviderBatch`` from an importer's output columns (``kind`` may be one value for all)."""
-    n = len(cols["reference"])
-    status = cols.get("status")
-    if status is not None and all_equal(status, SETTLED):
-        status = None
-    fees = cols.get("fee_minor") if fee else None
-    orig_minor = cols.get("orig_minor") if orig else None
-    orig_currency = cols.get("orig_currency") if orig else None
-    if orig_minor is not None and all_equal(orig_minor, None):
-        orig_minor = orig_currency = None
-    return ProviderBatch(
-        source, SOURCES[source], line=lines, reference=cols["reference"], amount_minor=cols["amount_minor"],
-        currency=cols["currency"], day=cols["day"], kind=[kind] * n if isinstance(kind, str) else cols["kind"],
-        raw_id=cols["raw_id"], fee_minor=fees, status=status, orig_minor=orig_minor, orig_currency=orig_currency,
-    )
-
-
-def looks_like_json(content: str | bytes) -> bool:
-    head = content[:4096].lstrip() if isinstance(content, str) else bytes(content[:4096]).lstrip()
-    if isinstance(head, bytes):
-        head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-        return head[:1] in (b"{", b"[")
-    return head.removeprefix("\ufeff").lstrip()[:1] in ("{", "[")
+    return module.FORMAT, module.batch

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from xml.parsers import expat
 
-from chalicelib.recon.importers import make_batch
+from chalicelib.recon.importers.shared import make_batch
 from chalicelib.recon.model import PENDING, SETTLED, ProviderBatch, StatementError
 from chalicelib.recon.parsing import BadLine, Errors, parse_currency, parse_decimal, parse_instant_day
 

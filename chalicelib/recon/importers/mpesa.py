@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 
-from chalicelib.recon.importers import looks_like_json, make_batch
+from chalicelib.recon.importers.shared import looks_like_json, make_batch
 from chalicelib.recon.model import FAILED, SETTLED, ProviderBatch, StatementError
 from chalicelib.recon.parsing import (
     BadLine, CsvFormat, Errors, collect, eat_day_of, fast_amounts, fast_currencies, fast_instant_days,
@@ -48,7 +48,8 @@ OPTIONAL = {"currency", "conversation_id"}
 OUTPUTS = ("reference", "amount_minor", "currency", "day", "raw_id", "status")
 
 
-def _result_status(text) -> str:
+def status_of(text) -> str:
+    """``SETTLED`` for ResultCode 0, ``FAILED`` for any other integer (``BadLine``: not an integer)."""
     if isinstance(text, bool):
         raise BadLine(f"ResultCode {text!r} is not an integer")
     value = str(text).strip() if text is not None else ""
@@ -65,7 +66,7 @@ def _slow(get: dict) -> tuple:
     if amount is not None and amount <= 0:
         errors.append(f"amount {get['amount']!r} must be positive")
     day = collect(errors, eat_day_of, get["completed"], "CompletedAt")
-    status = collect(errors, _result_status, get["result_code"])
+    status = collect(errors, status_of, get["result_code"])
     raw_id = (get["raw_id"] or "").strip() or (get["conversation_id"] or "")
     if status == SETTLED and not (get["raw_id"] or "").strip():
         errors.append("TransactionID is empty on a successful result")
@@ -88,7 +89,7 @@ def _fast(raw: dict, n: int) -> dict | None:
     mapping = {}
     for code in set(raw["result_code"]):
         try:
-            mapping[code] = _result_status(code)
+            mapping[code] = status_of(code)
         except BadLine:
             return None
     statuses = list(map(mapping.__getitem__, raw["result_code"]))
@@ -147,7 +148,7 @@ def _json_item(item) -> tuple:
             params[p["Key"]] = p.get("Value")
     errors: list[str] = []
     reference = collect(errors, require, _text(result.get("OriginatorConversationID")), "OriginatorConversationID")
-    status = collect(errors, _result_status, result.get("ResultCode"))
+    status = collect(errors, status_of, result.get("ResultCode"))
     raw_id = _text(result.get("TransactionID")) or _text(params.get("TransactionReceipt"))
     amount, day = 0, None
     if status == SETTLED:

@@ -40,7 +40,7 @@ import json
 from itertools import repeat
 from operator import ne, sub
 
-from chalicelib.recon.importers import looks_like_json, make_batch
+from chalicelib.recon.importers.shared import looks_like_json, make_batch
 from chalicelib.recon.model import ProviderBatch, StatementError
 from chalicelib.recon.parsing import (
     BadLine, CsvFormat, Errors, collect, day_of_unix, fast_amounts, fast_currencies, fast_instant_days,

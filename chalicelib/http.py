@@ -42,6 +42,16 @@ class TransportError(ProviderUnavailable):
         self.kind = kind  # "timeout" | "connect" | "protocol"
 
 
+class RailNotSent(ProviderUnavailable):
+    """The payment request never reached the provider (no token, throttled, refused credentials).
+
+    Nothing happened at the provider; calling ``send`` again later with the same
+    reference is safe. Operators should look if it persists (credentials, IP allow-list).
+    """
+
+    code = "provider_unavailable"
+
+
 @dataclass(frozen=True)
 class HttpResponse:
     status: int
@@ -183,8 +193,6 @@ class BearerToken:
 
     def get(self) -> str:
         import base64
-
-        from chalicelib.payouts.rails.port import RailNotSent
 
         with self._lock:
             if self._token and self.clock() < self._expires_at:

@@ -61,40 +61,22 @@ def handle_customs(raw_body: bytes, signature: str | None) -> dict:
     return _ack()
 
 
-def handle_momo_callback(raw_body: bytes, payout_id: str | None = None, token: str | None = None) -> dict:
-    """MTN's one callback: it names the payout (``externalId``); the payout's status is then
-    re-queried from MTN, because the callback itself is not signed and is only a hint.
+def handle_rail_callback(rail_name: str, raw_body: bytes, payout_id: str | None = None, token: str | None = None,
+                         kind: str = "result") -> dict:
+    """A payout rail's callback (``chalicelib.rails``): only a hint. The rail's adapter says which
+    payout it is about (checking the per-payout URL token where the rail echoes one); that payout
+    is then advanced, which asks the provider. A refused callback is acknowledged
+    (``duplicate: true``) and changes nothing; so is one about a payout not sent yet."""
+    from chalicelib.errors import NotFound
+    from chalicelib.rails import RAILS
 
-    On the payout's own URL (``payout_id`` and ``token``) a wrong token, or a body naming another
-    payout, is acknowledged and changes nothing. The bare URL is kept for callbacks of transfers
-    sent before tokened URLs: it can only make us ask MTN about a payout we sent."""
-    from chalicelib.payouts.rails.momo import parse_callback
-
-    callback = parse_callback(raw_body or b"{}")
-    if payout_id is not None:
-        rail = bootstrap.rail("mtn_momo")
-        if rail.callbacks is None or not rail.callbacks.verify(payout_id, token) or callback.reference not in (None, payout_id):
-            return _ack(duplicate=True)
-        bootstrap.payouts().on_provider_callback(payout_id)
-    elif callback.reference:
-        bootstrap.payouts().on_provider_callback(callback.reference)
-    return _ack()
-
-
-def handle_mpesa_result(payout_id: str | None, token: str | None, raw_body: bytes, queue_timeout: bool = False) -> dict:
-    """M-Pesa's B2C result, queue timeout or Transaction Status answer, POSTed to the payout's own
-    callback URL. The rail keeps it only if the URL's token is the payout's and the body matches
-    what Daraja acknowledged at send time; only then is the payout advanced (which asks Safaricom).
-    Anything else (no token: the bare URL; an unknown or unsent payout; a forgery) is acknowledged
-    and changes nothing."""
-    if not payout_id or not token:
-        return _ack()
-    rail = bootstrap.rail("mpesa")
+    if rail_name not in RAILS:
+        raise NotFound("not_found", f"no payout rail named {rail_name}")
     try:
-        kept = rail.accept_callback(payout_id, token, raw_body or b"{}", queue_timeout=queue_timeout)
+        reference = bootstrap.rail(rail_name).callback_payout(raw_body or b"{}", payout_id=payout_id, token=token, kind=kind)
     except (ValueError, KeyError, TypeError) as error:
-        raise ValidationError("validation_error", f"not an M-Pesa callback: {error}") from None
-    if not kept:
+        raise ValidationError("validation_error", f"not a {rail_name} callback: {error}") from None
+    if reference is None:
         return _ack(duplicate=True)
-    bootstrap.payouts().on_provider_callback(payout_id)
+    bootstrap.payouts().on_provider_callback(reference)
     return _ack()
