@@ -123,7 +123,7 @@ from flask import Blueprint, jsonify, request
 
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money
-from chalicelib.payouts.rails import config as rail_config
+from chalicelib.payouts.rails import airtel as airtel_rail
 from sandbox.simulators.airtel_keys import LOCAL_AIRTEL_PIN_PRIVATE_KEY
 from sandbox.simulators.momo import (
     CallbackSender,
@@ -257,9 +257,9 @@ class AirtelSimulator:
 
     def __init__(self, ctx):
         self.ctx = ctx
-        self.client_id = env_or_local(ctx, "MIZANI_AIRTEL_CLIENT_ID", rail_config.LOCAL_AIRTEL_CLIENT_ID)
-        self.client_secret = env_or_local(ctx, "MIZANI_AIRTEL_CLIENT_SECRET", rail_config.LOCAL_AIRTEL_CLIENT_SECRET)
-        self.pin = env_or_local(ctx, "MIZANI_AIRTEL_PIN", rail_config.LOCAL_AIRTEL_PIN)
+        self.client_id = env_or_local(ctx, "MIZANI_AIRTEL_CLIENT_ID", airtel_rail.LOCAL_AIRTEL_CLIENT_ID)
+        self.client_secret = env_or_local(ctx, "MIZANI_AIRTEL_CLIENT_SECRET", airtel_rail.LOCAL_AIRTEL_CLIENT_SECRET)
+        self.pin = env_or_local(ctx, "MIZANI_AIRTEL_PIN", airtel_rail.LOCAL_AIRTEL_PIN)
         self.callback_url = env_or_local(
             ctx, "MIZANI_AIRTEL_CALLBACK_URL", f"{(ctx.api_base_url or '').rstrip('/')}/v1/webhooks/rails/airtel_money"
         )

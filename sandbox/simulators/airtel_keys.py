@@ -2,7 +2,7 @@
 
 Airtel publishes an RSA public key with which a partner encrypts its disbursement PIN
 (PKCS#1 v1.5, Base64). The simulator holds the private half to decrypt and check it; the
-public half is chalicelib.payouts.rails.config.LOCAL_AIRTEL_PIN_PUBLIC_KEY. NOT a secret:
+public half is chalicelib.payouts.rails.airtel.LOCAL_AIRTEL_PIN_PUBLIC_KEY. NOT a secret:
 it only ever protects traffic to the simulator on 127.0.0.1.
 """
 

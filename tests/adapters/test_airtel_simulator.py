@@ -3,7 +3,7 @@ account-holder and name routes.
 
 A tiny receiver blueprint in the same app takes Airtel's callbacks
 (``MIZANI_AIRTEL_CALLBACK_URL`` points at it through ``ctx.env``). The PIN is encrypted
-as a client would: RSA PKCS#1 v1.5 with ``config.LOCAL_AIRTEL_PIN_PUBLIC_KEY``, Base64.
+as a client would: RSA PKCS#1 v1.5 with ``chalicelib.payouts.rails.airtel.LOCAL_AIRTEL_PIN_PUBLIC_KEY``, Base64.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from werkzeug.serving import make_server
 
 from chalicelib.payouts.rails import config as rail_config
+from chalicelib.payouts.rails import airtel as airtel_rail
 from sandbox.simulators import SimulatorContext
 from sandbox.simulators import airtel as airtel_sim
 from sandbox.simulators import momo as momo_sim
@@ -86,7 +87,7 @@ class World:
         return self
 
     # -- Airtel client helpers -------------------------------------------------------
-    def token(self, client_id=rail_config.LOCAL_AIRTEL_CLIENT_ID, client_secret=rail_config.LOCAL_AIRTEL_CLIENT_SECRET):
+    def token(self, client_id=airtel_rail.LOCAL_AIRTEL_CLIENT_ID, client_secret=airtel_rail.LOCAL_AIRTEL_CLIENT_SECRET):
         return self.session.post(
             f"{self.base}/auth/oauth2/token",
             json={"client_id": client_id, "client_secret": client_secret, "grant_type": "client_credentials"},
@@ -101,7 +102,7 @@ class World:
         body = {
             "payee": {"msisdn": national, "wallet_type": "NORMAL"},
             "reference": "MizaniPayout1",
-            "pin": pin if pin is not None else encrypt_pin(rail_config.LOCAL_AIRTEL_PIN),
+            "pin": pin if pin is not None else encrypt_pin(airtel_rail.LOCAL_AIRTEL_PIN),
             "transaction": {"amount": amount, "id": tx_id or f"po_{uuid.uuid4().hex[:12]}", "type": "B2C"},
         }
         body.update(extra)
@@ -123,7 +124,7 @@ class World:
 
 
 def encrypt_pin(pin: str) -> str:
-    key = serialization.load_pem_public_key(rail_config.LOCAL_AIRTEL_PIN_PUBLIC_KEY.encode())
+    key = serialization.load_pem_public_key(airtel_rail.LOCAL_AIRTEL_PIN_PUBLIC_KEY.encode())
     return base64.b64encode(key.encrypt(pin.encode(), padding.PKCS1v15())).decode()
 
 

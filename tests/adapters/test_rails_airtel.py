@@ -28,7 +28,7 @@ from chalicelib.errors import ValidationError
 from chalicelib.http import HttpClient, RailNotSent
 from chalicelib.money import Money
 from chalicelib.payouts.rails import NOT_FOUND
-from chalicelib.payouts.rails import config as rail_config
+from chalicelib.payouts.rails import airtel as airtel_rail
 from chalicelib.payouts.rails.airtel import AirtelMoneyRail, from_settings
 from chalicelib.payouts.rails.port import PayoutRail
 from sandbox.simulators import SimulatorContext
@@ -115,10 +115,10 @@ class RecordingHttp(HttpClient):
 
 def make_rail(base_url, timeout=5.0, **overrides):
     options = dict(
-        client_id=rail_config.LOCAL_AIRTEL_CLIENT_ID,
-        client_secret=rail_config.LOCAL_AIRTEL_CLIENT_SECRET,
-        pin=rail_config.LOCAL_AIRTEL_PIN,
-        pin_public_key=rail_config.LOCAL_AIRTEL_PIN_PUBLIC_KEY,
+        client_id=airtel_rail.LOCAL_AIRTEL_CLIENT_ID,
+        client_secret=airtel_rail.LOCAL_AIRTEL_CLIENT_SECRET,
+        pin=airtel_rail.LOCAL_AIRTEL_PIN,
+        pin_public_key=airtel_rail.LOCAL_AIRTEL_PIN_PUBLIC_KEY,
         timeout_seconds=timeout,
     )
     options.update(overrides)
@@ -450,14 +450,14 @@ def test_the_pin_on_the_wire_is_encrypted_and_the_simulator_decrypts_it(base_url
     assert rail.send("p-1", UGX, PAID, "coffee").state == "succeeded"
     (body,) = [b for m, u, b in http.sent if m == "POST" and u.endswith("/standard/v1/disbursements/")]
     wire_pin = body["pin"]
-    assert wire_pin != rail_config.LOCAL_AIRTEL_PIN and rail_config.LOCAL_AIRTEL_PIN not in wire_pin
+    assert wire_pin != airtel_rail.LOCAL_AIRTEL_PIN and airtel_rail.LOCAL_AIRTEL_PIN not in wire_pin
     private_key = serialization.load_pem_private_key(LOCAL_AIRTEL_PIN_PRIVATE_KEY.encode(), password=None)
     clear = private_key.decrypt(base64.b64decode(wire_pin, validate=True), padding.PKCS1v15())
-    assert clear.decode() == rail_config.LOCAL_AIRTEL_PIN
+    assert clear.decode() == airtel_rail.LOCAL_AIRTEL_PIN
 
 
 def test_a_pin_key_given_as_bare_base64_works_as_airtels_portal_shows_it(base_url):
-    bare = "".join(line for line in rail_config.LOCAL_AIRTEL_PIN_PUBLIC_KEY.strip().splitlines() if "-----" not in line)
+    bare = "".join(line for line in airtel_rail.LOCAL_AIRTEL_PIN_PUBLIC_KEY.strip().splitlines() if "-----" not in line)
     rail = make_rail(base_url, pin_public_key=bare)
     assert rail.send("p-1", UGX, PAID, "coffee").state == "succeeded"
 

@@ -49,6 +49,22 @@ from chalicelib.payouts.rails.port import NOT_FOUND, PayeeCheck, RailNotSent, Ra
 
 Secret = str | Callable[[], str]
 
+# Local-sandbox defaults. NOT secrets: they only authenticate traffic to the simulator on 127.0.0.1.
+LOCAL_AIRTEL_CLIENT_ID = "airtel-local-client-id"
+LOCAL_AIRTEL_CLIENT_SECRET = "airtel-local-client-secret"
+LOCAL_AIRTEL_PIN = "1357"
+#: The simulator's PIN encryption key (its private half is in sandbox/simulators/airtel_keys.py).
+LOCAL_AIRTEL_PIN_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmJza+Bbt4Y0xdJGit+gU
+pxg2apEnycF0C/kp+KN7E9tEUjvDzVyYLBgmg5MA3EI2jwol+EHfT1tC8Jeel06M
+eHIOEkBf+kvZw6tEctThAWIWhoK+avRd8koMrFC6dxMxwS8LsjjDrr5yXiO6wHy3
+X0DG0MrKAHzi9AjTpkxjkX50tI3fbL1Q92D2G9v6PGEuBuxekRUj/dNT9nzlj/Ap
+Xb/IqyqcmOcdUSfx9BhctXQFZgVewMnhSq9MQ35PgE9NlnekA4mlTtUzXxalvdem
+Io4cUZGxPbAuISKMfcZQhmpFIAesukPblNDrxHdQ9wLsXSLoqw4qX1Jc6s3ivesM
+jQIDAQAB
+-----END PUBLIC KEY-----
+"""
+
 #: ``data.transaction.status`` values.
 TRANSACTION_STATES = {"TS": "succeeded", "TF": "failed", "TE": "failed", "TIP": "pending", "TA": "unknown"}
 
@@ -289,10 +305,10 @@ def from_settings(settings, *, http: HttpClient | None = None, **_ports) -> Airt
 
     return AirtelMoneyRail(
         base_url=c.env_value("MIZANI_AIRTEL_BASE_URL", settings, c.local_sandbox_url(settings)),
-        client_id=c.secret_value("MIZANI_AIRTEL_CLIENT_ID", settings, c.LOCAL_AIRTEL_CLIENT_ID),
-        client_secret=c.secret_value("MIZANI_AIRTEL_CLIENT_SECRET", settings, c.LOCAL_AIRTEL_CLIENT_SECRET),
-        pin=c.secret_value("MIZANI_AIRTEL_PIN", settings, c.LOCAL_AIRTEL_PIN),
-        pin_public_key=c.secret_value("MIZANI_AIRTEL_PIN_PUBLIC_KEY", settings, c.LOCAL_AIRTEL_PIN_PUBLIC_KEY),
+        client_id=c.secret_value("MIZANI_AIRTEL_CLIENT_ID", settings, LOCAL_AIRTEL_CLIENT_ID),
+        client_secret=c.secret_value("MIZANI_AIRTEL_CLIENT_SECRET", settings, LOCAL_AIRTEL_CLIENT_SECRET),
+        pin=c.secret_value("MIZANI_AIRTEL_PIN", settings, LOCAL_AIRTEL_PIN),
+        pin_public_key=c.secret_value("MIZANI_AIRTEL_PIN_PUBLIC_KEY", settings, LOCAL_AIRTEL_PIN_PUBLIC_KEY),
         http=http,
         timeout_seconds=c.http_timeout(settings),
     )

@@ -60,21 +60,6 @@ LOCAL_MPESA_INITIATOR_NAME = "mizani_local_initiator"
 LOCAL_MPESA_SECURITY_CREDENTIAL = "mpesa-local-security-credential"
 LOCAL_MPESA_SHORTCODE = "600000"
 LOCAL_CALLBACK_SECRET = "callback-local-secret"
-LOCAL_AIRTEL_CLIENT_ID = "airtel-local-client-id"
-LOCAL_AIRTEL_CLIENT_SECRET = "airtel-local-client-secret"
-LOCAL_AIRTEL_PIN = "1357"
-#: The simulator's PIN encryption key (its private half is in sandbox/simulators/airtel_keys.py).
-LOCAL_AIRTEL_PIN_PUBLIC_KEY = """-----BEGIN PUBLIC KEY-----
-MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAmJza+Bbt4Y0xdJGit+gU
-pxg2apEnycF0C/kp+KN7E9tEUjvDzVyYLBgmg5MA3EI2jwol+EHfT1tC8Jeel06M
-eHIOEkBf+kvZw6tEctThAWIWhoK+avRd8koMrFC6dxMxwS8LsjjDrr5yXiO6wHy3
-X0DG0MrKAHzi9AjTpkxjkX50tI3fbL1Q92D2G9v6PGEuBuxekRUj/dNT9nzlj/Ap
-Xb/IqyqcmOcdUSfx9BhctXQFZgVewMnhSq9MQ35PgE9NlnekA4mlTtUzXxalvdem
-Io4cUZGxPbAuISKMfcZQhmpFIAesukPblNDrxHdQ9wLsXSLoqw4qX1Jc6s3ivesM
-jQIDAQAB
------END PUBLIC KEY-----
-"""
-
 def build_rail(rail_name: str, settings=None, **ports) -> PayoutRail:
     """The configured adapter for ``rail_name``, as its registry entry names it (``chalicelib.rails``).
 
