@@ -45,7 +45,7 @@ Faults: ``POST /sandbox/faults/mpesa``, same document as the MoMo simulator
 Holder names: ``POST /sandbox/wallets/mpesa/<msisdn>`` ``{"name"}`` -> ``{"msisdn", "name"}``
 sets the name Safaricom shows for that wallet: a B2C result's ``ReceiverPartyPublicName``
 (and a Transaction Status answer's ``CreditPartyName``) then read ``"<msisdn> - <name>"``
-instead of ``"<msisdn> - Mizani Sandbox"``; an empty name restores the default.
+instead of the bare ``"<msisdn>"`` (no holder name: nothing to compare); an empty name clears it.
 
 Sandbox views: ``GET /sandbox/wallets/mpesa/<msisdn>``; ``GET /sandbox/statements/mpesa_b2c``
 -> CSV ``ConversationID,OriginatorConversationID,TransactionID,Amount,Currency,
@@ -168,8 +168,10 @@ class MpesaSimulator:
             return "S" + "".join(self._rng.choice(string.ascii_uppercase + string.digits) for _ in range(9))
 
     def _public_name(self, msisdn: str) -> str:
-        """``"<msisdn> - <holder name>"`` as Safaricom shows a wallet (call under the lock)."""
-        return f"{msisdn} - {self.names.get(msisdn) or 'Mizani Sandbox'}"
+        """``"<msisdn> - <holder name>"`` as Safaricom shows a wallet, or the bare number while the
+        sandbox holds no name for it (API.md: no holder name, so no name check) (call under the lock)."""
+        name = self.names.get(msisdn)
+        return f"{msisdn} - {name}" if name else msisdn
 
     # -- auth -----------------------------------------------------------------------
     def _check_bearer(self):

@@ -146,3 +146,16 @@ def test_a_matching_holder_name_registers_an_active_seller(world):
     seller = world.ok(register(world, f"seller-ok-{random.randrange(10**9)}", "Gakenke Coffee Co-operative", "mtn_momo",
                                msisdn, "RWF", "RW"), 201)
     assert seller["status"] == "active" and seller["name_check"]["score"] >= 85
+
+
+def test_m_pesa_names_the_wallet_only_with_the_first_payment_and_a_mismatch_goes_to_review(world):
+    msisdn = "25471" + "".join(random.choices("0123456789", k=7))
+    name_wallet(world, "mpesa", msisdn, "Wanjiru Kamau")
+    seller_id = f"seller-mpesa-{random.randrange(10**9)}"
+    seller = world.ok(register(world, seller_id, "Kericho Highlands Tea Growers", "mpesa", msisdn, "KES", "KE"), 201)
+    assert seller["status"] == "active" and seller["name_check"] is None  # Daraja has no check before paying
+    order = world.cleared(seller)
+    world.wait_for(order["order_id"], "settled")  # the money was already on its way: it is paid
+    after = world.until(lambda: (s := world.ok(world.get(f"/v1/sellers/{seller_id}", "admin", "ops")))
+                        ["status"] == "pending_review" and s, "the seller to go to review")
+    assert after["name_check"]["provider_name"] == "Wanjiru Kamau" and after["name_check"]["score"] < 85
