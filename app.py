@@ -234,7 +234,7 @@ def momo_callback_tokened(call: Call, payout_id: str, token: str) -> dict:
 @api.post("/v1/webhooks/momo/{payout_id}", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="A MoMo callback naming the payout in its path: a hint only, the status is re-queried")
 def momo_callback_for_payout(call: Call, payout_id: str) -> dict:
-    bootstrap.payouts().on_provider_callback(payout_id)
+    bootstrap.payouts().on_provider_callback(payout_id, rail="mtn_momo")
     return {"received": True}
 
 

@@ -105,9 +105,10 @@ class PayeeGate:
             return
         score = name_score(party["name"], provider_name)
         fields = {"name_check": {"provider_name": provider_name, "score": score}, "payee_checked_at": _iso(self.clock())}
-        if score < NAME_MATCH_THRESHOLD:
-            fields["status"] = PENDING_REVIEW
-        self._set(party_key, fields, only_if_status=party.get("status", ACTIVE))
+        status = party.get("status", ACTIVE)
+        if score < NAME_MATCH_THRESHOLD and status == ACTIVE:
+            fields["status"] = PENDING_REVIEW  # a block (an admin's decision) is never softened to a review
+        self._set(party_key, fields, only_if_status=status)
 
     def _set(self, party_key: str, fields: dict, only_if_status: str) -> None:
         def mutate(doc: dict) -> dict | None:

@@ -316,6 +316,8 @@ def parse_json_object(raw: bytes | str) -> dict:
         raise _invalid("body", "the body is not UTF-8 text") from None
     except ValueError as exc:
         raise _invalid("body", f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise _invalid("body", "the body nests too deeply") from None
     if not isinstance(data, dict):
         raise _invalid("body", "the body must be a JSON object")
     return data

@@ -74,9 +74,8 @@ def handle_rail_callback(rail_name: str, raw_body: bytes, payout_id: str | None 
         raise NotFound("not_found", f"no payout rail named {rail_name}")
     try:
         reference = bootstrap.rail(rail_name).callback_payout(raw_body or b"{}", payout_id=payout_id, token=token, kind=kind)
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValidationError("validation_error", f"not a {rail_name} callback: {error}") from None
-    if reference is None:
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise ValidationError("validation_error", f"not a {rail_name} callback") from None
+    if reference is None or bootstrap.payouts().on_provider_callback(reference, rail=rail_name) is None:
         return _ack(duplicate=True)
-    bootstrap.payouts().on_provider_callback(reference)
     return _ack()

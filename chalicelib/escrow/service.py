@@ -76,6 +76,8 @@ class EscrowService:
         if existing is not None:
             if {k: existing[k] for k in ("name", "country", "payout")} != {"name": name, "country": country, "payout": route}:
                 raise InvalidState("seller_exists", f"seller {seller_id} is already registered with other details")
+            # A retry after a crash between the document and the account: the account is made (idempotent).
+            self.ledger.create_account(seller_account_id(seller_id), currency, "liability", [DMNEC])
             return existing
         # Ask the rail about the wallet before anything is written: an inactive one is refused.
         check = self.payee_rails(rail).check_payee(wallet.e164, currency) if self.payee_rails else None

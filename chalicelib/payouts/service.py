@@ -23,9 +23,10 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-from chalicelib.documents import DocumentExists, Documents
-from chalicelib.errors import BusinessRuleViolation, MizaniError, NotFound, ValidationError
 from chalicelib import rails
+from chalicelib.documents import DocumentExists, Documents
+from chalicelib.errors import BusinessRuleViolation, MizaniError, NotFound, ProviderUnavailable, ValidationError
+from chalicelib.http import RailNotSent
 from chalicelib.accounts import float_account_id, seller_account_id
 from chalicelib.ids import derived_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind
@@ -33,6 +34,8 @@ from chalicelib.money import Money
 from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
 
 log = logging.getLogger("mizani.payouts")
+#: How long one invocation holds the right to send a payout (longer than any provider call takes).
+SEND_LEASE_SECONDS = 120
 _OPEN = "payouts#open"
 
 
@@ -54,7 +57,7 @@ def public_payout(doc: dict) -> dict:
         view["scheduled_for"] = doc.get("not_before")
     if view["status"] == "held":
         view["hold"] = doc.get("reason")
-    if view["status"] in ("new", "scheduled", "held"):
+    if view["status"] in ("new", "scheduled", "held", "sending"):
         view["status"] = "pending"
     return view
 
@@ -120,30 +123,59 @@ class PayoutService:
         amount.require_positive()
         if seller.get("status") == "blocked":
             raise BusinessRuleViolation("payee_blocked", "payouts to this seller are blocked; the money stays in the balance")
+        if seller.get("status") == "pending_review":
+            # Counted against today's limit but sent on the day an admin clears it, a withdrawal would
+            # let a wallet receive several days' limits at once: refused until the review is over.
+            raise BusinessRuleViolation("payee_in_review", "this seller's wallet is being reviewed; withdraw once it is cleared")
         limits = limits_for(route["rail"], amount.currency)
         if amount.minor > limits.max_per_day:  # arithmetic only: refused before any split or write
             raise self._over_daily(limits, amount.currency)
         parts = split(amount.minor, limits, rails.rail(route["rail"]).step(amount.currency), max_parts=MAX_WITHDRAWAL_PARTS)
         base = derived_id("po_w_", seller["seller_id"], request_key)
         ids = [base if len(parts) == 1 else f"{base}_{i + 1}" for i in range(len(parts))]
-        day_key = self._day_key(route["rail"], route["msisdn"], self.clock())
+        now = self.clock()
+        # The request's key is bound to its amount before anything else is written: a retry with the
+        # same key (even after a lost answer) replays this withdrawal, another amount is refused.
+        intent = {"amount": amount.to_json(), "payout_ids": ids, "day_key": self._day_key(route["rail"], route["msisdn"], now)}
+        try:
+            self.docs.put_new(f"withdrawal#{base}", intent)
+        except DocumentExists:
+            stored = self.docs.get(f"withdrawal#{base}")
+            if stored is not None and (stored["amount"], stored["payout_ids"]) != (intent["amount"], intent["payout_ids"]):
+                raise BusinessRuleViolation("idempotency_key_reused", "this Idempotency-Key was used for another withdrawal") from None
+            intent = stored or intent
+        day_key = intent["day_key"]
         if not self.docs.add_all_within(day_key, dict(zip(ids, parts)), limits.max_per_day):
+            self.docs.delete(f"withdrawal#{base}")
             raise self._over_daily(limits, amount.currency)
         try:
             # Reserve all parts in one linked chain: two concurrent withdrawals can never overdraw.
             self._reserve_many(ids, parts, seller["seller_id"], route, amount.currency)
-        except BaseException:
+        except BusinessRuleViolation:
+            # Nothing of this withdrawal is reserved (the same ids and amounts would have replayed):
+            # what the counter holds under its ids is this withdrawal's own count, given back.
             for payout_id, part in zip(ids, parts):
                 self.docs.remove_from(day_key, payout_id, part)
+            self.docs.delete(f"withdrawal#{base}")
             raise
         for payout_id, part in zip(ids, parts):
             self._create(payout_id, seller["seller_id"], None, Money(part, amount.currency), route, reserved=True,
                          day_key=day_key)
-        payouts = [self._advance(i, limits, schedule_when_over_daily=False) for i in ids]
+        payouts = [self._advance_admitted(i, limits) for i in ids]
         first = public_payout(payouts[0])
         if len(payouts) > 1:
             first["batch"] = [public_payout(p) for p in payouts]
         return first
+
+    def _advance_admitted(self, payout_id: str, limits: Limits) -> dict:
+        """Send an admitted withdrawal part now if the provider takes it; if it does not answer
+        (``provider_unavailable``), the part stays pending, reserved, and the sweeper sends it: the
+        seller is not told to retry (a retry would be a second withdrawal)."""
+        try:
+            return self._advance(payout_id, limits, schedule_when_over_daily=False)
+        except ProviderUnavailable as trouble:
+            log.warning("payout %s admitted, not sent yet: %s", payout_id, trouble.code)
+            return self.docs.get(f"payout#{payout_id}")
 
     @staticmethod
     def _day_key(rail: str, msisdn: str, now: datetime) -> str:
@@ -186,13 +218,13 @@ class PayoutService:
         except DocumentExists:
             pass
 
-    def on_provider_callback(self, payout_id: str) -> dict | None:
+    def on_provider_callback(self, payout_id: str, rail: str | None = None) -> dict | None:
         """A provider said something about a payout: trusted only after re-querying its status.
 
-        Only a payout already sent is advanced: a callback for an unknown payout, or for one
-        not yet sent (new, scheduled for tomorrow), changes nothing."""
-        payout = self.docs.get(f"payout#{payout_id}")
-        if payout is None or payout["status"] != "pending":
+        Only a payout already sent, on the rail the callback came from, is advanced: a callback for
+        an unknown payout, another rail's, or one not yet sent (new, scheduled) changes nothing."""
+        payout = self.docs.get(f"payout#{payout_id}") if isinstance(payout_id, str) else None
+        if payout is None or payout["status"] != "pending" or (rail is not None and payout["rail"] != rail):
             return None
         limits = limits_for(payout["rail"], payout["amount"]["currency"])
         return self._advance(payout_id, limits, schedule_when_over_daily=payout.get("order_id") is not None)
@@ -249,15 +281,29 @@ class PayoutService:
                 if payout["status"] == "held" and payout.get("reason") == hold:
                     return payout
                 return self._update(payout_id, status="held", reason=hold)
-            day_key = payout.get("day_key") or self._day_key(payout["rail"], payout["msisdn"], now)
-            if not payout.get("day_key") and not self.docs.add_within(day_key, payout_id, amount.minor, limits.max_per_day):
+            day_key = self._day_key(payout["rail"], payout["msisdn"], now)
+            if payout.get("day_key") and payout["day_key"] != day_key and payout["status"] == "held":
+                # Held past the day it was counted for: it counts on the day it is really sent.
+                self.docs.remove_from(payout["day_key"], payout_id, amount.minor)
+                payout = self._update(payout_id, day_key=None)
+            if payout.get("day_key"):
+                day_key = payout["day_key"]
+            elif not self.docs.add_within(day_key, payout_id, amount.minor, limits.max_per_day):
                 if not schedule_when_over_daily:
                     self._fail_before_sending(payout, "daily_limit")
                     raise self._over_daily(limits, amount.currency)
                 tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
                 return self._update(payout_id, status="scheduled", not_before=_iso(tomorrow), reason="daily_limit")
-            status = rail.send(payout_id, amount, payout["msisdn"], f"Mizani payout {payout.get('order_id') or ''}".strip())
+            if not self._claim_send(payout_id, day_key, now):
+                return self.docs.get(f"payout#{payout_id}")  # another invocation is sending it right now
+            try:
+                status = rail.send(payout_id, amount, payout["msisdn"], f"Mizani payout {payout.get('order_id') or ''}".strip())
+            except RailNotSent:
+                self._update(payout_id, status="new")  # certain nothing reached the provider: send again later
+                raise
             payout = self._update(payout_id, status="pending", day_key=day_key, sent_at=_iso(now))
+        elif payout["status"] == "sending" and _iso(now) < payout.get("sending_until", ""):
+            return payout  # another invocation holds the send; its answer (or the lease's end) decides
         else:
             status = rail.status(payout_id, msisdn=payout["msisdn"], currency=amount.currency)
             if status.state == "unknown" and status.reason == "not_found" and rail.resend_is_idempotent:
@@ -274,6 +320,23 @@ class PayoutService:
             payout = self._update(payout_id, status="failed", reason=status.reason or "failed")
             self.docs.delete(f"openpayout#{payout_id}")
         return payout
+
+    def _claim_send(self, payout_id: str, day_key: str, now: datetime) -> bool:
+        """Take the right to send ``payout_id`` (new/scheduled/held -> sending, under a lease), so that
+        two invocations (a withdrawal and the sweeper, a retried task) never send it twice. A send
+        whose invocation died is found by the lease's end and asked about, never blindly sent again."""
+        claimed = []
+
+        def mutate(doc: dict) -> dict | None:
+            claimed.clear()
+            if doc["status"] not in ("new", "scheduled", "held"):
+                return None
+            claimed.append(True)
+            until = _iso(now + timedelta(seconds=SEND_LEASE_SECONDS))
+            return {**doc, "status": "sending", "sending_until": until, "day_key": day_key, "updated_at": _iso(self.clock())}
+
+        self.docs.update(f"payout#{payout_id}", mutate)
+        return bool(claimed)
 
     def _reserve(self, payout: dict, amount: Money) -> None:
         pid = payout["payout_id"]

@@ -238,3 +238,24 @@ def test_a_second_customs_decision_is_refused_and_changes_nothing(world):
     after = service.order(order["order_id"])
     assert after["customs"]["event_id"] == "e-1" and after["status"] == "shipped"
     assert [e["status"] for e in after["timeline"]].count("customs_rejected") == 1
+
+
+def test_a_registration_retried_after_the_ledger_failed_still_gets_its_account(world):
+    service, ledger, _, _ = world
+    from chalicelib.errors import ProviderUnavailable
+
+    real = ledger.create_account
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 1:
+            raise ProviderUnavailable("provider_unavailable", "DynamoDB throttled")
+        return real(*args, **kwargs)
+
+    ledger.create_account = flaky
+    route = {"rail": "mtn_momo", "msisdn": "250788000042", "currency": "RWF"}
+    with pytest.raises(ProviderUnavailable):
+        service.register_seller(Principal("coop-9", "seller"), "Nyamasheke Growers", "RW", dict(route))
+    service.register_seller(Principal("coop-9", "seller"), "Nyamasheke Growers", "RW", dict(route))
+    assert ledger.get_account("seller:coop-9") is not None

@@ -81,15 +81,47 @@ def test_a_holder_name_that_does_not_match_puts_the_seller_in_review_and_its_pay
     assert seller["status"] == "pending_review"
     assert seller["name_check"]["provider_name"] == "Jean Mugabo" and seller["name_check"]["score"] < 85
     fund(world, "coop-z", 50_000)
-    held = world.payouts.withdraw(seller, Money(20_000, "RWF"), "w1")
-    assert (held["status"], held["hold"]) == ("pending", "review")
-    assert world.rail.send_calls == []
-    assert world.ledger.get_account("seller:coop-z").debits_pending == 20_000  # reserved, never lost
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(seller, Money(20_000, "RWF"), "w1")
+    assert refused.value.code == "payee_in_review" and world.rail.send_calls == []
+    assert world.ledger.get_account("seller:coop-z").available == 50_000  # nothing reserved
 
     world.escrow.set_seller_status(ADMIN, "coop-z", "active")
-    world.payouts.poll_open()
-    assert [p["status"] for p in world.payouts.list_for_seller("coop-z")] == ["succeeded"]
+    paid = world.payouts.withdraw(world.escrow.get_seller(ADMIN, "coop-z"), Money(20_000, "RWF"), "w2")
+    assert paid["status"] == "succeeded"
     assert sum(m.minor for m in world.rail.credited("250788000003")) == 20_000
+
+
+def test_a_payout_held_for_review_keeps_its_money_reserved_and_is_sent_once_cleared(world):
+    seller = register(world, "coop-h", "Nyungwe Growers", "250788000007")
+    fund(world, "coop-h", 50_000)
+    world.now += timedelta(days=payees.RECHECK_DAYS + 1)
+    world.rail.holders["250788000007"] = "Someone Else"  # the wallet changed hands meanwhile
+    held = world.payouts.withdraw(seller, Money(20_000, "RWF"), "w1")
+    assert (held["status"], held["hold"]) == ("pending", "review") and world.rail.send_calls == []
+    assert world.ledger.get_account("seller:coop-h").debits_pending == 20_000  # reserved, never lost
+    world.escrow.set_seller_status(ADMIN, "coop-h", "active")
+    world.payouts.poll_open()
+    assert [p["status"] for p in world.payouts.list_for_seller("coop-h")] == ["succeeded"]
+    assert sum(m.minor for m in world.rail.credited("250788000007")) == 20_000
+
+
+def test_a_held_withdrawal_counts_against_the_limit_of_the_day_it_is_sent(world):
+    seller = register(world, "coop-d", "Nyungwe Growers", "250788000008")
+    fund(world, "coop-d", 9_000_000)
+    world.now += timedelta(days=payees.RECHECK_DAYS + 1)
+    world.rail.holders["250788000008"] = "Someone Else"
+    for key in ("a1", "a2", "a3", "a4", "a5"):  # the whole day's 5,000,000, admitted and held
+        assert world.payouts.withdraw(seller, Money(1_000_000, "RWF"), key)["hold"] == "review"
+    world.now += timedelta(days=1)
+    world.escrow.set_seller_status(ADMIN, "coop-d", "active")
+    for key in ("b1", "b2", "b3"):  # today's own withdrawals first
+        world.payouts.withdraw(world.escrow.get_seller(ADMIN, "coop-d"), Money(1_000_000, "RWF"), key)
+    world.payouts.poll_open()
+    sent_today = sum(p["amount"]["amount"] for p in world.payouts.list_for_seller("coop-d") if p["status"] == "succeeded")
+    assert sent_today <= 5_000_000  # the held ones did not bring yesterday's room with them
+    assert world.ledger.get_account("seller:coop-d").available + sent_today + \
+        world.ledger.get_account("seller:coop-d").debits_pending == 9_000_000
 
 
 def test_a_blocked_seller_cannot_withdraw(world):
@@ -108,6 +140,7 @@ def test_a_check_older_than_thirty_days_is_repeated_before_a_payout(world):
     held = world.payouts.withdraw(seller, Money(10_000, "RWF"), "w1")
     assert held["hold"] == "review" and world.rail.send_calls == []
     assert world.docs.get("seller#coop-o")["status"] == "pending_review"
+    assert world.ledger.get_account("seller:coop-o").debits_pending == 10_000
 
 
 def test_m_pesa_names_the_payee_only_after_the_first_payment_and_a_mismatch_goes_to_review(world):
@@ -125,7 +158,9 @@ def test_m_pesa_names_the_payee_only_after_the_first_payment_and_a_mismatch_goes
     world.payouts.poll_open()
     after = world.docs.get("seller#coop-k")
     assert after["status"] == "pending_review" and after["name_check"]["provider_name"] == "Someone Else"
-    assert world.payouts.withdraw(after, Money(10_000, "RWF"), "w2")["hold"] == "review"
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(after, Money(10_000, "RWF"), "w2")
+    assert refused.value.code == "payee_in_review"
 
 
 def test_an_unchecked_rail_registers_without_a_name_check(world):

@@ -195,3 +195,48 @@ def test_a_partly_failed_payout_texts_what_was_paid_and_what_is_in_the_balance(w
     assert f"{parts['succeeded']:,} RWF sent" in text and f"{parts['failed']:,} RWF could not be sent" in text
     assert "retry" not in text and len(text) <= 160
     assert world.seller_account().available == parts["failed"]
+
+
+def test_a_withdrawal_retried_with_its_key_and_another_amount_is_refused_and_changes_nothing(world):
+    funded(world)
+    first = world.payouts.withdraw(world.seller, Money(10_000, "RWF"), "same-key")
+    counter = world.docs.get(f"walletday#mtn_momo#{WALLET}#2026-11-28", "counter")
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(world.seller, Money(50_000, "RWF"), "same-key")
+    assert refused.value.code == "idempotency_key_reused"
+    assert world.docs.get(f"walletday#mtn_momo#{WALLET}#2026-11-28", "counter") == counter  # the day's count untouched
+    assert world.payouts.withdraw(world.seller, Money(10_000, "RWF"), "same-key")["payout_id"] == first["payout_id"]
+    assert sum(1 for c in world.rail.send_calls if c[0] == first["payout_id"]) == 1
+
+
+def test_a_provider_down_after_admission_answers_pending_and_the_sweeper_sends_it_once(world):
+    from chalicelib.http import RailNotSent
+
+    funded(world)
+    world.rail.fail_next_send(RailNotSent("provider_unavailable", "token endpoint down"))
+    pending = world.payouts.withdraw(world.seller, Money(10_000, "RWF"), "w-down")
+    assert pending["status"] == "pending"  # admitted and reserved, not a 503 the seller would retry
+    world.payouts.poll_open()
+    assert world.payouts.list_for_seller("coop-1")[0]["status"] == "succeeded"
+    assert [c[0] for c in world.rail.send_calls].count(pending["payout_id"]) == 2  # once refused, once sent
+
+
+def test_two_invocations_advancing_one_payout_at_once_send_it_once(world):
+    funded(world)
+    gate, entered = threading.Event(), threading.Event()
+    real_send = world.rail.send
+
+    def slow_send(reference, amount, msisdn, note):
+        entered.set()
+        gate.wait(5)
+        return real_send(reference, amount, msisdn, note)
+
+    world.rail.send = slow_send
+    withdrawal = threading.Thread(target=lambda: world.payouts.withdraw(world.seller, Money(10_000, "RWF"), "race"))
+    withdrawal.start()
+    assert entered.wait(5)
+    world.payouts.poll_open()  # the sweeper finds the payout mid-send
+    gate.set()
+    withdrawal.join(5)
+    ours = [c for c in world.rail.send_calls if c[0].startswith("po_w_")]
+    assert len(ours) == 1

@@ -112,7 +112,7 @@ def parse_callback(body) -> str | None:
     if isinstance(body, (bytes, str)):
         try:
             body = json.loads(body or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValidationError("invalid_callback", "the Airtel callback body is not JSON") from None
     transaction = body.get("transaction") if isinstance(body, dict) else None
     reference = transaction.get("id") if isinstance(transaction, dict) else None

@@ -106,7 +106,7 @@ def parse_callback(body: bytes | str | dict) -> MomoCallback:
     if isinstance(body, (bytes, str)):
         try:
             body = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValidationError("invalid_callback", "the MTN callback body is not JSON") from None
     if not isinstance(body, dict):
         raise ValidationError("invalid_callback", "the MTN callback body is not a JSON object")

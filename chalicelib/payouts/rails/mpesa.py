@@ -136,7 +136,7 @@ def _load(body) -> dict:
     if isinstance(body, (bytes, str)):
         try:
             body = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ValidationError("invalid_callback", "the M-Pesa callback body is not JSON") from None
     if not isinstance(body, dict):
         raise ValidationError("invalid_callback", "the M-Pesa callback body is not a JSON object")
