@@ -302,8 +302,11 @@ class PayoutService:
                 self._update(payout_id, status="new")  # certain nothing reached the provider: send again later
                 raise
             payout = self._update(payout_id, status="pending", day_key=day_key, sent_at=_iso(now))
-        elif payout["status"] == "sending" and _iso(now) < payout.get("sending_until", ""):
-            return payout  # another invocation holds the send; its answer (or the lease's end) decides
+        elif payout["status"] == "sending" and _iso(now) < payout.get("sending_until", "") and not rail.resend_is_idempotent:
+            # Another invocation holds the send, on a rail that does not promise to refuse a repeated
+            # reference (M-Pesa): its answer, or the lease's end, decides. On MTN and Airtel asking now
+            # is safe: "not found" is sent again under the same reference, which they refuse to repeat.
+            return payout
         else:
             status = rail.status(payout_id, msisdn=payout["msisdn"], currency=amount.currency)
             if status.state == "unknown" and status.reason == "not_found" and rail.resend_is_idempotent:
@@ -324,7 +327,8 @@ class PayoutService:
     def _claim_send(self, payout_id: str, day_key: str, now: datetime) -> bool:
         """Take the right to send ``payout_id`` (new/scheduled/held -> sending, under a lease), so that
         two invocations (a withdrawal and the sweeper, a retried task) never send it twice. A send
-        whose invocation died is found by the lease's end and asked about, never blindly sent again."""
+        whose invocation died is asked about (after the lease, on a rail that does not refuse repeats),
+        never blindly sent again."""
         claimed = []
 
         def mutate(doc: dict) -> dict | None:

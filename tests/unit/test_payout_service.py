@@ -221,8 +221,9 @@ def test_a_provider_down_after_admission_answers_pending_and_the_sweeper_sends_i
     assert [c[0] for c in world.rail.send_calls].count(pending["payout_id"]) == 2  # once refused, once sent
 
 
-def test_two_invocations_advancing_one_payout_at_once_send_it_once(world):
+def test_two_invocations_advancing_one_payout_at_once_send_it_once_on_a_rail_that_does_not_dedupe(world):
     funded(world)
+    world.rail.resend_is_idempotent = False  # as M-Pesa: a repeated reference might be paid again
     gate, entered = threading.Event(), threading.Event()
     real_send = world.rail.send
 
