@@ -11,12 +11,13 @@ reads its statements. Every other part of the tree asks this module:
 * bootstrap: one float account per rail and currency;
 * notify: the rail's display name;
 * api: the ``rail`` values the schemas accept;
-* parties: which numbers are valid wallets for a rail (``networks``, via ``phones``).
+* parties: which numbers are valid wallets for a rail (``networks``, via ``phones``);
+* recon: the rail's statement source and importer, and which ledger lines are its payouts.
 
 Adding a rail: its adapter module (``chalicelib/payouts/rails/<name>.py`` with a
 ``from_settings(settings, **ports)`` builder implementing ``PayoutRail``), one entry below,
-and its simulator in ``sandbox/simulators/``. The adapter is imported only when the rail is
-used, so this module stays cheap to import (no phone or provider libraries here).
+its simulator in ``sandbox/simulators/``, and (to reconcile its statements) an importer in
+``chalicelib/recon/importers/``. The adapter is imported only when the rail is used, so this module stays cheap to import (no phone or provider libraries here).
 """
 from __future__ import annotations
 
@@ -48,8 +49,10 @@ class Rail:
     limits: dict[str, Limits]
     #: ``"module:function"`` building the adapter from settings.
     adapter: str
-    #: The reconciliation source that reads this rail's statements.
+    #: The reconciliation source that reads this rail's statements, and its importer module
+    #: (``chalicelib/recon/importers/<recon_importer>.py``, with ``parse(content)``).
     recon_source: str
+    recon_importer: str
     #: True when the provider takes whole units of the currency only (M-Pesa B2C: whole KES).
     whole_units: bool = False
     #: Numbers valid for this rail in the local stage whatever their country (MTN's sandbox numbers).
@@ -97,6 +100,7 @@ RAILS: dict[str, Rail] = {
             },
             adapter="chalicelib.payouts.rails.momo:from_settings",
             recon_source="mtn_momo",
+            recon_importer="momo",
             sandbox_numbers=MTN_SANDBOX_NUMBERS,
         ),
         Rail(
@@ -110,6 +114,7 @@ RAILS: dict[str, Rail] = {
             },
             adapter="chalicelib.payouts.rails.mpesa:from_settings",
             recon_source="mpesa_b2c",
+            recon_importer="mpesa",
             whole_units=True,
             sandbox_numbers=MTN_SANDBOX_NUMBERS,  # the M-Pesa simulator plays MTN's test numbers too
         ),
@@ -127,6 +132,7 @@ RAILS: dict[str, Rail] = {
             },
             adapter="chalicelib.payouts.rails.airtel:from_settings",
             recon_source="airtel_money",
+            recon_importer="airtel",
             whole_units=True,  # Airtel's amount is a number of major units; we send whole ones only
         ),
     )

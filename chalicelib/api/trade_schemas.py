@@ -11,6 +11,7 @@ from pydantic import Field, StrictInt, StrictStr
 
 from chalicelib.api.schemas import Currency, Money, MoneyOrZero, RequestModel, ResponseModel
 from chalicelib.rails import RAIL_NAMES
+from chalicelib.recon.model import SOURCES
 
 #: One of the registry's rails (``chalicelib.rails``).
 RailName = Literal[RAIL_NAMES]  # type: ignore[valid-type]
@@ -173,7 +174,7 @@ class PayoutsResponse(ResponseModel):
 
 # -- reconciliations -------------------------------------------------------------------------------
 class ReconciliationRequest(RequestModel):
-    source: Literal["stripe_balance", "mtn_momo", "mpesa_b2c", "camt053", "airtel_money"]
+    source: Literal[tuple(SOURCES)]  # type: ignore[valid-type]  (the card processor, the bank, each rail)
     content: Annotated[StrictStr, Field(min_length=1, max_length=5_000_000)] | None = None
     s3_key: Annotated[StrictStr, Field(min_length=1, max_length=1024)] | None = None
 

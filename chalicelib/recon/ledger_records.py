@@ -11,16 +11,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Iterable
 
+from chalicelib.rails import RAILS
 from chalicelib.recon.ledger_source import DayRange
 from chalicelib.recon.model import LEDGER_CODE_SIGNS, LedgerLine
 
 #: Transfer codes each provider reports on.
 PROVIDER_CODES = {
     "stripe": ("card_payment", "card_refund"),
-    "mtn_momo": ("payout",),
-    "mpesa": ("payout",),
-    "airtel_money": ("payout",),
     "bank": ("float_topup", "float_withdrawal"),
+    **{name: ("payout",) for name in RAILS},  # every rail of the registry: its payouts from its float
 }
 
 

@@ -28,6 +28,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from chalicelib.errors import ValidationError
 from chalicelib.money import Money
+from chalicelib.rails import RAILS
 
 # -- outcomes -------------------------------------------------------------------------
 MATCHED = "matched"
@@ -53,10 +54,9 @@ PENDING = "pending"  # not final at the provider yet: counted, not matched
 # -- sources and the provider each one reports on -------------------------------------------
 SOURCES = {
     "stripe_balance": "stripe",
-    "mtn_momo": "mtn_momo",
-    "mpesa_b2c": "mpesa",
     "camt053": "bank",
-    "airtel_money": "airtel_money",
+    # every payout rail of the registry, under its reconciliation source
+    **{rail.recon_source: rail.name for rail in RAILS.values()},
 }
 
 #: Ledger transfer codes and their sign in reconciliation (see the module docstring).

@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from chalicelib.rails import RAILS
 from chalicelib.recon.importers.shared import looks_like_json
 from chalicelib.recon.model import SOURCES, ProviderBatch, StatementError
 
@@ -29,10 +30,8 @@ from chalicelib.recon.model import SOURCES, ProviderBatch, StatementError
 #: also have ``FORMAT`` (a ``parsing.CsvFormat``) and ``batch(lines, cols)``. Imported on first use.
 IMPORTERS = {
     "stripe_balance": "stripe",
-    "mtn_momo": "momo",
-    "mpesa_b2c": "mpesa",
     "camt053": "camt053",
-    "airtel_money": "airtel",
+    **{rail.recon_source: rail.recon_importer for rail in RAILS.values()},  # the rail registry's
 }
 
 
