@@ -141,14 +141,9 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
         "payout": {"rail": "mpesa", "msisdn": KENYA_WALLET, "currency": "KES"}})
     tea = [{"description": "Black tea, CTC grade BP1", "hs_code": "0902.40", "quantity": "250", "unit": "kg",
             "unit_price": {"amount": 450, "currency": "USD"}}]
-    order3 = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": KENYA_SELLER_ID, "pay_currency": "CNY", "lines": tea})
-    requests.post(f"{sandbox_url}/sandbox/payments/{order3['payment']['payment_intent_id']}/pay", json={"outcome": "succeeded"}, timeout=30)
-    c.wait_for(order3["order_id"], {"paid"})
-    shipped3 = c.call("POST", f"/v1/orders/{order3['order_id']}/shipment", "seller", KENYA_SELLER_ID,
-                      {"carrier": "Kenya Airways Cargo", "tracking_number": "KQ-706-4410", "customs_declaration_ref": "KE-MBA-2026-99120"})
-    c.customs(shipped3, "cleared", "cust-" + uuid.uuid4().hex[:10])
-    done3 = c.wait_for(order3["order_id"], TERMINAL)
-    print(f"   order {order3['order_id']}: {money(order3['total'])} -> {money(order3['payout'])} guaranteed; now {done3['status']}")
+    order3, done3 = sell_and_clear(c, sandbox_url, KENYA_SELLER_ID, tea,
+                                   {"carrier": "Kenya Airways Cargo", "tracking_number": "KQ-706-4410",
+                                    "customs_declaration_ref": "KE-MBA-2026-99120"})
     mpesa_wallet = requests.get(f"{sandbox_url}/sandbox/wallets/mpesa/{KENYA_WALLET}", timeout=10).json()
     print(f"   the growers' M-Pesa wallet: {json.dumps(mpesa_wallet.get('balances', mpesa_wallet))}")
 
@@ -167,14 +162,9 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
           f"{ug['name_check']['provider_name']!r} (name score {ug['name_check']['score']})")
     arabica = [{"description": "Bugisu AA washed arabica", "hs_code": "0901.11", "quantity": "60", "unit": "kg",
                 "unit_price": {"amount": 1100, "currency": "USD"}}]
-    order4 = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": UGANDA_SELLER_ID, "pay_currency": "CNY", "lines": arabica})
-    requests.post(f"{sandbox_url}/sandbox/payments/{order4['payment']['payment_intent_id']}/pay", json={"outcome": "succeeded"}, timeout=30)
-    c.wait_for(order4["order_id"], {"paid"})
-    shipped4 = c.call("POST", f"/v1/orders/{order4['order_id']}/shipment", "seller", UGANDA_SELLER_ID,
-                      {"carrier": "Uganda Airlines Cargo", "tracking_number": "UR-416-2207", "customs_declaration_ref": "UG-EBB-2026-40411"})
-    c.customs(shipped4, "cleared", "cust-" + uuid.uuid4().hex[:10])
-    done4 = c.wait_for(order4["order_id"], TERMINAL)
-    print(f"   order {order4['order_id']}: {money(order4['total'])} -> {money(order4['payout'])} guaranteed; now {done4['status']}")
+    order4, done4 = sell_and_clear(c, sandbox_url, UGANDA_SELLER_ID, arabica,
+                                   {"carrier": "Uganda Airlines Cargo", "tracking_number": "UR-416-2207",
+                                    "customs_declaration_ref": "UG-EBB-2026-40411"})
     airtel_wallet = requests.get(f"{sandbox_url}/sandbox/wallets/airtel_money/{UGANDA_WALLET}", timeout=10).json()
     print(f"   the farmers' Airtel Money wallet: {json.dumps(airtel_wallet.get('balances', airtel_wallet))}")
     for p in c.call("GET", f"/v1/sellers/{UGANDA_SELLER_ID}/payouts", "seller", UGANDA_SELLER_ID)["payouts"]:
@@ -193,6 +183,19 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
     recon_ok = reconcile(c, sandbox_url)
     print(f"\nThe story took {time.monotonic() - started:.1f} s.")
     return ok and recon_ok
+
+
+def sell_and_clear(c: Client, sandbox_url: str, seller_id: str, lines: list, shipment: dict) -> tuple[dict, dict]:
+    """The buyer orders and pays by card, the seller ships, customs clears: (the order, its final state)."""
+    order = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": seller_id, "pay_currency": "CNY", "lines": lines})
+    requests.post(f"{sandbox_url}/sandbox/payments/{order['payment']['payment_intent_id']}/pay",
+                  json={"outcome": "succeeded"}, timeout=30)
+    c.wait_for(order["order_id"], {"paid"})
+    shipped = c.call("POST", f"/v1/orders/{order['order_id']}/shipment", "seller", seller_id, shipment)
+    c.customs(shipped, "cleared", "cust-" + uuid.uuid4().hex[:10])
+    done = c.wait_for(order["order_id"], TERMINAL)
+    print(f"   order {order['order_id']}: {money(order['total'])} -> {money(order['payout'])} guaranteed; now {done['status']}")
+    return order, done
 
 
 def reconcile(c: Client, sandbox_url: str) -> bool:
