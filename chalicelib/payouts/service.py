@@ -311,6 +311,9 @@ class PayoutService:
             status = rail.status(payout_id, msisdn=payout["msisdn"], currency=amount.currency)
             if status.state == "unknown" and status.reason == "not_found" and rail.resend_is_idempotent:
                 status = rail.send(payout_id, amount, payout["msisdn"], "Mizani payout")
+            if payout["status"] == "sending" and status.state == "pending":
+                # The provider holds the payment a crashed or concurrent send made: it is sent.
+                payout = self._update(payout_id, status="pending", sent_at=payout.get("sent_at") or _iso(now))
         if status.state == "succeeded":
             self.ledger.post(f"{payout_id}:post", payout_id, code="payout", reference=payout_id)
             payout = self._update(payout_id, status="succeeded", provider_reference=status.provider_reference, reason=None)
