@@ -1,16 +1,11 @@
-"""Rail configuration from the environment, and ``build_rail(rail_name, settings)``.
+"""``build_rail(rail_name, settings)``: the registry entry's adapter (``chalicelib.rails``), and
+the variables of the first two rails and of every rail.
 
-Every value is a plain environment variable read when a rail is built. In the
-``local`` stage each has a clearly marked sandbox default that only works
-against the simulators on 127.0.0.1; in any other stage a missing value is a
-``RailConfigError`` (fail at build, not halfway through a payout).
-
-Secrets by reference: a credential variable may hold an ARN instead of the value,
-``arn:aws:ssm:...:parameter/...`` (read with ``GetParameter``, decrypted) or
-``arn:aws:secretsmanager:...`` (``GetSecretValue``, the whole ``SecretString``).
-It is fetched lazily on first use, then cached for the container's life; the
-Lambda's role needs ``ssm:GetParameter`` / ``secretsmanager:GetSecretValue`` on
-exactly those ARNs (and ``kms:Decrypt`` for SecureString parameters).
+Each adapter's ``from_settings`` reads its plain environment variables when the rail is built
+(``chalicelib/secrets.py``: in the ``local`` stage a clearly marked sandbox default that only
+works against the simulators on 127.0.0.1; in any other stage a missing value is a
+``RailConfigError``, at build, not halfway through a payout; a credential may be an SSM or
+Secrets Manager ARN, fetched on first use). Airtel's variables are listed in its adapter.
 
 MTN MoMo (rail ``mtn_momo``):
     MIZANI_MOMO_BASE_URL             e.g. https://proxy.momoapi.mtn.com (local: the sandbox)
@@ -19,7 +14,8 @@ MTN MoMo (rail ``mtn_momo``):
     MIZANI_MOMO_SUBSCRIPTION_KEY     secret; the Disbursement product's primary key
     MIZANI_MOMO_TARGET_ENVIRONMENT   e.g. mtnrwanda (local: sandbox)
     MIZANI_MOMO_CALLBACK_URL         optional; where MTN sends its one callback (a base: ``<url>/<payout id>/<token>``)
-    MIZANI_MOMO_SEND_RETRIES         optional; repeats of the transfer POST with the same X-Reference-Id (default 0)
+    MIZANI_MOMO_SEND_RETRIES         optional; repeats of the transfer POST with the same X-Reference-Id (default 0;
+                                     ``Settings.momo_send_retries``)
 
 M-Pesa B2C (rail ``mpesa``):
     MIZANI_MPESA_BASE_URL            e.g. https://api.safaricom.co.ke (local: the sandbox)
@@ -36,7 +32,7 @@ M-Pesa B2C (rail ``mpesa``):
 All rails:
     MIZANI_CALLBACK_SECRET           secret; the key of the per-payout callback tokens
 
-Both: ``settings.http_timeout_seconds`` (``MIZANI_HTTP_TIMEOUT_SECONDS``) bounds connect and read.
+Every rail: ``settings.http_timeout_seconds`` (``MIZANI_HTTP_TIMEOUT_SECONDS``) bounds connect and read.
 """
 from __future__ import annotations
 
