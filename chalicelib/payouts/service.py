@@ -37,6 +37,12 @@ log = logging.getLogger("mizani.payouts")
 #: How long one invocation holds the right to send a payout (longer than any provider call takes).
 SEND_LEASE_SECONDS = 120
 _OPEN = "payouts#open"
+_ADMITTING = "withdrawals#admitting"
+#: A withdrawal still being admitted after this long lost its invocation: the sweeper finishes or undoes it.
+ADMISSION_GRACE_SECONDS = 300
+#: A payout the provider still has no record of this long after it was claimed for sending, on a rail
+#: that does not refuse a repeated reference (M-Pesa), is flagged for an operator instead of sent again.
+UNSENT_REVIEW_SECONDS = 24 * 3600
 
 
 def _now() -> datetime:
@@ -136,17 +142,23 @@ class PayoutService:
         now = self.clock()
         # The request's key is bound to its amount before anything else is written: a retry with the
         # same key (even after a lost answer) replays this withdrawal, another amount is refused.
-        intent = {"amount": amount.to_json(), "payout_ids": ids, "day_key": self._day_key(route["rail"], route["msisdn"], now)}
+        intent = {"base": base, "amount": amount.to_json(), "payout_ids": ids, "parts": parts,
+                  "seller_id": seller["seller_id"], "route": route, "queued_at": _iso(now),
+                  "day_key": self._day_key(route["rail"], route["msisdn"], now)}
         try:
             self.docs.put_new(f"withdrawal#{base}", intent)
+            # Queued until admitted: a withdrawal whose invocation died midway is finished (or undone) by the sweeper.
+            self.docs.put_new(f"admitting#{base}", {"base": base}, index=(_ADMITTING, f"{_iso(now)}#{base}"))
         except DocumentExists:
             stored = self.docs.get(f"withdrawal#{base}")
             if stored is not None and (stored["amount"], stored["payout_ids"]) != (intent["amount"], intent["payout_ids"]):
                 raise BusinessRuleViolation("idempotency_key_reused", "this Idempotency-Key was used for another withdrawal") from None
             intent = stored or intent
+            if self.docs.get(f"payout#{ids[0]}") is not None:
+                return self._withdrawal_view(ids)  # admitted before: a replay, whatever became of its parts
         day_key = intent["day_key"]
         if not self.docs.add_all_within(day_key, dict(zip(ids, parts)), limits.max_per_day):
-            self.docs.delete(f"withdrawal#{base}")
+            self._forget_intent(base)
             raise self._over_daily(limits, amount.currency)
         try:
             # Reserve all parts in one linked chain: two concurrent withdrawals can never overdraw.
@@ -156,16 +168,54 @@ class PayoutService:
             # what the counter holds under its ids is this withdrawal's own count, given back.
             for payout_id, part in zip(ids, parts):
                 self.docs.remove_from(day_key, payout_id, part)
-            self.docs.delete(f"withdrawal#{base}")
+            self._forget_intent(base)
             raise
-        for payout_id, part in zip(ids, parts):
-            self._create(payout_id, seller["seller_id"], None, Money(part, amount.currency), route, reserved=True,
-                         day_key=day_key)
-        payouts = [self._advance_admitted(i, limits) for i in ids]
+        self._admitted(intent)
+        for payout_id in ids:
+            self._advance_admitted(payout_id, limits)
+        return self._withdrawal_view(ids)
+
+    def _admitted(self, intent: dict) -> None:
+        """Reserved: the parts become payouts (queued for the sweeper), and the intent leaves the queue."""
+        currency = intent["amount"]["currency"]
+        for payout_id, part in zip(intent["payout_ids"], intent["parts"]):
+            self._create(payout_id, intent["seller_id"], None, Money(part, currency), intent["route"], reserved=True,
+                         day_key=intent["day_key"])
+        self.docs.delete(f"admitting#{intent['base']}")
+
+    def _forget_intent(self, base: str) -> None:
+        """A refused withdrawal leaves nothing: its key may be used again for another amount."""
+        self.docs.delete(f"withdrawal#{base}")
+        self.docs.delete(f"admitting#{base}")
+
+    def _withdrawal_view(self, ids: list[str]) -> dict:
+        payouts = [self.docs.get(f"payout#{i}") for i in ids]
         first = public_payout(payouts[0])
         if len(payouts) > 1:
             first["batch"] = [public_payout(p) for p in payouts]
         return first
+
+    def finish_admissions(self, older_than_seconds: int = ADMISSION_GRACE_SECONDS) -> int:
+        """The sweeper's first duty: a withdrawal whose invocation died between its reservation and its
+        payouts is finished (reserved: its payouts are made and sent), or undone (nothing reserved: its
+        day count is given back). Only intents older than the grace period, so a live request is left alone."""
+        cutoff = _iso(self.clock() - timedelta(seconds=older_than_seconds))
+        done = 0
+        for marker in self.docs.query_index(_ADMITTING, limit=100, newest_first=False):
+            intent = self.docs.get(f"withdrawal#{marker['base']}")
+            if intent is None:
+                self.docs.delete(f"admitting#{marker['base']}")
+                continue
+            if intent["queued_at"] > cutoff:
+                continue  # its own request may still be running
+            if self.ledger.get_transfer(intent["payout_ids"][0]) is not None:
+                self._admitted(intent)  # reserved as one linked chain: every part is
+            else:
+                for payout_id, part in zip(intent["payout_ids"], intent["parts"]):
+                    self.docs.remove_from(intent["day_key"], payout_id, part)
+                self._forget_intent(intent["base"])
+            done += 1
+        return done
 
     def _advance_admitted(self, payout_id: str, limits: Limits) -> dict:
         """Send an admitted withdrawal part now if the provider takes it; if it does not answer
@@ -192,6 +242,7 @@ class PayoutService:
 
     def poll_open(self, limit: int = 100) -> int:
         """The scheduled sweeper: advance every unfinished payout (withdrawals have no workflow)."""
+        self.finish_admissions()
         advanced = 0
         for marker in self.docs.query_index(_OPEN, limit=limit, newest_first=False):
             payout = self.docs.get(f"payout#{marker['payout_id']}")
@@ -240,8 +291,12 @@ class PayoutService:
             "reserved": reserved,  # the pending ledger transfer already exists (withdrawals reserve first)
             "day_key": day_key,  # set: already counted against that day's wallet limit (withdrawals)
         }
+        # Two writes, each idempotent on its own: a retry after a crash between them still queues the payout.
         try:
             self.docs.put_new(f"payout#{payout_id}", doc, index=(f"payouts#seller#{seller_id}", f"{now}#{payout_id}"))
+        except DocumentExists:
+            pass
+        try:
             self.docs.put_new(f"openpayout#{payout_id}", {"payout_id": payout_id}, index=(_OPEN, f"{now}#{payout_id}"))
         except DocumentExists:
             pass
@@ -282,8 +337,9 @@ class PayoutService:
                     return payout
                 return self._update(payout_id, status="held", reason=hold)
             day_key = self._day_key(payout["rail"], payout["msisdn"], now)
-            if payout.get("day_key") and payout["day_key"] != day_key and payout["status"] == "held":
-                # Held past the day it was counted for: it counts on the day it is really sent.
+            if payout.get("day_key") and payout["day_key"] != day_key:
+                # Not sent on the day it was counted for (held, or the provider was down): it counts on the
+                # day it is really sent.
                 self.docs.remove_from(payout["day_key"], payout_id, amount.minor)
                 payout = self._update(payout_id, day_key=None)
             if payout.get("day_key"):
@@ -294,12 +350,15 @@ class PayoutService:
                     raise self._over_daily(limits, amount.currency)
                 tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
                 return self._update(payout_id, status="scheduled", not_before=_iso(tomorrow), reason="daily_limit")
-            if not self._claim_send(payout_id, day_key, now):
+            lease = self._claim_send(payout_id, day_key, now)
+            if lease is None:
                 return self.docs.get(f"payout#{payout_id}")  # another invocation is sending it right now
             try:
                 status = rail.send(payout_id, amount, payout["msisdn"], f"Mizani payout {payout.get('order_id') or ''}".strip())
             except RailNotSent:
-                self._update(payout_id, status="new")  # certain nothing reached the provider: send again later
+                # Certain nothing reached the provider on this attempt: send again later, unless another
+                # invocation took the payout over meanwhile (its send may have reached the provider).
+                self._release_claim(payout_id, lease)
                 raise
             payout = self._update(payout_id, status="pending", day_key=day_key, sent_at=_iso(now))
         elif payout["status"] == "sending" and _iso(now) < payout.get("sending_until", "") and not rail.resend_is_idempotent:
@@ -311,6 +370,13 @@ class PayoutService:
             status = rail.status(payout_id, msisdn=payout["msisdn"], currency=amount.currency)
             if status.state == "unknown" and status.reason == "not_found" and rail.resend_is_idempotent:
                 status = rail.send(payout_id, amount, payout["msisdn"], "Mizani payout")
+            elif status.state == "unknown" and status.reason == "not_found" and not payout.get("needs_review"):
+                claimed_at = payout.get("claimed_at") or payout.get("sent_at") or payout["created_at"]
+                if claimed_at < _iso(now - timedelta(seconds=UNSENT_REVIEW_SECONDS)):
+                    # The provider still has no record of it and does not promise to refuse a repeat: a human
+                    # decides (send it again, or void it) rather than risk paying twice. Its money stays reserved.
+                    log.warning("payout %s: the provider has no record of it; flagged for review", payout_id)
+                    payout = self._update(payout_id, needs_review=True, reason="provider_has_no_record")
             if payout["status"] == "sending" and status.state == "pending":
                 # The provider holds the payment a crashed or concurrent send made: it is sent.
                 payout = self._update(payout_id, status="pending", sent_at=payout.get("sent_at") or _iso(now))
@@ -333,17 +399,28 @@ class PayoutService:
         whose invocation died is asked about (after the lease, on a rail that does not refuse repeats),
         never blindly sent again."""
         claimed = []
+        until = _iso(now + timedelta(seconds=SEND_LEASE_SECONDS))
 
         def mutate(doc: dict) -> dict | None:
             claimed.clear()
             if doc["status"] not in ("new", "scheduled", "held"):
                 return None
-            claimed.append(True)
-            until = _iso(now + timedelta(seconds=SEND_LEASE_SECONDS))
-            return {**doc, "status": "sending", "sending_until": until, "day_key": day_key, "updated_at": _iso(self.clock())}
+            claimed.append(until)
+            return {**doc, "status": "sending", "sending_until": until, "claimed_at": _iso(now), "day_key": day_key,
+                    "updated_at": _iso(self.clock())}
 
         self.docs.update(f"payout#{payout_id}", mutate)
-        return bool(claimed)
+        return claimed[0] if claimed else None
+
+    def _release_claim(self, payout_id: str, lease: str) -> None:
+        """Back to ``new`` only while the payout is still this claim's (same lease, still ``sending``)."""
+
+        def mutate(doc: dict) -> dict | None:
+            if doc["status"] != "sending" or doc.get("sending_until") != lease:
+                return None
+            return {**doc, "status": "new", "updated_at": _iso(self.clock())}
+
+        self.docs.update(f"payout#{payout_id}", mutate)
 
     def _reserve(self, payout: dict, amount: Money) -> None:
         pid = payout["payout_id"]

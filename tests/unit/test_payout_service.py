@@ -241,3 +241,85 @@ def test_two_invocations_advancing_one_payout_at_once_send_it_once_on_a_rail_tha
     withdrawal.join(5)
     ours = [c for c in world.rail.send_calls if c[0].startswith("po_w_")]
     assert len(ours) == 1
+
+
+def test_a_withdrawal_not_sent_on_its_day_counts_on_the_day_it_is_sent(world):
+    from chalicelib.http import RailNotSent
+
+    funded(world, ("k1", "k2", "k3", "k4", "k5", "k6"))
+    world.now = datetime(2026, 11, 28, 23, 50, tzinfo=timezone.utc)
+    for key in ("a1", "a2", "a3", "a4", "a5"):  # the whole day's 5,000,000, admitted while MTN is down
+        world.rail.fail_next_send(RailNotSent("provider_unavailable", "MTN down"))
+        assert world.payouts.withdraw(world.seller, Money(1_000_000, "RWF"), key)["status"] == "pending"
+    world.now = datetime(2026, 11, 29, 0, 10, tzinfo=timezone.utc)
+    for key in ("b1", "b2", "b3", "b4", "b5"):  # the next day's own 5,000,000
+        world.payouts.withdraw(world.seller, Money(1_000_000, "RWF"), key)
+    world.payouts.poll_open()
+    withdrawn = [p for p in world.payouts.list_for_seller("coop-1") if p["order_id"] is None]
+    paid = sum(p["amount"]["amount"] for p in withdrawn if p["status"] == "succeeded")
+    assert paid == 5_000_000  # one day's limit, although ten withdrawals were admitted
+    assert sum(1 for p in withdrawn if p["status"] == "failed" and p["reason"] == "daily_limit") == 5
+
+
+def test_a_send_claim_is_given_back_only_if_it_is_still_this_invocations(world):
+    funded(world)
+    world.rail.script(WALLET, send="unknown", statuses=["pending"])
+    payout = world.payouts.withdraw(world.seller, Money(10_000, "RWF"), "w1")
+    lease = world.docs.get(f"payout#{payout['payout_id']}").get("sending_until")
+    world.payouts._release_claim(payout["payout_id"], lease)  # a late "not sent" from an older attempt
+    assert world.docs.get(f"payout#{payout['payout_id']}")["status"] == "pending"  # not put back to new
+
+
+def test_a_withdrawal_whose_invocation_died_after_reserving_is_finished_by_the_sweeper(world, monkeypatch):
+    from datetime import timedelta
+
+    funded(world)
+    real = world.payouts._admitted
+    monkeypatch.setattr(world.payouts, "_admitted", lambda intent: (_ for _ in ()).throw(RuntimeError("Lambda died")))
+    with pytest.raises(RuntimeError):
+        world.payouts.withdraw(world.seller, Money(30_000, "RWF"), "w-crash")
+    monkeypatch.setattr(world.payouts, "_admitted", real)
+    assert world.seller_account().debits_pending == 30_000 and world.payouts.list_for_seller("coop-1")[0]["order_id"]
+    world.payouts.poll_open()  # too early: the request might still be running
+    assert all(p["order_id"] for p in world.payouts.list_for_seller("coop-1"))
+    world.now += timedelta(seconds=301)
+    world.payouts.poll_open()
+    [withdrawal] = [p for p in world.payouts.list_for_seller("coop-1") if p["order_id"] is None]
+    assert withdrawal["status"] == "succeeded" and world.seller_account().debits_pending == 0
+
+
+def test_a_payout_the_provider_never_saw_on_a_rail_without_dedup_goes_to_review_not_sent_again(world):
+    from datetime import timedelta
+
+    funded(world)
+    world.rail.resend_is_idempotent = False  # as M-Pesa
+    world.rail.script(WALLET, send="unknown", recorded=False)  # the request never arrived
+    payout = world.payouts.withdraw(world.seller, Money(10_000, "RWF"), "w-lost")
+    for hours in (1, 25):
+        world.now += timedelta(hours=hours)
+        world.payouts.poll_open()
+    doc = world.docs.get(f"payout#{payout['payout_id']}")
+    assert doc["needs_review"] is True and doc["reason"] == "provider_has_no_record"
+    assert [c[0] for c in world.rail.send_calls].count(payout["payout_id"]) == 1  # never sent twice
+    assert world.seller_account().debits_pending == 10_000  # its money stays reserved for the operator
+
+
+def test_replaying_a_withdrawal_after_one_part_failed_changes_nothing(world):
+    funded(world, ("k1", "k2"))
+    outcomes = iter(["succeeded", "failed"])
+    real_send = world.rail.send
+
+    def send(reference, amount, msisdn, note):
+        world.rail.script(WALLET, send=next(outcomes, "succeeded"), reason="PAYEE_NOT_FOUND")
+        return real_send(reference, amount, msisdn, note)
+
+    world.rail.send = send
+    first = world.payouts.withdraw(world.seller, Money(1_500_000, "RWF"), "split")
+    assert sorted(p["status"] for p in first["batch"]) == ["failed", "succeeded"]
+    counter = world.docs.get(f"walletday#mtn_momo#{WALLET}#2026-11-28", "counter")
+    again = world.payouts.withdraw(world.seller, Money(1_500_000, "RWF"), "split")
+    assert [p["payout_id"] for p in again["batch"]] == [p["payout_id"] for p in first["batch"]]
+    assert world.docs.get(f"walletday#mtn_momo#{WALLET}#2026-11-28", "counter") == counter
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(world.seller, Money(200_000, "RWF"), "split")
+    assert refused.value.code == "idempotency_key_reused"
