@@ -40,10 +40,12 @@ def float_account_id(rail: str, currency: str) -> str:
     return f"float:{rail}:{currency}"
 
 
-#: The platform's own accounts, per currency: (id template, ledger kind). Floats are per rail
-#: (``chalicelib.rails``), so ``bootstrap.ensure_platform_accounts`` adds one per rail.
-PLATFORM_ACCOUNTS: tuple[tuple[str, str], ...] = (
-    ("psp:stripe:{cur}", "asset"),
-    ("fx:{cur}", "asset"),
-    ("revenue:fees:{cur}", "revenue"),
-)
+def platform_accounts(currency: str, rail_names) -> list[tuple[str, str]]:
+    """The platform's own accounts in ``currency``, as (account id, ledger kind): the card processor,
+    FX liquidity, fees, and one prefunded float per rail (``chalicelib.rails``)."""
+    return [
+        (psp_account_id(currency), "asset"),
+        (fx_account_id(currency), "asset"),
+        (fee_account_id(currency), "revenue"),
+        *((float_account_id(rail, currency), "asset") for rail in rail_names),
+    ]

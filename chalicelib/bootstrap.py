@@ -32,15 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
 _lock = threading.RLock()
 _services: dict[str, Any] = {}
 
-def _platform_accounts() -> tuple[tuple[str, str], ...]:
-    """(id template, ledger kind) of the platform's accounts per currency: the card processor,
-    FX liquidity and fees (``chalicelib.accounts``), and one prefunded float per rail."""
-    from chalicelib.accounts import PLATFORM_ACCOUNTS
-    from chalicelib.rails import RAILS
-
-    return PLATFORM_ACCOUNTS + tuple((f"float:{name}:{{cur}}", "asset") for name in RAILS)
-
-
 def _utc_now():
     from datetime import datetime, timezone
 
@@ -175,13 +166,15 @@ def ensure_platform_accounts(ledger_service: "Ledger | None" = None) -> list["Ac
     ``Ledger.create_account`` is idempotent, so a repeat (a second deploy, a sandbox
     restart) returns the existing accounts and changes nothing.
     """
+    from chalicelib.accounts import platform_accounts
     from chalicelib.money import SUPPORTED_CURRENCIES
+    from chalicelib.rails import RAIL_NAMES
 
     ledger_service = ledger_service or ledger()
     created = []
     for cur in sorted(SUPPORTED_CURRENCIES):
-        for template, kind in _platform_accounts():
-            created.append(ledger_service.create_account(template.format(cur=cur), cur, kind=kind))
+        for account_id, kind in platform_accounts(cur, RAIL_NAMES):
+            created.append(ledger_service.create_account(account_id, cur, kind=kind))
     return created
 
 

@@ -47,6 +47,13 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _same_registration(existing: dict, details: dict) -> dict:
+    """A repeated registration: the stored seller if it has these details, else ``seller_exists``."""
+    if {k: existing[k] for k in details} != details:
+        raise InvalidState("seller_exists", f"seller {existing['seller_id']} is already registered with other details")
+    return existing
+
+
 class EscrowService:
     """Orders from checkout to settlement or refund. Ports are injected (see ``bootstrap``)."""
 
@@ -72,31 +79,20 @@ class EscrowService:
         rail, currency = payout["rail"], check_currency(payout["currency"])
         wallet = phones.wallet_for_rail(payout["msisdn"], rails.rail(rail), currency, local_stage=self.settings.is_local)
         route = {"rail": rail, "msisdn": wallet.e164, "currency": currency}
+        details = {"name": name, "country": country, "payout": route}
         existing = self.docs.get(f"seller#{seller_id}")
         if existing is not None:
-            if {k: existing[k] for k in ("name", "country", "payout")} != {"name": name, "country": country, "payout": route}:
-                raise InvalidState("seller_exists", f"seller {seller_id} is already registered with other details")
-            # A retry after a crash between the document and the account: the account is made (idempotent).
-            self.ledger.create_account(seller_account_id(seller_id), currency, "liability", [DMNEC])
-            return existing
+            return _same_registration(existing, details)
         # Ask the rail about the wallet before anything is written: an inactive one is refused.
         check = self.payee_rails(rail).check_payee(wallet.e164, currency) if self.payee_rails else None
-        seller = {
-            "seller_id": seller_id,
-            "name": name,
-            "country": country,
-            "payout": route,
-            **payees.assess(check, name, self.clock()),
-            "created_at": _now_iso(self.clock),
-        }
+        seller = {"seller_id": seller_id, **details, **payees.assess(check, name, self.clock()),
+                  "created_at": _now_iso(self.clock)}
+        # The account before the document (idempotent): a registered seller always has its account.
+        self.ledger.create_account(seller_account_id(seller_id), currency, "liability", [DMNEC])
         try:
             self.docs.put_new(f"seller#{seller_id}", seller)
-        except DocumentExists:
-            existing = self.docs.get(f"seller#{seller_id}")
-            if {k: existing[k] for k in ("name", "country", "payout")} != {k: seller[k] for k in ("name", "country", "payout")}:
-                raise InvalidState("seller_exists", f"seller {seller_id} is already registered with other details") from None
-            seller = existing
-        self.ledger.create_account(seller_account_id(seller_id), currency, "liability", [DMNEC])
+        except DocumentExists:  # a concurrent registration of the same id
+            return _same_registration(self.docs.get(f"seller#{seller_id}"), details)
         return seller
 
     def set_seller_status(self, principal: Principal, seller_id: str, status: str) -> dict:

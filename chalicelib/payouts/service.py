@@ -154,8 +154,9 @@ class PayoutService:
             if stored is not None and (stored["amount"], stored["payout_ids"]) != (intent["amount"], intent["payout_ids"]):
                 raise BusinessRuleViolation("idempotency_key_reused", "this Idempotency-Key was used for another withdrawal") from None
             intent = stored or intent
-            if self.docs.get(f"payout#{ids[0]}") is not None:
-                return self._withdrawal_view(ids)  # admitted before: a replay, whatever became of its parts
+            first = self.docs.get(f"payout#{ids[0]}")
+            if first is not None:  # admitted before: a replay, whatever became of its parts
+                return self._withdrawal_view([first] + [self.docs.get(f"payout#{i}") for i in ids[1:]])
         day_key = intent["day_key"]
         if not self.docs.add_all_within(day_key, dict(zip(ids, parts)), limits.max_per_day):
             self._forget_intent(base)
@@ -171,9 +172,7 @@ class PayoutService:
             self._forget_intent(base)
             raise
         self._admitted(intent)
-        for payout_id in ids:
-            self._advance_admitted(payout_id, limits)
-        return self._withdrawal_view(ids)
+        return self._withdrawal_view([self._advance_admitted(payout_id, limits) for payout_id in ids])
 
     def _admitted(self, intent: dict) -> None:
         """Reserved: the parts become payouts (queued for the sweeper), and the intent leaves the queue."""
@@ -188,8 +187,9 @@ class PayoutService:
         self.docs.delete(f"withdrawal#{base}")
         self.docs.delete(f"admitting#{base}")
 
-    def _withdrawal_view(self, ids: list[str]) -> dict:
-        payouts = [self.docs.get(f"payout#{i}") for i in ids]
+    @staticmethod
+    def _withdrawal_view(payouts: list[dict]) -> dict:
+        """The first part as the API shows it, with every part in ``batch`` when there are several."""
         first = public_payout(payouts[0])
         if len(payouts) > 1:
             first["batch"] = [public_payout(p) for p in payouts]

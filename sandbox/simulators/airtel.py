@@ -131,7 +131,7 @@ from sandbox.simulators.momo import (
     csv_response,
     env_or_local,
     money_json,
-    parse_name_body,
+    add_wallet_routes,
     rfc3339,
     split_name,
     utc_now,
@@ -362,13 +362,6 @@ class AirtelSimulator:
             self._finish(tx, status, SUCCESS if status == "TS" else FAILED)
         return tx
 
-    def set_name(self, msisdn: str, name: str) -> None:
-        with self._lock:
-            if name:
-                self.names[msisdn] = name
-            else:
-                self.names.pop(msisdn, None)
-
     def wallet(self, msisdn: str) -> dict:
         with self._lock:
             rows = [
@@ -549,17 +542,7 @@ class AirtelSimulator:
                         self.tokens.clear()
             return jsonify(self.faults.snapshot())
 
-        @bp.get("/sandbox/wallets/airtel_money/<msisdn>")
-        def wallet(msisdn):
-            return jsonify(self.wallet(msisdn.lstrip("+")))
-
-        @bp.post("/sandbox/wallets/airtel_money/<msisdn>")
-        def set_wallet_name(msisdn):
-            problem, number, name = parse_name_body(msisdn)
-            if problem:
-                return _field_error(problem)
-            self.set_name(number, name)
-            return jsonify({"msisdn": number, "name": name})
+        add_wallet_routes(bp, "airtel_money", self, _field_error)
 
         @bp.get("/sandbox/statements/airtel_money")
         def statement():

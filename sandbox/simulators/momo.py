@@ -306,7 +306,7 @@ def split_name(name: str) -> tuple[str, str]:
     return first, rest.strip()
 
 
-def parse_name_body(msisdn: str) -> tuple[str | None, str, str]:
+def _parse_name_body(msisdn: str) -> tuple[str | None, str, str]:
     """``(problem, msisdn, name)`` of ``POST /sandbox/wallets/<rail>/<msisdn>`` ``{"name"}`` (this request)."""
     number = msisdn.lstrip("+")
     body = request.get_json(silent=True)
@@ -316,6 +316,30 @@ def parse_name_body(msisdn: str) -> tuple[str | None, str, str]:
     if not isinstance(name, str):
         return "name must be a string", number, ""
     return None, number, " ".join(name.split())
+
+
+def add_wallet_routes(bp: Blueprint, rail: str, simulator, bad_request) -> None:
+    """Every simulator's wallet view: ``GET /sandbox/wallets/<rail>/<msisdn>`` (what the provider says the
+    wallet received: ``simulator.wallet``) and ``POST`` ``{"name"}`` (the holder name the provider reports,
+    in ``simulator.names`` under ``simulator._lock``; an empty name clears it). ``bad_request(problem)`` is
+    the provider's own 400."""
+
+    def wallet(msisdn):
+        return jsonify(simulator.wallet(msisdn.lstrip("+")))
+
+    def set_wallet_name(msisdn):
+        problem, number, name = _parse_name_body(msisdn)
+        if problem:
+            return bad_request(problem)
+        with simulator._lock:
+            if name:
+                simulator.names[number] = name
+            else:
+                simulator.names.pop(number, None)
+        return jsonify({"msisdn": number, "name": name})
+
+    bp.add_url_rule(f"/sandbox/wallets/{rail}/<msisdn>", "wallet", wallet, methods=["GET"])
+    bp.add_url_rule(f"/sandbox/wallets/{rail}/<msisdn>", "set_wallet_name", set_wallet_name, methods=["POST"])
 
 
 #: GetBasicUserinfo's fixed sandbox values (those of MTN's own sandbox examples).
@@ -500,21 +524,10 @@ class MomoSimulator:
             return jsonify(self.faults.snapshot())
 
         @bp.get("/sandbox/wallets/<msisdn>")
-        @bp.get("/sandbox/wallets/mtn_momo/<msisdn>")
-        def wallet(msisdn):
+        def legacy_wallet(msisdn):
             return jsonify(self.wallet(msisdn.lstrip("+")))
 
-        @bp.post("/sandbox/wallets/mtn_momo/<msisdn>")
-        def set_wallet_name(msisdn):
-            problem, number, name = parse_name_body(msisdn)
-            if problem:
-                return _error(400, "INVALID_PARAMETER", problem)
-            with self._lock:
-                if name:
-                    self.names[number] = name
-                else:
-                    self.names.pop(number, None)
-            return jsonify({"msisdn": number, "name": name})
+        add_wallet_routes(bp, "mtn_momo", self, lambda problem: _error(400, "INVALID_PARAMETER", problem))
 
         @bp.get("/disbursement/v1_0/accountholder/<id_type>/<holder_id>/active")
         def accountholder_active(id_type, holder_id):

@@ -79,7 +79,7 @@ from sandbox.simulators.momo import (
     csv_response,
     env_or_local,
     money_json,
-    parse_name_body,
+    add_wallet_routes,
     rfc3339,
     utc_now,
     wallet_view,
@@ -371,21 +371,7 @@ class MpesaSimulator:
                         self.tokens.clear()
             return jsonify(self.faults.snapshot())
 
-        @bp.get("/sandbox/wallets/mpesa/<msisdn>")
-        def wallet(msisdn):
-            return jsonify(self.wallet(msisdn.lstrip("+")))
-
-        @bp.post("/sandbox/wallets/mpesa/<msisdn>")
-        def set_wallet_name(msisdn):
-            problem, number, name = parse_name_body(msisdn)
-            if problem:
-                return _daraja_error(400, "400.002.02", f"Bad Request - {problem}")
-            with self._lock:
-                if name:
-                    self.names[number] = name
-                else:
-                    self.names.pop(number, None)
-            return jsonify({"msisdn": number, "name": name})
+        add_wallet_routes(bp, "mpesa", self, lambda problem: _daraja_error(400, "400.002.02", f"Bad Request - {problem}"))
 
         @bp.get("/sandbox/statements/mpesa_b2c")
         def statement():

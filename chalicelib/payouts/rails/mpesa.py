@@ -114,10 +114,6 @@ class MpesaCallback:
     def dedup_key(self) -> str | None:
         return f"{self.kind}:{self.conversation_id}" if self.conversation_id else None
 
-    @property
-    def originator_conversation_id(self) -> str | None:
-        """Daraja's name for ``reference`` (our payout reference)."""
-        return self.reference
 
 
 class ResultStore(Protocol):
