@@ -483,7 +483,7 @@ class EscrowService:
         """Queue (once per event and order) and send the seller's SMS; never blocks the money."""
         if self.outbox is None:
             return
-        from chalicelib.notify.outbox import compose
+        from chalicelib.notify.messages import compose
 
         text = compose(text_event or event, order, amount, ref, unpaid)
         self.outbox.enqueue(f"{event}:{order['order_id']}", order["payout_route"]["msisdn"], text)
