@@ -24,7 +24,13 @@ from chalicelib.api.schemas import (
 )
 from chalicelib.api.trade_schemas import (
     Acknowledged,
+    AllocationRequest,
+    AllocationResponse,
     BalanceResponse,
+    MemberRequest,
+    MemberResponse,
+    MembersResponse,
+    PageQuery,
     OrderRequest,
     OrderResponse,
     PayoutsResponse,
@@ -142,11 +148,12 @@ def seller_balance(call: Call, seller_id: str) -> dict:
     return bootstrap.escrow().seller_balance(call.principal, seller_id)
 
 
-@api.get("/v1/sellers/{seller_id}/payouts", roles=SELLER_OR_STAFF, response=PayoutsResponse,
-         summary="The seller's payouts, newest first")
+@api.get("/v1/sellers/{seller_id}/payouts", roles=SELLER_OR_STAFF, query=PageQuery, response=PayoutsResponse,
+         summary="The seller's payouts and its members', newest first (?limit=, ?cursor=)")
 def seller_payouts(call: Call, seller_id: str) -> dict:
     bootstrap.escrow().get_seller(call.principal, seller_id)  # ownership: 404 if not theirs
-    return {"payouts": bootstrap.payouts().list_for_seller(seller_id)}
+    found, following = bootstrap.payouts().page_for_seller(seller_id, call.query.page_size, call.query.cursor)
+    return {"payouts": found, "has_more": following is not None, "next_cursor": following}
 
 
 @api.post("/v1/sellers/{seller_id}/payouts", roles=frozenset({"seller"}), body=WithdrawalRequest, response=PayoutView,
@@ -154,6 +161,34 @@ def seller_payouts(call: Call, seller_id: str) -> dict:
 def withdraw(call: Call, seller_id: str) -> dict:
     seller = bootstrap.escrow().get_seller(call.principal, seller_id)
     return bootstrap.payouts().withdraw(seller, call.body.amount.to_money(), call.idempotency_key)
+
+
+# -- co-operatives' members --------------------------------------------------------------
+
+
+@api.post("/v1/sellers/{seller_id}/members", roles=SELLER_OR_ADMIN, body=MemberRequest, response=MemberResponse,
+          status=201, summary="Register a co-operative's member and the wallet it is paid to")
+def register_member(call: Call, seller_id: str) -> dict:
+    req: MemberRequest = call.body
+    return bootstrap.cooperatives().register_member(call.principal, seller_id, req.name, req.payout.model_dump())
+
+
+@api.get("/v1/sellers/{seller_id}/members", roles=SELLER_OR_STAFF, query=PageQuery, response=MembersResponse,
+         summary="A co-operative's members, oldest first (?limit=, ?cursor=)")
+def list_members(call: Call, seller_id: str) -> dict:
+    return bootstrap.cooperatives().list_members(call.principal, seller_id, call.query.page_size, call.query.cursor)
+
+
+@api.get("/v1/sellers/{seller_id}/members/{member_id}", roles=SELLER_OR_STAFF, response=MemberResponse,
+         summary="A member and its balance")
+def get_member(call: Call, seller_id: str, member_id: str) -> dict:
+    return bootstrap.cooperatives().get_member(call.principal, seller_id, member_id)
+
+
+@api.route("PATCH", "/v1/sellers/{seller_id}/members/{member_id}", roles=frozenset({"admin"}), idempotent=False,
+           body=SellerPatch, response=MemberResponse, summary="An admin clears a member under review (active) or blocks it")
+def update_member(call: Call, seller_id: str, member_id: str) -> dict:
+    return bootstrap.cooperatives().set_member_status(call.principal, seller_id, member_id, call.body.status)
 
 
 # -- orders -------------------------------------------------------------------------------
@@ -178,6 +213,14 @@ def record_shipment(call: Call, order_id: str) -> dict:
     req: ShipmentRequest = call.body
     return bootstrap.escrow().record_shipment(call.principal, order_id, req.carrier, req.tracking_number,
                                               req.customs_declaration_ref)
+
+
+@api.route("PUT", "/v1/orders/{order_id}/allocation", roles=frozenset({"seller"}), idempotent=False,
+           body=AllocationRequest, response=AllocationResponse,
+           summary="The co-operative shares the order's payout among its members by quantity delivered")
+def put_allocation(call: Call, order_id: str) -> dict:
+    shares = [(share.member_id, share.quantity) for share in call.body.shares]
+    return bootstrap.cooperatives().allocate(call.principal, order_id, shares, call.body.retain_bps)
 
 
 # -- webhooks ------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ them, so that a reader (or a reconciliation) can tell what an account is from it
     fx:<CUR>                the platform's FX liquidity in one currency
     revenue:fees:<CUR>      platform fees earned
     seller:<seller_id>      what the platform owes a seller (payout currency)
+    member:<member_id>      what the platform owes a co-operative's member (the co-operative's payout currency)
+    allocation:<order_id>   a released order's payout while it is shared out among the members it is allocated to
     float:<rail>:<CUR>      prefunded float at a mobile-money rail
 """
 from __future__ import annotations
@@ -34,6 +36,19 @@ def fee_account_id(currency: str) -> str:
 
 def seller_account_id(seller_id: str) -> str:
     return f"seller:{seller_id}"
+
+
+def member_account_id(member_id: str) -> str:
+    return f"member:{member_id}"
+
+
+def allocation_account_id(order_id: str) -> str:
+    return f"allocation:{order_id}"
+
+
+def party_account_id(seller_id: str, member_id: str | None) -> str:
+    """The account of a payee: a co-operative member's own, else the seller's."""
+    return member_account_id(member_id) if member_id else seller_account_id(seller_id)
 
 
 def float_account_id(rail: str, currency: str) -> str:

@@ -217,6 +217,27 @@ def escrow():
     )
 
 
+def members():
+    """A co-operative's members: registration, balances, the parties of an allocation."""
+    from chalicelib.members.service import MemberService
+
+    return _cached("members", lambda: MemberService(docs(), ledger(), settings.get(), payee_rails=rail))
+
+
+def cooperatives():
+    """The co-operative routes' service (members and allocations, ownership checked)."""
+    from chalicelib.members.cooperatives import Cooperatives
+
+    return _cached("cooperatives", lambda: Cooperatives(escrow(), members()))
+
+
+def directory():
+    """Who a wallet number is and what it has, for the USSD menu (co-operatives and members)."""
+    from chalicelib.members.directory import PartyDirectory
+
+    return _cached("directory", lambda: PartyDirectory(escrow(), members(), payouts()))
+
+
 def rail(name: str):
     """The payout rail ``name`` (mtn_momo, mpesa), built once per container."""
     from chalicelib.payouts.rails.config import build_rail

@@ -10,12 +10,13 @@ is only in the ledger.
 """
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from typing import Callable, Protocol
 
 from chalicelib import aws
-from chalicelib.errors import Conflict
+from chalicelib.errors import Conflict, ValidationError
 
 Mutation = Callable[[dict], dict | None]  # returns the new document, or None for "no change"
 
@@ -35,6 +36,11 @@ class Documents(Protocol):
 
     def query_index(self, gsi1pk: str, limit: int = 100, newest_first: bool = True) -> list[dict]: ...
 
+    def query_page(self, gsi1pk: str, limit: int, cursor: str | None = None,
+                   newest_first: bool = True) -> tuple[list[dict], str | None]:
+        """One page of ``query_index`` and an opaque cursor for the next (``None``: the last page).
+        A cursor that is not one of ours raises ``ValidationError`` (``invalid_cursor``)."""
+
     def claim(self, pk: str, sk: str = "claim") -> bool:
         """Record a marker once; False if it was already there (event de-duplication)."""
 
@@ -47,6 +53,26 @@ class Documents(Protocol):
     def add_all_within(self, pk: str, members: dict[str, int], maximum: int) -> bool:
         """``add_within`` for several members at once, all or none: True if every member is
         counted (now, or all of them by an earlier call), False if the total would not fit."""
+
+
+def encode_cursor(position: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, gsi1pk: str) -> dict:
+    """The position a cursor names, checked to belong to the same list (a cursor is not a key to others' rows)."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = json.loads(raw)
+        if not isinstance(position, dict) or position.get("gsi1pk", {}).get("S") != gsi1pk:
+            raise ValueError(cursor)
+        if set(position) != {"pk", "sk", "gsi1pk", "gsi1sk"} or not all(
+            isinstance(v, dict) and isinstance(v.get("S"), str) for v in position.values()
+        ):
+            raise ValueError(cursor)
+        return position
+    except (ValueError, TypeError, AttributeError):
+        raise ValidationError("invalid_cursor", "the cursor is not one this list gave", path="cursor") from None
 
 
 class MemoryDocuments:
@@ -79,6 +105,22 @@ class MemoryDocuments:
             rows = [(i[1], json.loads(raw)) for (_, raw, i) in self.items.values() if i and i[0] == gsi1pk]
         rows.sort(key=lambda r: r[0], reverse=newest_first)
         return [doc for _, doc in rows[:limit]]
+
+    def query_page(self, gsi1pk, limit, cursor=None, newest_first=True):
+        with self._lock:
+            rows = sorted(((i[1], pk, sk, raw) for (pk, sk), (_, raw, i) in self.items.items() if i and i[0] == gsi1pk),
+                          reverse=newest_first)
+        if cursor is not None:
+            at = decode_cursor(cursor, gsi1pk)
+            mark = (at["gsi1sk"]["S"], at["pk"]["S"], at["sk"]["S"])
+            rows = [r for r in rows if (r[:3] < mark if newest_first else r[:3] > mark)]
+        page = rows[:limit]
+        following = None
+        if len(rows) > limit:
+            last = page[-1]
+            following = encode_cursor({"pk": {"S": last[1]}, "sk": {"S": last[2]}, "gsi1pk": {"S": gsi1pk},
+                                       "gsi1sk": {"S": last[0]}})
+        return [json.loads(r[3]) for r in page], following
 
     def claim(self, pk, sk="claim"):
         with self._lock:
@@ -189,6 +231,24 @@ class DynamoDocuments:
             Limit=limit,
         )
         return [json.loads(i["doc"]["S"]) for i in reply.get("Items", []) if "doc" in i]
+
+    def query_page(self, gsi1pk, limit, cursor=None, newest_first=True):
+        request = {"TableName": self.table, "IndexName": "gsi1", "KeyConditionExpression": "gsi1pk = :p",
+                   "ExpressionAttributeValues": {":p": {"S": gsi1pk}}, "ScanIndexForward": not newest_first,
+                   "Limit": limit}
+        if cursor is not None:
+            request["ExclusiveStartKey"] = decode_cursor(cursor, gsi1pk)
+        reply = self.client.query(**request)
+        docs = [json.loads(i["doc"]["S"]) for i in reply.get("Items", []) if "doc" in i]
+        last = reply.get("LastEvaluatedKey")
+        following = encode_cursor(last) if last else None
+        if following is not None:
+            # DynamoDB names a last key whenever the page is full; look one row ahead so that a
+            # page ending exactly at the end says so (``has_more`` false, no empty page after it).
+            request["ExclusiveStartKey"], request["Limit"] = last, 1
+            if not self.client.query(**request).get("Items"):
+                following = None
+        return docs, following
 
     def claim(self, pk, sk="claim"):
         try:

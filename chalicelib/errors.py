@@ -45,7 +45,7 @@ class InvalidState(MizaniError):
 
 
 class Conflict(MizaniError):
-    """A concurrent request holds the same key (HTTP 409)."""
+    """A concurrent request holds the same key, or the data is already another's (HTTP 409)."""
 
     code = "request_in_progress"
 

@@ -128,6 +128,7 @@ class OrderResponse(ResponseModel):
     shipment: dict | None = None
     customs: dict | None = None
     timeline: list[TimelineEntry]
+    allocation: "AllocationResponse | None" = None
     created_at: str
     updated_at: str
 
@@ -155,6 +156,7 @@ class WithdrawalRequest(RequestModel):
 class PayoutView(ResponseModel):
     payout_id: str
     order_id: str | None = None
+    member_id: str | None = Field(default=None, description="the co-operative member paid (null: the seller's own wallet)")
     amount: Money
     rail: str
     msisdn: str
@@ -170,6 +172,71 @@ class PayoutView(ResponseModel):
 
 class PayoutsResponse(ResponseModel):
     payouts: list[PayoutView]
+    has_more: bool = False
+    next_cursor: str | None = None
+
+
+class PageQuery(RequestModel):
+    """``?limit=`` (1-100, default 20) and ``?cursor=`` (from the previous page's ``next_cursor``)."""
+
+    limit: Annotated[StrictStr, Field(pattern=r"^([1-9]\d?|100)$")] | None = None
+    cursor: Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+
+    @property
+    def page_size(self) -> int:
+        return int(self.limit or 20)
+
+
+# -- co-operatives' members and allocations -------------------------------------------------
+class MemberRequest(RequestModel):
+    name: Text
+    payout: PayoutRoute
+
+
+class MemberBalance(ResponseModel):
+    available: MoneyOrZero
+    payout_pending: MoneyOrZero
+
+
+class MemberResponse(ResponseModel):
+    member_id: str
+    seller_id: str
+    name: str
+    payout: PayoutRouteView
+    status: Literal["active", "pending_review", "blocked"]
+    name_check: NameCheck | None = None
+    payee_checked_at: str | None = None
+    created_at: str
+    balance: MemberBalance | None = Field(default=None, description="on GET of one member")
+
+
+class MembersResponse(ResponseModel):
+    members: list[MemberResponse]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class ShareRequest(RequestModel):
+    member_id: Id
+    quantity: Annotated[StrictInt, Field(gt=0, le=1_000_000_000)]
+
+
+class AllocationRequest(RequestModel):
+    shares: list[ShareRequest] = Field(min_length=1, max_length=5000)
+    retain_bps: Annotated[StrictInt, Field(ge=0, le=10_000)] = 0
+
+
+class ShareView(ResponseModel):
+    member_id: str
+    quantity: int
+    amount: MoneyOrZero
+
+
+class AllocationResponse(ResponseModel):
+    order_id: str
+    shares: list[ShareView]
+    retained: MoneyOrZero
+    retain_bps: int = 0
 
 
 # -- reconciliations -------------------------------------------------------------------------------

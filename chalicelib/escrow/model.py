@@ -42,6 +42,16 @@ def public_seller(doc: dict) -> dict:
     return {k: doc.get(k) for k in keys if k in doc}
 
 
+def public_allocation(order_id: str, allocation: dict) -> dict:
+    """An order's allocation as API.md shows it (the wallet each share is paid to stays inside)."""
+    return {
+        "order_id": order_id,
+        "shares": [{k: share[k] for k in ("member_id", "quantity", "amount")} for share in allocation["shares"]],
+        "retained": allocation["retained"],
+        "retain_bps": allocation.get("retain_bps", 0),
+    }
+
+
 def public_order(doc: dict, viewer=None) -> dict:
     """The order as API.md shows it to ``viewer`` (a ``Principal``; internal fields such as the
     task token stay inside). The card's ``client_secret`` lets its holder confirm the payment, so
@@ -51,6 +61,7 @@ def public_order(doc: dict, viewer=None) -> dict:
         "tariff_free", "quotes", "payment", "shipment", "customs", "timeline", "created_at", "updated_at",
     )
     view = {k: doc.get(k) for k in keys}
+    view["allocation"] = public_allocation(doc["order_id"], doc["allocation"]) if doc.get("allocation") else None
     is_buyer = viewer is not None and viewer.role == "buyer" and viewer.sub == doc.get("buyer_id")
     if isinstance(view["payment"], dict) and not is_buyer:
         view["payment"] = {k: v for k, v in view["payment"].items() if k != "client_secret"}

@@ -17,12 +17,14 @@ from chalicelib.errors import InvalidState, NotFound, ValidationError
 from chalicelib import payees, phones, rails
 from chalicelib.escrow import pricing
 from chalicelib.accounts import (
+    allocation_account_id,
     escrow_account_id,
     fee_account_id,
+    member_account_id,
     psp_account_id,
     seller_account_id,
 )
-from chalicelib.escrow.model import ALLOWED_FROM, IN_ESCROW, OrderStatus, public_order
+from chalicelib.escrow.model import ALLOWED_FROM, IN_ESCROW, OrderStatus, public_allocation, public_order
 from chalicelib.fx.conversion import conversion_legs
 from chalicelib.fx.rates import rate
 from chalicelib.ids import derived_id
@@ -31,6 +33,11 @@ from chalicelib.money import Money, Rounding, check_currency
 
 S = OrderStatus
 DMNEC = AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS
+#: Member shares moved per linked chain at release: each share is 4 of a commit's 100 writes (the
+#: transfer, the member's account, two history entries), plus the allocation account once.
+SHARES_PER_CHAIN = 24
+#: An allocation may be set or replaced in these statuses; from release on it is the one paid.
+ALLOCATABLE = frozenset({S.AWAITING_PAYMENT, S.PAID, S.SHIPPED, S.CUSTOMS_CLEARED})
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,12 @@ class EscrowService:
     """Orders from checkout to settlement or refund. Ports are injected (see ``bootstrap``)."""
 
     def __init__(self, docs: Documents, ledger: Ledger, quotes, cards, workflow, settings, clock=_utc_now, outbox=None,
-                 payee_rails=None):
+                 payee_rails=None, languages=None):
         self.outbox = outbox
+        self.languages = languages  # wallet number -> its holder's language (SMS); None: English
+        from chalicelib.wallets import WalletRegistry
+
+        self.wallets = WalletRegistry(docs)
         self.payee_rails = payee_rails  # rail name -> PayoutRail, asked about a wallet before registering it
         self.docs = docs
         self.ledger = ledger
@@ -83,10 +94,16 @@ class EscrowService:
         existing = self.docs.get(f"seller#{seller_id}")
         if existing is not None:
             return _same_registration(existing, details)
+        shareable = rails.rail(rail).shareable(wallet.e164, self.settings.is_local)
+        owner = self.wallets.owner(wallet.e164)
+        if owner is not None and (owner.seller_id, owner.member_id) != (seller_id, None) and not shareable:
+            self.wallets.claim(wallet.e164, seller_id)  # msisdn_taken, before the rail is asked anything
         # Ask the rail about the wallet before anything is written: an inactive one is refused.
         check = self.payee_rails(rail).check_payee(wallet.e164, currency) if self.payee_rails else None
         seller = {"seller_id": seller_id, **details, **payees.assess(check, name, self.clock()),
                   "created_at": _now_iso(self.clock)}
+        # The wallet's claim decides a race between two parties registering the same number.
+        self.wallets.claim(wallet.e164, seller_id, shareable=shareable)
         # The account before the document (idempotent): a registered seller always has its account.
         self.ledger.create_account(seller_account_id(seller_id), currency, "liability", [DMNEC])
         try:
@@ -398,15 +415,29 @@ class EscrowService:
 
     # -- workflow tasks ------------------------------------------------------------
     def release_escrow(self, order_id: str) -> dict:
-        """Escrow → fee + FX → seller, as one linked chain at the rates locked at checkout."""
+        """Escrow → fee + FX → seller, as one linked chain at the rates locked at checkout.
+
+        The order becomes ``released`` first: that freezes its allocation (a PUT from then on is
+        ``invalid_state``), so the money moves by the allocation that is paid. A crash after the
+        status and before the money is finished by the task's retry (every id derives from the
+        order). With an allocation the payout goes to the order's allocation account and from there,
+        in linked chains of ``SHARES_PER_CHAIN``, to each member and (what is retained) to the
+        co-operative: the co-operative cannot withdraw its members' money in between."""
         order = self.order(order_id)
         if order["status"] not in (S.CUSTOMS_CLEARED.value, S.RELEASED.value):
             raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; cannot release")
+        if order["status"] == S.CUSTOMS_CLEARED.value:
+            payout = Money(order["payout"]["amount"], order["payout"]["currency"])
+            order = self._transition(order_id, S.RELEASED, detail=f"{payout} guaranteed to the seller")
         pay = Money(order["pay"]["amount"], order["pay"]["currency"])
         payout = Money(order["payout"]["amount"], order["payout"]["currency"])
         total = order["total"]["amount"]
         fee_pay = Money.from_decimal(pay.to_decimal() * Decimal(order["fee"]["amount"]) / Decimal(total), pay.currency, Rounding.DOWN)
+        allocation = order.get("allocation")
         seller = seller_account_id(order["seller_id"])
+        if allocation:
+            seller = allocation_account_id(order_id)
+            self.ledger.create_account(seller, payout.currency, "liability", [DMNEC])
         escrow = escrow_account_id(order_id)
         chain = []
         if fee_pay.minor:
@@ -420,9 +451,61 @@ class EscrowService:
             chain += conversion_legs(pay - fee_pay, payout, escrow, seller, f"release:{order_id}", reference=order_id,
                                      meta={"rates": order.get("rates")})
         self.ledger.transfer(*chain)
-        if order["status"] == S.CUSTOMS_CLEARED.value:
-            order = self._transition(order_id, S.RELEASED, detail=f"{payout} guaranteed to the seller")
+        if allocation:
+            self._share_out(order, allocation)
         return order
+
+    def _share_out(self, order: dict, allocation: dict) -> None:
+        """The allocation account → each member's share, and → the co-operative what it retained.
+
+        Several linked chains (a commit holds 100 writes); each transfer id derives from the order
+        and the member, so a retry after a crash between two chains replays the chains already
+        committed (the ledger answers a same-id, same-fields transfer with its first result) and
+        commits the rest: no share moves twice, none is lost."""
+        order_id, currency = order["order_id"], order["payout"]["currency"]
+        source = allocation_account_id(order_id)
+        transfers = [Transfer(f"share:{order_id}:{s['member_id']}", source, member_account_id(s["member_id"]),
+                              s["amount"]["amount"], currency, code="member_share", reference=order_id)
+                     for s in allocation["shares"] if s["amount"]["amount"] > 0]
+        if allocation["retained"]["amount"] > 0:
+            transfers.append(Transfer(f"share:{order_id}:retained", source, seller_account_id(order["seller_id"]),
+                                      allocation["retained"]["amount"], currency, code="member_share", reference=order_id))
+        for start in range(0, len(transfers), SHARES_PER_CHAIN):
+            self.ledger.transfer(*transfers[start:start + SHARES_PER_CHAIN])
+
+    # -- co-operatives' allocations ------------------------------------------------------
+    def set_allocation(self, principal: Principal, order_id: str, shares: list[tuple[str, int]], retain_bps: int,
+                       members: dict[str, dict]) -> dict:
+        """Record who delivered how much of an order (``PUT /v1/orders/{id}/allocation``).
+
+        ``members``: the co-operative's members named in ``shares`` (checked by the caller to be
+        this seller's). Replaces an earlier allocation; refused from release on, decided inside the
+        order's conditional update (a release racing a PUT: exactly one of them sees the other)."""
+        from chalicelib.members.allocation import allocate
+
+        order = self._visible_order(principal, order_id)
+        if principal.role != "seller":
+            raise NotFound("not_found", "no such order")
+        payout = Money(order["payout"]["amount"], order["payout"]["currency"])
+        steps = {mid: rails.rail(m["payout"]["rail"]).step(payout.currency) for mid, m in members.items()}
+        shared = allocate(payout.minor, shares, retain_bps, steps)
+        allocation = {
+            "shares": [{"member_id": s.member_id, "quantity": s.quantity, "amount": Money(s.amount, payout.currency).to_json(),
+                        "route": members[s.member_id]["payout"]} for s in shared.shares],
+            "retained": Money(shared.retained, payout.currency).to_json(),
+            "retain_bps": retain_bps,
+        }
+        allocatable = {s.value for s in ALLOCATABLE}
+
+        def mutate(doc: dict) -> dict | None:
+            if doc["status"] not in allocatable:
+                raise InvalidState("invalid_state", f"order {order_id} is {doc['status']}; its allocation is final")
+            if doc.get("allocation") == allocation:
+                return None
+            return {**doc, "allocation": allocation, "updated_at": _now_iso(self.clock)}
+
+        self.docs.update(f"order#{order_id}", mutate)
+        return public_allocation(order_id, allocation)
 
     def refund(self, order_id: str, reason: str) -> dict:
         """Give the buyer their money back: Stripe first (deterministic key), then the ledger."""
@@ -466,6 +549,10 @@ class EscrowService:
         order = self.order(order_id)
         paid, unpaid = summary["paid"], summary["unpaid"]
         refs = ", ".join(summary["provider_references"]) or None
+        for member_id, member in (summary.get("members") or {}).items():
+            self._member_sms(order, member_id, member)
+        if order.get("allocation"):
+            return self._finish_allocated(order, outcome, paid, unpaid)
         if outcome == "succeeded":
             order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {order['payout_route']['msisdn']}")
             self._sms("payout_sent", order, paid, refs)
@@ -477,6 +564,30 @@ class EscrowService:
             order = self.mark(order_id, S.PAYOUT_FAILED, detail="the wallet payout failed; the money is in the seller's balance")
             self._sms("payout_failed", order)
         return public_order(order)
+
+    def _finish_allocated(self, order: dict, outcome: str, paid: Money, unpaid: Money) -> dict:
+        """An allocated order ends settled when every member was paid; else ``payout_failed``, with
+        what failed back in those members' balances (each can withdraw it)."""
+        order_id = order["order_id"]
+        members = sum(1 for s in order["allocation"]["shares"] if s["amount"]["amount"] > 0)
+        if outcome == "succeeded":
+            order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {members} members' wallets")
+        else:
+            order = self.mark(order_id, S.PAYOUT_FAILED,
+                              detail=f"{paid} paid to members' wallets; {unpaid} failed and is in those members' balances")
+        return public_order(order)
+
+    def _member_sms(self, order: dict, member_id: str, member: dict) -> None:
+        """Each member paid is told what reached their wallet (or that it is safe in their balance)."""
+        if self.outbox is None:
+            return
+        from chalicelib.notify.member_messages import compose_member
+
+        coop = (self.docs.get(f"seller#{order['seller_id']}") or {}).get("name", "")
+        language = self.languages.get(member["msisdn"]) if self.languages is not None else "en"
+        text = compose_member(order, member, coop, language)
+        self.outbox.enqueue(f"member:{order['order_id']}:{member_id}", member["msisdn"], text)
+        self.outbox.drain()
 
     def _sms(self, event: str, order: dict, amount: Money | None = None, ref: str | None = None,
              unpaid: Money | None = None, text_event: str | None = None) -> None:

@@ -21,13 +21,14 @@ This package changes only its own documents (payouts, an order's payout plan
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from chalicelib import rails
 from chalicelib.documents import DocumentExists, Documents
 from chalicelib.errors import BusinessRuleViolation, MizaniError, NotFound, ProviderUnavailable, ValidationError
 from chalicelib.http import RailNotSent
-from chalicelib.accounts import float_account_id, seller_account_id
+from chalicelib.accounts import float_account_id, party_account_id
 from chalicelib.ids import derived_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind
 from chalicelib.money import Money
@@ -43,6 +44,23 @@ ADMISSION_GRACE_SECONDS = 300
 #: A payout the provider still has no record of this long after it was claimed for sending, on a rail
 #: that does not refuse a repeated reference (M-Pesa), is flagged for an operator instead of sent again.
 UNSENT_REVIEW_SECONDS = 24 * 3600
+#: At most this many payouts are advanced (sent or asked about) per workflow step: a co-operative of
+#: 1,000 members is paid over several CheckPayout steps, each well inside a Lambda's time limit.
+ADVANCES_PER_STEP = 60
+
+
+@dataclass(frozen=True)
+class PayoutLine:
+    """One payee of an order's payout: the co-operative itself (``member_id`` ``None``) or a member."""
+
+    member_id: str | None
+    amount: Money
+    route: dict  # {"rail", "msisdn", "currency"}
+
+
+def party_key(payout: dict) -> str:
+    """The document of the party a payout pays (``member#<id>`` or ``seller#<id>``)."""
+    return f"member#{payout['member_id']}" if payout.get("member_id") else f"seller#{payout['seller_id']}"
 
 
 def _now() -> datetime:
@@ -54,7 +72,7 @@ def _iso(moment: datetime) -> str:
 
 
 def public_payout(doc: dict) -> dict:
-    keys = ("payout_id", "order_id", "amount", "rail", "msisdn", "status", "provider_reference", "reason",
+    keys = ("payout_id", "order_id", "member_id", "amount", "rail", "msisdn", "status", "provider_reference", "reason",
             "created_at", "updated_at")
     view = {k: doc.get(k) for k in keys}
     # API.md: pending | succeeded | failed. "new" (created, not yet sent: the sending task may be
@@ -77,46 +95,76 @@ class PayoutService:
         self.clock = clock
 
     # -- an order's payout (driven by the workflow: chalicelib/workflow/order_payouts.py) ------
-    def start_for_order(self, order_id: str, seller_id: str, payout: Money, route: dict) -> str:
-        """StartPayout: plan the (possibly split) payouts of a released order and send them."""
-        limits = limits_for(route["rail"], payout.currency)
-        parts = split(payout.minor, limits, rails.rail(route["rail"]).step(payout.currency))
-        ids = [f"po_{order_id}_{i + 1}" for i in range(len(parts))]
-        for payout_id, amount in zip(ids, parts):
-            self._create(payout_id, seller_id, order_id, Money(amount, payout.currency), route)
+    def start_for_order(self, order_id: str, seller_id: str, lines: list[PayoutLine]) -> str:
+        """StartPayout: plan the (possibly split) payouts of a released order and send the first of them.
+
+        One line per payee (the co-operative, or each member it allocated a share to); each is split
+        by its own wallet's limits. Payout ids derive from the order and the payee, so a retried step
+        plans the same payouts and creates none twice."""
+        ids = []
+        for line in lines:
+            limits = limits_for(line.route["rail"], line.amount.currency)
+            parts = split(line.amount.minor, limits, rails.rail(line.route["rail"]).step(line.amount.currency))
+            stem = f"po_{order_id}_{line.member_id}" if line.member_id else f"po_{order_id}"
+            for i, amount in enumerate(parts):
+                ids.append(f"{stem}_{i + 1}")
+                self._create(ids[-1], seller_id, order_id, Money(amount, line.amount.currency), line.route,
+                             member_id=line.member_id)
         try:  # the order's plan: which payouts it has (written once; a retried step finds it)
             self.docs.put_new(f"orderpayouts#{order_id}", {"order_id": order_id, "payout_ids": ids,
-                                                           "rail": route["rail"], "currency": payout.currency})
+                                                           "currency": lines[0].amount.currency})
         except DocumentExists:
-            pass
-        for payout_id in ids:
-            self._advance(payout_id, limits, schedule_when_over_daily=True)
-        return self._aggregate(ids)
+            ids = self.docs.get(f"orderpayouts#{order_id}")["payout_ids"]
+        return self._advance_order(ids)
 
     def check_for_order(self, order_id: str) -> str | None:
-        """CheckPayout: ask the provider about every unfinished payout of the order (``None``: not started)."""
+        """CheckPayout: ask the provider about unfinished payouts of the order (``None``: not started)."""
         plan = self.docs.get(f"orderpayouts#{order_id}")
         if plan is None:
             return None
-        limits = limits_for(plan["rail"], plan["currency"])
-        for payout_id in plan["payout_ids"]:
-            self._advance(payout_id, limits, schedule_when_over_daily=True)
-        return self._aggregate(plan["payout_ids"])
+        return self._advance_order(plan["payout_ids"])
+
+    def _advance_order(self, ids: list[str]) -> str:
+        """Advance up to ``ADVANCES_PER_STEP`` unfinished payouts of an order; its aggregate state."""
+        states, budget = [], ADVANCES_PER_STEP
+        for payout_id in ids:
+            payout = self.docs.get(f"payout#{payout_id}")
+            if payout is not None and payout["status"] not in ("succeeded", "failed") and budget > 0:
+                budget -= 1
+                payout = self._advance(payout_id, self._limits(payout), schedule_when_over_daily=True, payout=payout)
+            states.append(payout["status"] if payout else "new")
+        return _aggregate(states)
+
+    @staticmethod
+    def _limits(payout: dict) -> Limits:
+        return limits_for(payout["rail"], payout["amount"]["currency"])
 
     def summary_for_order(self, order_id: str) -> dict:
         """What reached the wallet and what did not: ``{"paid", "unpaid": Money, "provider_references"}``."""
         plan = self.docs.get(f"orderpayouts#{order_id}") or {"payout_ids": [], "currency": None}
         payouts = [p for p in (self.docs.get(f"payout#{i}") for i in plan["payout_ids"]) if p]
         currency = plan["currency"] or (payouts[0]["amount"]["currency"] if payouts else "USD")
+        by_member: dict[str, dict] = {}
+        for p in payouts:
+            if p.get("member_id"):
+                entry = by_member.setdefault(p["member_id"], {"paid": 0, "unpaid": 0, "msisdn": p["msisdn"],
+                                                              "rail": p["rail"], "provider_references": []})
+                entry["paid" if p["status"] == "succeeded" else "unpaid"] += p["amount"]["amount"]
+                if p.get("provider_reference"):
+                    entry["provider_references"].append(p["provider_reference"])
         return {
             "paid": Money(sum(p["amount"]["amount"] for p in payouts if p["status"] == "succeeded"), currency),
             "unpaid": Money(sum(p["amount"]["amount"] for p in payouts if p["status"] != "succeeded"), currency),
             "provider_references": [p["provider_reference"] for p in payouts if p.get("provider_reference")],
+            # member id -> what reached that member's wallet and what did not (co-operatives' allocations)
+            "members": {mid: {**e, "paid": Money(e["paid"], currency), "unpaid": Money(e["unpaid"], currency)}
+                        for mid, e in by_member.items()},
         }
 
     # -- withdrawals ---------------------------------------------------------------
     def withdraw(self, seller: dict, amount: Money, request_key: str) -> dict:
-        """A seller's own withdrawal from their available balance, on the same machinery.
+        """A seller's (or a co-operative member's: ``seller`` is then the member's document, with its
+        ``member_id``) own withdrawal from their available balance, on the same machinery.
 
         Admission is all or nothing, before anything is sent: every part is counted against the
         wallet's daily limit in one conditional write, then every part is reserved in one linked
@@ -127,8 +175,9 @@ class PayoutService:
         if amount.currency != route["currency"]:
             raise ValidationError("validation_error", f"withdrawals are in {route['currency']}", path="amount.currency")
         amount.require_positive()
+        member_id = seller.get("member_id")
         if seller.get("status") == "blocked":
-            raise BusinessRuleViolation("payee_blocked", "payouts to this seller are blocked; the money stays in the balance")
+            raise BusinessRuleViolation("payee_blocked", "payouts to this wallet are blocked; the money stays in the balance")
         if seller.get("status") == "pending_review":
             # Counted against today's limit but sent on the day an admin clears it, a withdrawal would
             # let a wallet receive several days' limits at once: refused until the review is over.
@@ -137,13 +186,14 @@ class PayoutService:
         if amount.minor > limits.max_per_day:  # arithmetic only: refused before any split or write
             raise self._over_daily(limits, amount.currency)
         parts = split(amount.minor, limits, rails.rail(route["rail"]).step(amount.currency), max_parts=MAX_WITHDRAWAL_PARTS)
-        base = derived_id("po_w_", seller["seller_id"], request_key)
+        base = derived_id("po_w_", seller["seller_id"], request_key) if not member_id else \
+            derived_id("po_w_", seller["seller_id"], member_id, request_key)
         ids = [base if len(parts) == 1 else f"{base}_{i + 1}" for i in range(len(parts))]
         now = self.clock()
         # The request's key is bound to its amount before anything else is written: a retry with the
         # same key (even after a lost answer) replays this withdrawal, another amount is refused.
         intent = {"base": base, "amount": amount.to_json(), "payout_ids": ids, "parts": parts,
-                  "seller_id": seller["seller_id"], "route": route, "queued_at": _iso(now),
+                  "seller_id": seller["seller_id"], "member_id": member_id, "route": route, "queued_at": _iso(now),
                   "day_key": self._day_key(route["rail"], route["msisdn"], now)}
         try:
             self.docs.put_new(f"withdrawal#{base}", intent)
@@ -163,7 +213,7 @@ class PayoutService:
             raise self._over_daily(limits, amount.currency)
         try:
             # Reserve all parts in one linked chain: two concurrent withdrawals can never overdraw.
-            self._reserve_many(ids, parts, seller["seller_id"], route, amount.currency)
+            self._reserve_many(ids, parts, party_account_id(seller["seller_id"], member_id), route, amount.currency)
         except BusinessRuleViolation:
             # Nothing of this withdrawal is reserved (the same ids and amounts would have replayed):
             # what the counter holds under its ids is this withdrawal's own count, given back.
@@ -179,7 +229,7 @@ class PayoutService:
         currency = intent["amount"]["currency"]
         for payout_id, part in zip(intent["payout_ids"], intent["parts"]):
             self._create(payout_id, intent["seller_id"], None, Money(part, currency), intent["route"], reserved=True,
-                         day_key=intent["day_key"])
+                         day_key=intent["day_key"], member_id=intent.get("member_id"))
         self.docs.delete(f"admitting#{intent['base']}")
 
     def _forget_intent(self, base: str) -> None:
@@ -240,6 +290,16 @@ class PayoutService:
     def list_for_seller(self, seller_id: str) -> list[dict]:
         return [public_payout(p) for p in self.docs.query_index(f"payouts#seller#{seller_id}", limit=200)]
 
+    def page_for_seller(self, seller_id: str, limit: int = 20, cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """The seller's payouts and its members', newest first, one page (API.md's list convention)."""
+        found, following = self.docs.query_page(f"payouts#seller#{seller_id}", limit, cursor)
+        return [public_payout(p) for p in found], following
+
+    def list_for_member(self, member_id: str, limit: int = 20) -> list[dict]:
+        """A member's payouts, newest first (its order shares and its own withdrawals)."""
+        refs = self.docs.query_index(f"payouts#member#{member_id}", limit=limit)
+        return [public_payout(p) for p in (self.docs.get(f"payout#{r['payout_id']}") for r in refs) if p]
+
     def poll_open(self, limit: int = 100) -> int:
         """The scheduled sweeper: advance every unfinished payout (withdrawals have no workflow)."""
         self.finish_admissions()
@@ -282,10 +342,11 @@ class PayoutService:
 
     # -- the machinery ----------------------------------------------------------------
     def _create(self, payout_id: str, seller_id: str, order_id: str | None, amount: Money, route: dict,
-                reserved: bool = False, day_key: str | None = None) -> None:
+                reserved: bool = False, day_key: str | None = None, member_id: str | None = None) -> None:
         now = _iso(self.clock())
         doc = {
-            "payout_id": payout_id, "order_id": order_id, "seller_id": seller_id, "amount": amount.to_json(),
+            "payout_id": payout_id, "order_id": order_id, "seller_id": seller_id, "member_id": member_id,
+            "amount": amount.to_json(),
             "rail": route["rail"], "msisdn": route["msisdn"], "status": "new", "provider_reference": None,
             "reason": None, "created_at": now, "updated_at": now,
             "reserved": reserved,  # the pending ledger transfer already exists (withdrawals reserve first)
@@ -296,14 +357,20 @@ class PayoutService:
             self.docs.put_new(f"payout#{payout_id}", doc, index=(f"payouts#seller#{seller_id}", f"{now}#{payout_id}"))
         except DocumentExists:
             pass
+        if member_id:  # the member's own list (its USSD "Payments"), beside the co-operative's
+            try:
+                self.docs.put_new(f"payout#{payout_id}", {"payout_id": payout_id}, sk="member",
+                                  index=(f"payouts#member#{member_id}", f"{now}#{payout_id}"))
+            except DocumentExists:
+                pass
         try:
             self.docs.put_new(f"openpayout#{payout_id}", {"payout_id": payout_id}, index=(_OPEN, f"{now}#{payout_id}"))
         except DocumentExists:
             pass
 
-    def _reserve_many(self, ids, parts, seller_id, route, currency) -> None:
+    def _reserve_many(self, ids, parts, account_id, route, currency) -> None:
         chain = [
-            Transfer(pid, seller_account_id(seller_id), float_account_id(route["rail"], currency), part, currency,
+            Transfer(pid, account_id, float_account_id(route["rail"], currency), part, currency,
                      TransferKind.PENDING, code="payout", reference=pid)
             for pid, part in zip(ids, parts)
         ]
@@ -314,9 +381,10 @@ class PayoutService:
                 raise BusinessRuleViolation("insufficient_funds", "the amount is more than the available balance") from None
             raise
 
-    def _advance(self, payout_id: str, limits: Limits, schedule_when_over_daily: bool) -> dict:
-        """Move one payout as far as it can go now; safe to call any number of times."""
-        payout = self.docs.get(f"payout#{payout_id}")
+    def _advance(self, payout_id: str, limits: Limits, schedule_when_over_daily: bool, payout: dict | None = None) -> dict:
+        """Move one payout as far as it can go now; safe to call any number of times (``payout``: its
+        document as just read, to spare a read)."""
+        payout = payout or self.docs.get(f"payout#{payout_id}")
         if payout is None:
             raise NotFound("not_found", "no such payout")
         if payout["status"] in ("succeeded", "failed"):
@@ -331,7 +399,7 @@ class PayoutService:
             if not payout.get("reserved"):
                 self._reserve(payout, amount)
                 payout = self._update(payout_id, reserved=True)
-            hold = self.payees.hold_reason(f"seller#{payout['seller_id']}") if self.payees is not None else None
+            hold = self.payees.hold_reason(party_key(payout)) if self.payees is not None else None
             if hold:
                 if payout["status"] == "held" and payout.get("reason") == hold:
                     return payout
@@ -385,7 +453,7 @@ class PayoutService:
             payout = self._update(payout_id, status="succeeded", provider_reference=status.provider_reference, reason=None)
             self.docs.delete(f"openpayout#{payout_id}")
             if status.payee_name and self.payees is not None:
-                self.payees.after_payment(f"seller#{payout['seller_id']}", status.payee_name)
+                self.payees.after_payment(party_key(payout), status.payee_name)
         elif status.state == "failed":
             self.ledger.void(f"{payout_id}:void", payout_id, code="payout_failed", reference=payout_id)
             self.docs.remove_from(payout["day_key"], payout_id, amount.minor)
@@ -426,7 +494,8 @@ class PayoutService:
         pid = payout["payout_id"]
         try:
             self.ledger.transfer(
-                Transfer(pid, seller_account_id(payout["seller_id"]), float_account_id(payout["rail"], amount.currency),
+                Transfer(pid, party_account_id(payout["seller_id"], payout.get("member_id")),
+                         float_account_id(payout["rail"], amount.currency),
                          amount.minor, amount.currency, TransferKind.PENDING, code="payout", reference=pid)
             )
         except LedgerRejected as refused:
@@ -449,10 +518,12 @@ class PayoutService:
 
         return self.docs.update(f"payout#{payout_id}", mutate)
 
-    def _aggregate(self, ids: list[str]) -> str:
-        states = [self.docs.get(f"payout#{i}")["status"] for i in ids]
-        if all(s == "succeeded" for s in states):
-            return "succeeded"
-        if all(s in ("succeeded", "failed") for s in states):
-            return "failed"
-        return "pending"
+
+
+def _aggregate(states: list[str]) -> str:
+    """An order's payout state from its payouts': succeeded only if all did, failed once all are final."""
+    if all(s == "succeeded" for s in states):
+        return "succeeded"
+    if all(s in ("succeeded", "failed") for s in states):
+        return "failed"
+    return "pending"

@@ -3,10 +3,15 @@
 StartPayout, CheckPayout and Settle call this. It asks escrow to move the order's status
 (``begin_payout``, ``finish_payout``) and payouts to plan, send and poll the order's
 payouts, so neither package writes the other's documents.
+
+An order with an allocation pays each member's share to that member's own wallet (escrow
+moved the shares into the members' accounts at release); the co-operative keeps what it
+retained, in its balance. Without one, the whole payout goes to the co-operative's wallet.
 """
 from __future__ import annotations
 
 from chalicelib.money import Money
+from chalicelib.payouts.service import PayoutLine
 
 
 class OrderPayouts:
@@ -18,8 +23,15 @@ class OrderPayouts:
 
     def start_for_order(self, order_id: str) -> str:
         order = self.escrow.begin_payout(order_id)
-        payout = Money(order["payout"]["amount"], order["payout"]["currency"])
-        return self.payouts.start_for_order(order_id, order["seller_id"], payout, order["payout_route"])
+        allocation = order.get("allocation")
+        if allocation:
+            lines = [PayoutLine(s["member_id"], Money(s["amount"]["amount"], s["amount"]["currency"]), s["route"])
+                     for s in allocation["shares"] if s["amount"]["amount"] > 0]
+        else:
+            lines = [PayoutLine(None, Money(order["payout"]["amount"], order["payout"]["currency"]), order["payout_route"])]
+        if not lines:  # every share rounded to nothing: all of it was retained, nothing to send
+            return "succeeded"
+        return self.payouts.start_for_order(order_id, order["seller_id"], lines)
 
     def check_for_order(self, order_id: str) -> str:
         state = self.payouts.check_for_order(order_id)

@@ -47,6 +47,10 @@ A reused ``X-Reference-Id`` answers ``409 RESOURCE_ALREADY_EXIST`` (MTN's
 documented behaviour) and pays nothing. If the transfer request carried
 ``X-Callback-Url``, the final status is PUT there once, never retried (as MTN).
 
+``POST /sandbox/wallets/mtn_momo/<msisdn>/refuse`` ``{"transfers": n}``: the wallet's next ``n``
+transfers end ``FAILED`` with MTN's reason ``PAYEE_NOT_ALLOWED_TO_RECEIVE`` (a wallet at its balance
+limit), then it receives again; ``0`` clears it.
+
 Faults, ``POST /sandbox/faults/momo`` with JSON (``GET`` shows, ``DELETE`` clears):
 ``latency_ms`` (every answer is delayed after the work is done, until cleared),
 ``timeout_delay_ms``, and one-shot counters: ``error_after_success`` (the next
@@ -368,6 +372,7 @@ class MomoSimulator:
         with self._lock:
             self.transfers: dict[str, MomoTransfer] = {}
             self.names: dict[str, str] = {}
+            self.refusals: dict[str, int] = {}  # msisdn -> transfers still to refuse
             self.tokens: dict[str, float] = {}
             self.tokens_issued = 0
             self._ftids = itertools.count(1)
@@ -529,6 +534,16 @@ class MomoSimulator:
 
         add_wallet_routes(bp, "mtn_momo", self, lambda problem: _error(400, "INVALID_PARAMETER", problem))
 
+        @bp.post("/sandbox/wallets/mtn_momo/<msisdn>/refuse")
+        def refuse_transfers(msisdn):
+            body = request.get_json(silent=True)
+            count = body.get("transfers") if isinstance(body, dict) else None
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 1000:
+                return _error(400, "INVALID_PARAMETER", "transfers must be an integer from 0 to 1000")
+            with self._lock:
+                self.refusals[msisdn.lstrip("+")] = count
+            return jsonify({"msisdn": msisdn.lstrip("+"), "refuse_transfers": count})
+
         @bp.get("/disbursement/v1_0/accountholder/<id_type>/<holder_id>/active")
         def accountholder_active(id_type, holder_id):
             try:
@@ -610,12 +625,21 @@ class MomoSimulator:
             self._finish(transfer, "FAILED", "EXPIRED")
         elif number in (ONGOING, PENDING):
             pass  # stays PENDING until settled by hand
+        elif self._take_refusal(number):
+            self._finish(transfer, "FAILED", "PAYEE_NOT_ALLOWED_TO_RECEIVE")
         else:
             self._finish(transfer, "SUCCESSFUL")
 
         if self.faults.take("error_after_success"):
             return _error(500, "INTERNAL_PROCESSING_ERROR", "An internal error occurred while processing.")
         return Response(status=202)
+
+    def _take_refusal(self, msisdn: str) -> bool:
+        with self._lock:
+            left = self.refusals.get(msisdn, 0)
+            if left:
+                self.refusals[msisdn] = left - 1
+            return bool(left)
 
     def _parse_transfer(self, reference_id: str, body) -> tuple[str | None, MomoTransfer | None]:
         if not isinstance(body, dict):

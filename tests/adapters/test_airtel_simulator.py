@@ -517,3 +517,12 @@ def test_mpesa_name_appears_in_the_b2c_result(world):
     assert pay("254712345679", "oc-default")["ReceiverPartyPublicName"] == "254712345679"  # no holder name set
     world.mpesa.reset()
     assert world.mpesa.names == {}
+
+
+def test_the_rail_knows_every_number_the_simulator_scripts():
+    """Several test sellers may register the simulator's scripted numbers (local stage): the rail's list is the simulator's."""
+    from chalicelib import rails
+    from sandbox.simulators import airtel as simulator
+
+    scripted = {simulator.FAILS, simulator.TIMES_OUT, simulator.PENDING, simulator.AMBIGUOUS, simulator.INACTIVE}
+    assert rails.rail("airtel_money").test_numbers == scripted

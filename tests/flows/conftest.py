@@ -322,7 +322,15 @@ class World:
         return self.ok(self.get(f"/v1/sellers/{seller_id}/balance", "seller", seller_id))
 
     def payouts(self, seller_id: str) -> list[dict]:
-        return self.ok(self.get(f"/v1/sellers/{seller_id}/payouts", "seller", seller_id))["payouts"]
+        """Every payout of the seller (and its members), newest first, following the list's cursors."""
+        found, cursor = [], None
+        while True:
+            page = self.ok(self.get(f"/v1/sellers/{seller_id}/payouts?limit=100"
+                                    + (f"&cursor={cursor}" if cursor else ""), "seller", seller_id))
+            found += page["payouts"]
+            if not page["has_more"]:
+                return found
+            cursor = page["next_cursor"]
 
     # -- the workflow (Step Functions' own record) ----------------------------------------------
     def states_entered(self, order_id: str, state: str) -> int:
