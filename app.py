@@ -242,6 +242,15 @@ def customs_webhook(call: Call) -> dict:
     return webhooks.handle_customs(call.raw_body, call.header("mizani-signature"))
 
 
+@api.post("/v1/webhooks/sms/delivery", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          content_types=["application/x-www-form-urlencoded"],
+          summary="Africa's Talking SMS delivery reports (form: id, status, phoneNumber, networkCode, failureReason)")
+def sms_delivery_report(call: Call) -> dict:
+    from chalicelib.api import webhooks
+
+    return webhooks.handle_sms_delivery(call.raw_body)
+
+
 @api.post("/v1/webhooks/rails/{rail}", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="A rail's callback to the one URL set in its portal (Airtel): a hint, the provider is asked")
 def rail_callback(call: Call, rail: str) -> dict:

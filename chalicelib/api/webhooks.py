@@ -79,3 +79,20 @@ def handle_rail_callback(rail_name: str, raw_body: bytes, payout_id: str | None 
     if reference is None or bootstrap.payouts().on_provider_callback(reference, rail=rail_name) is None:
         return _ack(duplicate=True)
     return _ack()
+
+
+def handle_sms_delivery(raw_body: bytes) -> dict:
+    """Africa's Talking's SMS delivery report (form-encoded): recorded on the message it is about,
+    information only (it never moves money, never resends). A report for no message we sent, or
+    for another phone number, a duplicate and a late one are acknowledged and change nothing
+    (``duplicate: true``); only a body that is not such a report is a 400."""
+    from chalicelib.api.forms import SmsDeliveryForm, parse_form
+    from chalicelib.api.routing import validate
+    from chalicelib.notify.outbox import RECORDED, DeliveryReport
+
+    form: SmsDeliveryForm = validate(SmsDeliveryForm, parse_form(raw_body))
+    outcome = bootstrap.outbox().record_delivery(DeliveryReport(
+        provider_id=form.id, status=form.status, phone_number=form.phone_number, network_code=form.network_code,
+        failure_reason=form.failure_reason, retry_count=form.retry_count,
+    ))
+    return _ack(duplicate=outcome != RECORDED)

@@ -1,16 +1,19 @@
 """The SMS gateway port, the Africa's Talking adapter, and ``FakeSms``.
 
-``SmsGateway.send(to_e164, message) -> message_id``. The outbox (another module)
-drains queued messages into it and owns retries; this port only says whether a
-retry can help:
+``SmsGateway.send(to_e164, message) -> message_id``; the adapters also offer
+``submit(to_e164, message) -> SmsReceipt`` (the id plus the recipient's status code),
+which the outbox uses when it is there. The outbox (another module) drains queued
+messages into it and owns retries; this port only says, on the error itself, whether
+a retry can help (``error.retryable``) and whether the trouble is the whole account's
+(``error.detail["account_wide"]``: every other message would meet it too):
 
 * ``ProviderUnavailable`` (retryable): timeout, connection error, 5xx, gateway
-  errors, insufficient balance, risk hold, bad credentials or sender id: the
-  message was not accepted now but may be later (after an operator fixes the account).
+  errors, insufficient balance, risk hold, bad credentials or sender id, no route:
+  the message was not accepted now but may be later (after an operator fixes the account).
 * ``SmsRejected`` (permanent): the number is invalid, unsupported or blacklisted;
   sending again will not help.
 * ``ValidationError``: the input is not sendable (bad number, longer than the
-  platform's one-part limit).
+  platform's one-part limit); permanent too.
 
 Africa's Talking has no idempotency key: a timeout after the request left may
 mean the SMS went out, so an outbox retry can deliver twice. We accept that for
@@ -21,11 +24,15 @@ form-encoded ``username``, ``to``, ``message``, ``from`` (sender id, optional),
 headers ``apiKey`` and ``Accept: application/json`` -> ``201`` with
 ``{"SMSMessageData": {"Message": "Sent to 1/1 Total Cost: ...", "Recipients":
 [{"statusCode": 101, "number", "status": "Success", "cost", "messageId"}]}}``.
-Recipient ``statusCode``: 100 Processed, 101 Sent, 102 Queued (accepted);
-401 RiskHold, 402 InvalidSenderId, 403 InvalidPhoneNumber, 404 UnsupportedNumberType,
-405 InsufficientBalance, 406 UserInBlacklist, 407 CouldNotRoute, 409 DoNotDisturbRejection,
-500 InternalServerError, 501 GatewayError, 502 RejectedByGateway.
-Live base ``https://api.africastalking.com``, sandbox ``https://api.sandbox.africastalking.com``.
+Each recipient's ``statusCode`` and what Mizani does about it is one table,
+``RECIPIENT_STATUSES`` (below). Live base ``https://api.africastalking.com``,
+sandbox ``https://api.sandbox.africastalking.com``.
+
+Delivery reports (AT's "SMS notifications", set once in AT's dashboard under SMS ->
+SMS Callback URLs -> Delivery Reports) arrive form-encoded with ``id`` (the
+``messageId`` above), ``status``, ``phoneNumber``, ``networkCode``, ``failureReason``
+(only with ``Rejected`` / ``Failed``) and ``retryCount`` (premium SMS only). The
+status values and which of them are final is the table ``DELIVERY_STATUSES``.
 
 Configuration (``build_sms_gateway``): ``MIZANI_SMS_BASE_URL``, ``MIZANI_SMS_USERNAME``,
 ``MIZANI_SMS_API_KEY`` (may be an SSM / Secrets Manager ARN), ``MIZANI_SMS_SENDER_ID``
@@ -37,22 +44,105 @@ import itertools
 import math
 import re
 import threading
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Protocol, runtime_checkable
 
-from chalicelib.errors import BusinessRuleViolation, ProviderUnavailable, ValidationError
+from chalicelib.errors import BusinessRuleViolation, MizaniError, ProviderUnavailable, ValidationError
 
 #: The platform sends one-part messages only (160 GSM-7 characters, or 70 UCS-2).
 MAX_PARTS = 1
-
-ACCEPTED_CODES = frozenset({100, 101, 102})
-PERMANENT_CODES = frozenset({403, 404, 406, 409})  # the recipient, not the account, is the problem
 
 # Local-sandbox defaults. NOT secrets: they only authenticate traffic to the simulator on 127.0.0.1.
 LOCAL_SMS_USERNAME = "sandbox"
 LOCAL_SMS_API_KEY = "at-local-api-key"
 LOCAL_SMS_SENDER_ID = "MIZANI"
+
+
+# -- what Africa's Talking's answers mean ---------------------------------------------------
+
+ACCEPTED, REJECTED, RETRY = "accepted", "rejected", "retry"
+
+
+@dataclass(frozen=True)
+class RecipientStatus:
+    """One of Africa's Talking's per-recipient ``statusCode`` values, and what Mizani does about it.
+
+    ``outcome``: ``accepted`` (AT took the message), ``rejected`` (the number is the problem:
+    never sent again) or ``retry`` (a later attempt can succeed). ``account_wide``: the account
+    or the gateway is the problem, so every other queued message would meet it too (the outbox
+    stops its drain instead of spending an attempt of each). ``why`` is the reason, in words."""
+
+    code: int
+    name: str
+    outcome: str
+    account_wide: bool
+    why: str
+
+
+#: Every ``statusCode`` Africa's Talking documents. A code not here is retried (bounded), as if
+#: it were gateway trouble: an unknown answer is no proof that the number is bad.
+RECIPIENT_STATUSES: dict[int, RecipientStatus] = {s.code: s for s in (
+    RecipientStatus(100, "Processed", ACCEPTED, False, "AT accepted the message"),
+    RecipientStatus(101, "Sent", ACCEPTED, False, "AT sent the message on to the network"),
+    RecipientStatus(102, "Queued", ACCEPTED, False, "AT queued the message"),
+    RecipientStatus(401, "RiskHold", RETRY, True,
+                    "AT's risk team holds the account; once AT support lifts the hold, a retry goes"),
+    RecipientStatus(402, "InvalidSenderId", RETRY, True,
+                    "the sender id is not (yet) approved for the account; an operator fixes the setting"),
+    RecipientStatus(403, "InvalidPhoneNumber", REJECTED, False, "AT cannot send to that number"),
+    RecipientStatus(404, "UnsupportedNumberType", REJECTED, False, "the number cannot take an SMS (landline, ...)"),
+    RecipientStatus(405, "InsufficientBalance", RETRY, True,
+                    "the AT account ran out of credit; a retry after an operator tops it up goes"),
+    RecipientStatus(406, "UserInBlacklist", REJECTED, False, "the subscriber blocked messages from our sender id"),
+    RecipientStatus(407, "CouldNotRoute", RETRY, False,
+                    "AT found no route to that network just now; routes come back"),
+    # AT documents 409 as Nigeria's rule for promotional sender ids outside the allowed hours:
+    # the number is fine, the hour is not, and a later attempt passes. The backoff reaches past
+    # a night (see outbox.RetryPolicy); should it be the subscriber's own DND, attempts run out.
+    RecipientStatus(409, "DoNotDisturbRejection", RETRY, False,
+                    "refused at this hour (Nigeria, promotional sender ids); a later attempt passes"),
+    RecipientStatus(500, "InternalServerError", RETRY, True, "AT failed internally"),
+    RecipientStatus(501, "GatewayError", RETRY, True, "the gateway between AT and the network failed"),
+    RecipientStatus(502, "RejectedByGateway", RETRY, False, "the network's gateway refused the message just now"),
+)}
+
+ACCEPTED_CODES = frozenset(c for c, s in RECIPIENT_STATUSES.items() if s.outcome == ACCEPTED)
+PERMANENT_CODES = frozenset(c for c, s in RECIPIENT_STATUSES.items() if s.outcome == REJECTED)
+
+
+def recipient_status(code: int | None) -> RecipientStatus:
+    """The table entry for ``code``; an unknown or missing code is treated as retryable gateway trouble."""
+    found = RECIPIENT_STATUSES.get(code) if code is not None else None
+    return found or RecipientStatus(code or 0, "Unknown", RETRY, False, "an answer AT does not document")
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    """A delivery report's ``status`` value. ``rank`` orders the progress of one message: a
+    report never moves a message back to a lower rank, and a ``final`` status is never replaced."""
+
+    name: str
+    rank: int
+    final: bool
+    delivered: bool = False
+
+
+#: AT's delivery report statuses. AT marks Rejected, Success and Failed as final; Expired
+#: (the network discarded the message) cannot progress either. AbsentSubscriber (the phone
+#: was off or out of coverage) is kept as the latest news but not as final: the network may
+#: still deliver when the phone comes back, and a later Success then replaces it.
+DELIVERY_STATUSES: dict[str, DeliveryStatus] = {s.name: s for s in (
+    DeliveryStatus("Sent", 1, False),
+    DeliveryStatus("Submitted", 2, False),
+    DeliveryStatus("Buffered", 3, False),
+    DeliveryStatus("AbsentSubscriber", 4, False),
+    DeliveryStatus("Success", 9, True, delivered=True),
+    DeliveryStatus("Rejected", 9, True),
+    DeliveryStatus("Failed", 9, True),
+    DeliveryStatus("Expired", 9, True),
+)}
 
 
 @runtime_checkable
@@ -62,19 +152,52 @@ class SmsGateway(Protocol):
     def send(self, to_e164: str, message: str) -> str: ...
 
 
+@dataclass(frozen=True)
+class SmsReceipt:
+    """What the gateway said when it accepted one message."""
+
+    message_id: str
+    status_code: int | None = None
+    status: str = ""
+
+
 class SmsRejected(BusinessRuleViolation):
     """The gateway refused the recipient for good (invalid, unsupported or blacklisted number)."""
 
     code = "sms_rejected"
 
 
+def recipient_error(code: int | None, to: str, status: str = "") -> MizaniError:
+    """The error for a recipient AT did not accept with ``code`` (``RECIPIENT_STATUSES`` decides
+    which kind), carrying ``status_code``, ``status`` and ``account_wide`` in its detail."""
+    entry = recipient_status(code)
+    status = status or entry.name
+    detail = {"status_code": code, "status": status, "account_wide": entry.account_wide}
+    if entry.outcome == REJECTED:
+        return SmsRejected("sms_rejected", f"SMS gateway refused {to}: {status} ({entry.why})", **detail)
+    return ProviderUnavailable("provider_unavailable", f"SMS gateway did not send: {status} ({entry.why})", **detail)
+
+
+def submit_to(gateway, to_e164: str, message: str) -> SmsReceipt:
+    """``gateway.submit`` where the gateway has it, else ``send`` (a bare ``SmsGateway``)."""
+    submit = getattr(gateway, "submit", None)
+    if callable(submit):
+        return submit(to_e164, message)
+    return SmsReceipt(str(gateway.send(to_e164, message)))
+
+
 # -- message length (GSM 03.38) ------------------------------------------------------------
 
-_GSM7_BASIC = set(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_GSM7_EXTENSION = set("^{}\\[~]|€\f")
+from chalicelib.i18n.gsm import GSM7_BASIC as _GSM7_BASIC, GSM7_EXTENSION as _GSM7_EXTENSION  # noqa: E402
+
+#: Characters that look like GSM-7 ones but are not (typography, spaces): their GSM stand-ins.
+_GSM7_STAND_INS = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'", "´": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "«": '"', "»": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
+    "\u2026": "...", "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " ", "\t": " ",
+    "\u2022": "-", "·": "-", "œ": "oe", "Œ": "OE",
+}
 
 
 @dataclass(frozen=True)
@@ -84,15 +207,55 @@ class SmsLength:
     parts: int
 
 
+def _is_gsm7(ch: str) -> bool:
+    return ch in _GSM7_BASIC or ch in _GSM7_EXTENSION
+
+
 def sms_length(message: str) -> SmsLength:
     """How many SMS parts ``message`` takes: 160/153 septets in GSM-7, else 70/67 UCS-2 units."""
-    if all(ch in _GSM7_BASIC or ch in _GSM7_EXTENSION for ch in message):
+    if all(_is_gsm7(ch) for ch in message):
         units = sum(2 if ch in _GSM7_EXTENSION else 1 for ch in message)
         parts = 1 if units <= 160 else math.ceil(units / 153)
         return SmsLength("GSM-7", units, parts)
     units = len(message.encode("utf-16-le")) // 2
     parts = 1 if units <= 70 else math.ceil(units / 67)
     return SmsLength("UCS-2", units, parts)
+
+
+def to_gsm7(text: str) -> str:
+    """``text`` in the GSM 03.38 alphabet where it can be: typographic quotes, dashes and spaces
+    get their plain stand-ins, and a letter outside the alphabet loses its accent (``ç`` -> ``c``,
+    ``ê`` -> ``e``; ``é`` stays, GSM has it). A character with no stand-in is kept (the text is
+    then UCS-2, 70 characters a part)."""
+    out = []
+    for ch in text:
+        if _is_gsm7(ch):
+            out.append(ch)
+        elif ch in _GSM7_STAND_INS:
+            out.append(_GSM7_STAND_INS[ch])
+        else:
+            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+            out.append(base if base and all(_is_gsm7(c) for c in base) else ch)
+    return "".join(out)
+
+
+def fit_one_sms(text: str) -> str:
+    """``text`` as one SMS part: in GSM-7 where ``to_gsm7`` can make it so, and cut (ending in
+    ``.``) only if it is still longer than one part. Composed texts fit already; this is the
+    outbox's guard, so that a message is never refused for its length."""
+    text = to_gsm7(text)
+    length = sms_length(text)
+    if length.parts <= 1:
+        return text
+    limit = 160 if length.encoding == "GSM-7" else 70
+    kept, used = [], 0
+    for ch in text:
+        cost = (2 if ch in _GSM7_EXTENSION else 1) if length.encoding == "GSM-7" else len(ch.encode("utf-16-le")) // 2
+        if used + cost > limit - 1:
+            break
+        kept.append(ch)
+        used += cost
+    return "".join(kept).rstrip() + "."
 
 
 _E164_RE = re.compile(r"^\+?([1-9]\d{7,14})$")
@@ -126,6 +289,10 @@ def _reveal(secret) -> str:
     return secret() if callable(secret) else secret
 
 
+def _gateway_trouble(message: str, **detail) -> ProviderUnavailable:
+    return ProviderUnavailable("provider_unavailable", message, account_wide=True, **detail)
+
+
 class AfricasTalkingSms:
     """``SmsGateway`` over Africa's Talking's SMS API (see module doc)."""
 
@@ -141,6 +308,10 @@ class AfricasTalkingSms:
         self.http = http or HttpClient(timeout_seconds)
 
     def send(self, to_e164: str, message: str) -> str:
+        return self.submit(to_e164, message).message_id
+
+    def submit(self, to_e164: str, message: str) -> SmsReceipt:
+        """Send one message; the receipt of an accepted one, else the error ``recipient_error`` names."""
         from chalicelib.http import TransportError
 
         to = normalize_e164(to_e164)
@@ -157,32 +328,30 @@ class AfricasTalkingSms:
                 retry=False,  # no idempotency key at AT: the outbox decides about repeats
             )
         except TransportError as err:
-            raise ProviderUnavailable("provider_unavailable", f"SMS gateway: {err.message}", retryable=True) from err
+            raise ProviderUnavailable("provider_unavailable", f"SMS gateway: {err.message}", retryable=True,
+                                      account_wide=True, maybe_delivered=err.maybe_delivered) from err
         if response.status >= 500 or response.status in (401, 403, 429):
-            raise ProviderUnavailable(
-                "provider_unavailable", f"SMS gateway answered HTTP {response.status}", http_status=response.status
-            )
+            raise _gateway_trouble(f"SMS gateway answered HTTP {response.status}", http_status=response.status)
         body = response.json()
         data = body.get("SMSMessageData") if isinstance(body, dict) else None
         if response.status not in (200, 201) or not isinstance(data, dict):
             detail = response.text[:200]
             if response.status == 400 and "phone" in detail.lower():
                 raise SmsRejected("sms_rejected", f"SMS gateway refused the number: {detail}")
-            raise ProviderUnavailable("provider_unavailable", f"SMS gateway answered HTTP {response.status}: {detail}")
+            raise _gateway_trouble(f"SMS gateway answered HTTP {response.status}: {detail}")
         recipients = data.get("Recipients") or []
-        if not recipients:
+        if not recipients or not isinstance(recipients[0], dict):
             summary = str(data.get("Message") or "no recipients accepted")
             if "invalidphonenumber" in summary.replace(" ", "").lower():
-                raise SmsRejected("sms_rejected", f"SMS gateway refused the number: {summary}")
-            raise ProviderUnavailable("provider_unavailable", f"SMS gateway: {summary}")
+                raise SmsRejected("sms_rejected", f"SMS gateway refused the number: {summary}", status_code=403)
+            raise _gateway_trouble(f"SMS gateway: {summary}")
         recipient = recipients[0]
         status_code = _int(recipient.get("statusCode"))
-        if status_code in ACCEPTED_CODES and recipient.get("messageId"):
-            return str(recipient["messageId"])
-        status = recipient.get("status") or status_code
-        if status_code in PERMANENT_CODES:
-            raise SmsRejected("sms_rejected", f"SMS gateway refused {to}: {status}", status_code=status_code)
-        raise ProviderUnavailable("provider_unavailable", f"SMS gateway did not send: {status}", status_code=status_code)
+        status = str(recipient.get("status") or "")
+        message_id = str(recipient.get("messageId") or "")
+        if status_code in ACCEPTED_CODES and message_id and message_id != "None":
+            return SmsReceipt(message_id, status_code, status)
+        raise recipient_error(status_code, to, status)
 
 
 def _int(value) -> int | None:
@@ -203,27 +372,39 @@ class SentSms:
 
 
 class FakeSms:
-    """In-memory ``SmsGateway``: records what was sent; ``fail_next`` scripts an error."""
+    """In-memory ``SmsGateway``: records what was sent; ``fail_next`` scripts an error,
+    ``answer_next`` one of AT's recipient status codes (the error it means, or an acceptance)."""
 
     def __init__(self, max_parts: int = MAX_PARTS):
         self.max_parts = max_parts
         self.sent: list[SentSms] = []
-        self._errors: list[Exception] = []
+        self.calls = 0
+        self._scripted: list[BaseException | int] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def fail_next(self, error: Exception) -> None:
-        self._errors.append(error)
+    def fail_next(self, error: BaseException) -> None:
+        self._scripted.append(error)
+
+    def answer_next(self, *status_codes: int) -> None:
+        self._scripted.extend(status_codes)
 
     def send(self, to_e164: str, message: str) -> str:
+        return self.submit(to_e164, message).message_id
+
+    def submit(self, to_e164: str, message: str) -> SmsReceipt:
         to = normalize_e164(to_e164)
         check_message(message, self.max_parts)
         with self._lock:
-            if self._errors:
-                raise self._errors.pop(0)
+            self.calls += 1
+            answer = self._scripted.pop(0) if self._scripted else 101
+            if isinstance(answer, BaseException):
+                raise answer
+            if answer not in ACCEPTED_CODES:
+                raise recipient_error(answer, to)
             message_id = f"FAKE-SMS-{next(self._ids):06d}"
             self.sent.append(SentSms(message_id, to, message, datetime.now(timezone.utc)))
-            return message_id
+            return SmsReceipt(message_id, answer, RECIPIENT_STATUSES[answer].name)
 
     def messages_to(self, to_e164: str) -> list[str]:
         to = normalize_e164(to_e164)
