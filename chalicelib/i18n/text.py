@@ -1,0 +1,48 @@
+"""Putting values into a translated text: money for people, and fitting a text to a limit.
+
+``fit`` shortens only the fields it is told may shrink (names), never the others (amounts,
+references), and measures in GSM 03.38 septets after ``gsm7``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from chalicelib.i18n.gsm import gsm7, septets
+from chalicelib.money import Money
+
+#: A shortened name keeps at least this many characters (its last one a ".").
+MIN_NAME_CHARS = 4
+
+
+def format_money(money: Money | Mapping) -> str:
+    """``1,707,447 RWF``, ``1,200.50 KES``: major units with the currency's ISO 4217 exponent,
+    thousands separated by commas, the code after. Takes a ``Money`` or its JSON form."""
+    if not isinstance(money, Money):
+        money = Money(int(money["amount"]), str(money["currency"]))
+    return money.format()
+
+
+def shorten(name: str, chars: int) -> str:
+    """``name`` in at most ``chars`` characters, ending in "." when cut."""
+    if len(name) <= chars:
+        return name
+    return name[: max(chars - 1, 1)].rstrip() + "."
+
+
+def fit(template: str, limit: int, fields: Mapping[str, object] | None = None, shrinkable: Iterable[str] = (),
+        min_chars: int = MIN_NAME_CHARS) -> str:
+    """``template.format(**fields)`` in the GSM 03.38 alphabet, at most ``limit`` septets if the
+    ``shrinkable`` fields can be shortened that far (each to ``min_chars`` at least); the other
+    fields are never cut. The caller's tests prove the limit holds for its texts."""
+    values = {name: gsm7(str(value)) for name, value in (fields or {}).items()}
+    shrinkable = [name for name in shrinkable if name in values]
+    text = gsm7(template.format(**values))
+    while septets(text) > limit:
+        candidates = [name for name in shrinkable if len(values[name]) > min_chars]
+        if not candidates:
+            break
+        longest = max(candidates, key=lambda name: len(values[name]))
+        over = septets(text) - limit
+        values[longest] = shorten(values[longest], max(min_chars, len(values[longest]) - over))
+        text = gsm7(template.format(**values))
+    return text
