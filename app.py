@@ -223,6 +223,19 @@ def put_allocation(call: Call, order_id: str) -> dict:
     return bootstrap.cooperatives().allocate(call.principal, order_id, shares, call.body.retain_bps)
 
 
+# -- USSD (Africa's Talking callback: basic phones) ------------------------------------------
+
+
+@api.post("/v1/ussd", roles=PUBLIC, idempotent=False, media_type="text/plain",
+          content_types=["application/x-www-form-urlencoded", "*/*"],  # any body gets a screen, never a 415
+          summary="Africa's Talking USSD callback (form: sessionId, serviceCode, phoneNumber, networkCode, text): "
+                  "always 200 text/plain, CON <screen> or END <screen>")
+def ussd_callback(call: Call) -> Reply:
+    from chalicelib.ussd.service import answer_callback
+
+    return Reply(body=answer_callback(bootstrap.ussd, call.raw_body), content_type="text/plain; charset=utf-8")
+
+
 # -- webhooks ------------------------------------------------------------------------------
 
 

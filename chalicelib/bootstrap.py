@@ -10,6 +10,7 @@ swap in fakes with ``override(...)`` and drop everything with ``reset()``.
     bootstrap.idempotency_store()  Idempotency-Key records in the app table
     bootstrap.docs() / escrow() / payouts() / outbox() / cards() / workflow() / rail(name)
                                    the trade services and their adapters
+    bootstrap.ussd()               the USSD menu (Africa's Talking callback) over directory()
     bootstrap.reconciliations()    statements reconciled against the ledger (S3)
     bootstrap.recon_archive() / recon_ledger() / large_statements()
                                    the statements bucket; the ledger by provider and day; large
@@ -236,6 +237,14 @@ def directory():
     from chalicelib.members.directory import PartyDirectory
 
     return _cached("directory", lambda: PartyDirectory(escrow(), members(), payouts()))
+
+
+def ussd():
+    """The USSD menu behind ``POST /v1/ussd``: sessions and PINs in the app table, callers through
+    ``directory()`` (resolved on the first callback, so building this touches nothing else)."""
+    from chalicelib.ussd.service import build_service
+
+    return _cached("ussd", lambda: build_service(settings.get(), docs(), directory_factory=directory))
 
 
 def rail(name: str):

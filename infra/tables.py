@@ -7,7 +7,7 @@ refers to a table; the physical name is ``<prefix>-<name>`` (``settings.table(na
 
 ``create_table_kwargs(name, prefix)`` converts the CloudFormation properties into
 ``dynamodb.create_table`` arguments, so the sandbox and the tests build exactly the
-tables that deploy.
+tables that deploy (a table's TimeToLiveSpecification is applied by ``create_tables``).
 """
 from __future__ import annotations
 
@@ -109,6 +109,10 @@ def create_tables(dynamodb_client, prefix: str, template: dict | None = None) ->
             dynamodb_client.create_table(**kwargs)
         except dynamodb_client.exceptions.ResourceInUseException:
             pass
+        else:
+            ttl = table.properties.get("TimeToLiveSpecification")
+            if ttl:  # a separate API call, as in AWS (CloudFormation makes it for the deployed table)
+                dynamodb_client.update_time_to_live(TableName=kwargs["TableName"], TimeToLiveSpecification=ttl)
         created[name] = kwargs["TableName"]
     return created
 
