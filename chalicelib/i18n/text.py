@@ -32,17 +32,21 @@ def shorten(name: str, chars: int) -> str:
 def fit(template: str, limit: int, fields: Mapping[str, object] | None = None, shrinkable: Iterable[str] = (),
         min_chars: int = MIN_NAME_CHARS) -> str:
     """``template.format(**fields)`` in the GSM 03.38 alphabet, at most ``limit`` septets if the
-    ``shrinkable`` fields can be shortened that far (each to ``min_chars`` at least); the other
-    fields are never cut. The caller's tests prove the limit holds for its texts."""
+    ``shrinkable`` fields can be shortened that far (the longest first, each to ``min_chars`` at
+    least); the other fields are never cut. The callers' tests prove the limit holds for their texts."""
     values = {name: gsm7(str(value)) for name, value in (fields or {}).items()}
-    shrinkable = [name for name in shrinkable if name in values]
+    originals = dict(values)
+    lengths = {name: len(values[name]) for name in shrinkable if name in values}
     text = gsm7(template.format(**values))
     while septets(text) > limit:
-        candidates = [name for name in shrinkable if len(values[name]) > min_chars]
+        candidates = [name for name, length in lengths.items() if length > min_chars]
         if not candidates:
             break
-        longest = max(candidates, key=lambda name: len(values[name]))
+        # Even out: take from the longest, so that every name keeps as much as it can.
+        longest = max(candidates, key=lambda name: lengths[name])
+        second = max([lengths[name] for name in candidates if name != longest] + [min_chars])
         over = septets(text) - limit
-        values[longest] = shorten(values[longest], max(min_chars, len(values[longest]) - over))
+        lengths[longest] -= max(1, min(over, lengths[longest] - second))
+        values[longest] = shorten(originals[longest], lengths[longest])
         text = gsm7(template.format(**values))
     return text

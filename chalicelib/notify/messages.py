@@ -4,14 +4,14 @@
 msgids of the message catalogues (``chalicelib/i18n``): English in the code, Kinyarwanda,
 Kiswahili and Français in ``locale/``. Every text is one SMS: at most ``SMS_MAX_CHARS``
 characters of GSM 03.38 (``gsm7`` replaces what is outside it), amounts in the payout currency
-with the order's short reference. To fit, names are shortened (the co-operative's, then a long
-provider reference or the rail's name), never amounts.
+with the order's short reference. To fit, names are shortened (the co-operative's, the rail's) and
+a provider reference that does not fit whole is left out; amounts are never cut.
 """
 from __future__ import annotations
 
 import os
 
-from chalicelib.i18n import N_, fit, format_money, translator
+from chalicelib.i18n import N_, fit, format_money, septets, translator
 from chalicelib.money import Money
 from chalicelib.rails import RAILS, display_name
 
@@ -43,6 +43,9 @@ _NO_USSD_CODE = N_("the Mizani USSD code")
 _UNKNOWN_RAIL = N_("mobile money")
 
 EVENTS = frozenset(_TEXTS)
+#: With a provider reference, the co-operative's name keeps at least this many characters (else the
+#: reference is left out).
+MIN_COOP_CHARS = 16
 
 
 def order_ref(order_id: str) -> str:
@@ -85,6 +88,10 @@ def compose(event: str, order: dict, amount: Money | None = None, provider_ref: 
     }
     template = _(_TEXTS[event])
     if event in _WITH_REFERENCE and provider_ref:
-        template = f"{template} {_(_REFERENCE)}"
-        fields["provider_ref"] = provider_ref
-    return fit(template, SMS_MAX_CHARS, fields, shrinkable=("coop", "provider_ref", "rail"))
+        # The reference only when it fits whole and leaves the co-operative's name recognisable: a cut
+        # reference is no use to anyone, and the rest of the text says what happened.
+        with_ref = fit(f"{template} {_(_REFERENCE)}", SMS_MAX_CHARS, {**fields, "provider_ref": provider_ref},
+                       shrinkable=("coop", "rail"), min_chars=MIN_COOP_CHARS)
+        if septets(with_ref) <= SMS_MAX_CHARS:
+            return with_ref
+    return fit(template, SMS_MAX_CHARS, fields, shrinkable=("coop", "rail"))

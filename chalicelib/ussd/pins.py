@@ -38,10 +38,12 @@ def _b64(data: bytes) -> str:
 
 class PinHasher:
     """Hashes and verifies PINs with the pepper (a value, or a callable such as ``SecretRef``
-    resolved on first use)."""
+    resolved on first use). ``n``/``r``/``p``: the scrypt cost of new hashes (tests lower it; a
+    stored hash is verified with the cost written in it)."""
 
-    def __init__(self, pepper: str | Callable[[], str]):
+    def __init__(self, pepper: str | Callable[[], str], *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P):
         self._pepper = pepper
+        self.cost = (n, r, p)
 
     def _keyed(self, msisdn: str, pin: str) -> bytes:
         pepper = self._pepper() if callable(self._pepper) else self._pepper
@@ -49,9 +51,10 @@ class PinHasher:
             raise ValueError("the PIN pepper is empty")
         return hmac.new(pepper.encode("utf-8"), f"{msisdn}:{pin}".encode("utf-8"), hashlib.sha256).digest()
 
-    def hash(self, msisdn: str, pin: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    def hash(self, msisdn: str, pin: str) -> str:
         if not is_valid_pin(pin):
             raise ValueError("a PIN is 4 to 6 digits")
+        n, r, p = self.cost
         salt = os.urandom(16)
         digest = hashlib.scrypt(self._keyed(msisdn, pin), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=_MAXMEM)
         return f"{_SCHEME}${n}${r}${p}${_b64(salt)}${_b64(digest)}"

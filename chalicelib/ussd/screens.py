@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from chalicelib.i18n import LANGUAGES, N_, fit, format_money, gsm7, septets, translator
+from chalicelib.i18n import LANGUAGES, N_, fit, format_money, septets, shorten, translator
 from chalicelib.money import Money
 from chalicelib.ussd.directory import Caller
 
@@ -19,6 +19,9 @@ logger = logging.getLogger("mizani.ussd")
 
 #: Africa's Talking shows at most 182 characters (GSM 03.38 septets) on a screen.
 SCREEN_MAX = 182
+#: A name above the menu takes at most this many characters: a basic phone shows ~20 a line, and
+#: the menu below it should not scroll away.
+NAME_MAX = 24
 
 #: The main menu, in this order; ``Orders`` only for a co-operative's own number, last, so that
 #: every number shares the same first five choices.
@@ -110,7 +113,7 @@ class Texts:
     # -- first use: choosing the PIN ------------------------------------------------------
     def welcome(self, name: str) -> Screen:
         return self._screen([self._("Welcome to Mizani, {name}."), self._("Choose a PIN of 4 to 6 digits:")], False,
-                            {"name": name}, ("name",))
+                            {"name": shorten(name, NAME_MAX)}, ("name",))
 
     def pin_invalid(self) -> Screen:
         return self._screen([self._("A PIN is 4 to 6 digits."), self._("Choose a PIN of 4 to 6 digits:")], False)
@@ -129,7 +132,7 @@ class Texts:
         """``notice``: a msgid shown above the menu ("Your PIN is set.", "Invalid choice.")."""
         options = [f"{n}. {self._literal(self._(label))}" for n, (_, label) in enumerate(menu_for(caller), start=1)]
         return self._screen([self._(notice) if notice else "", self._("Mizani: {name}"), *options], False,
-                            {"name": caller.name}, ("name",))
+                            {"name": shorten(caller.name, NAME_MAX)}, ("name",))
 
     def balance(self, caller: Caller, balance: Mapping) -> Screen:
         lines = [self._("Available: {available}")]
