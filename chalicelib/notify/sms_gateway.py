@@ -44,12 +44,12 @@ import itertools
 import math
 import re
 import threading
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable, Protocol, runtime_checkable
 
 from chalicelib.errors import BusinessRuleViolation, MizaniError, ProviderUnavailable, ValidationError
+from chalicelib.i18n.gsm import UNKNOWN, gsm7, is_gsm7, septets
 
 #: The platform sends one-part messages only (160 GSM-7 characters, or 70 UCS-2).
 MAX_PARTS = 1
@@ -186,19 +186,7 @@ def submit_to(gateway, to_e164: str, message: str) -> SmsReceipt:
     return SmsReceipt(str(gateway.send(to_e164, message)))
 
 
-# -- message length (GSM 03.38) ------------------------------------------------------------
-
-from chalicelib.i18n.gsm import GSM7_BASIC as _GSM7_BASIC, GSM7_EXTENSION as _GSM7_EXTENSION  # noqa: E402
-
-#: Characters that look like GSM-7 ones but are not (typography, spaces): their GSM stand-ins.
-_GSM7_STAND_INS = {
-    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "`": "'", "´": "'",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "«": '"', "»": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-",
-    "\u2026": "...", "\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " ", "\t": " ",
-    "\u2022": "-", "·": "-", "œ": "oe", "Œ": "OE",
-}
-
+# -- message length (GSM 03.38; the alphabet is chalicelib.i18n.gsm's, the platform's one definition) --------
 
 @dataclass(frozen=True)
 class SmsLength:
@@ -207,14 +195,10 @@ class SmsLength:
     parts: int
 
 
-def _is_gsm7(ch: str) -> bool:
-    return ch in _GSM7_BASIC or ch in _GSM7_EXTENSION
-
-
 def sms_length(message: str) -> SmsLength:
     """How many SMS parts ``message`` takes: 160/153 septets in GSM-7, else 70/67 UCS-2 units."""
-    if all(_is_gsm7(ch) for ch in message):
-        units = sum(2 if ch in _GSM7_EXTENSION else 1 for ch in message)
+    if is_gsm7(message):
+        units = septets(message)
         parts = 1 if units <= 160 else math.ceil(units / 153)
         return SmsLength("GSM-7", units, parts)
     units = len(message.encode("utf-16-le")) // 2
@@ -223,39 +207,34 @@ def sms_length(message: str) -> SmsLength:
 
 
 def to_gsm7(text: str) -> str:
-    """``text`` in the GSM 03.38 alphabet where it can be: typographic quotes, dashes and spaces
-    get their plain stand-ins, and a letter outside the alphabet loses its accent (``ç`` -> ``c``,
-    ``ê`` -> ``e``; ``é`` stays, GSM has it). A character with no stand-in is kept (the text is
-    then UCS-2, 70 characters a part)."""
+    """``text`` in the GSM 03.38 alphabet where it can be (``i18n.gsm7``: ``ç`` -> ``c``, typographic
+    quotes and dashes plain), keeping a character that has no GSM spelling at all (the text is then
+    UCS-2, 70 characters a part) instead of writing ``?`` for it."""
     out = []
     for ch in text:
-        if _is_gsm7(ch):
-            out.append(ch)
-        elif ch in _GSM7_STAND_INS:
-            out.append(_GSM7_STAND_INS[ch])
-        else:
-            base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-            out.append(base if base and all(_is_gsm7(c) for c in base) else ch)
+        plain = gsm7(ch)
+        out.append(ch if plain == UNKNOWN and ch != UNKNOWN else plain)
     return "".join(out)
 
 
 def fit_one_sms(text: str) -> str:
-    """``text`` as one SMS part: in GSM-7 where ``to_gsm7`` can make it so, and cut (ending in
-    ``.``) only if it is still longer than one part. Composed texts fit already; this is the
+    """``text`` as one SMS part: in GSM-7 where ``to_gsm7`` can make it so; if what is left outside
+    the alphabet makes it longer than one UCS-2 part, with ``?`` for those characters; cut (ending
+    in ``.``) only if it is still longer than 160 septets. Composed texts fit already; this is the
     outbox's guard, so that a message is never refused for its length."""
-    text = to_gsm7(text)
-    length = sms_length(text)
-    if length.parts <= 1:
-        return text
-    limit = 160 if length.encoding == "GSM-7" else 70
-    kept, used = [], 0
-    for ch in text:
-        cost = (2 if ch in _GSM7_EXTENSION else 1) if length.encoding == "GSM-7" else len(ch.encode("utf-16-le")) // 2
-        if used + cost > limit - 1:
+    kept = to_gsm7(text)
+    if sms_length(kept).parts <= 1:
+        return kept
+    plain = gsm7(text)
+    if septets(plain) <= 160:
+        return plain
+    cut, used = [], 0
+    for ch in plain:
+        used += septets(ch)
+        if used > 159:
             break
-        kept.append(ch)
-        used += cost
-    return "".join(kept).rstrip() + "."
+        cut.append(ch)
+    return "".join(cut).rstrip() + "."
 
 
 _E164_RE = re.compile(r"^\+?([1-9]\d{7,14})$")

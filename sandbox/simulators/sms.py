@@ -118,6 +118,9 @@ TEST_NUMBERS: dict[str, NumberScript] = {
 
 @dataclass
 class SentMessage:
+    """A message the gateway accepted, with what it will report (``delivery_status``) and what the
+    delivery reports URL answered (``report_status``)."""
+
     message_id: str
     to: str
     message: str
@@ -162,6 +165,8 @@ class Report:
 
 @dataclass
 class Account:
+    """The AT account's state: an account-wide answer, its delivery reports URL, its number scripts."""
+
     status_code: int | None = None  # an account-wide answer for every recipient (None: healthy)
     delivery_reports_url: str = ""
     scripts: dict[str, NumberScript] = field(default_factory=lambda: dict(TEST_NUMBERS))
@@ -195,6 +200,7 @@ class SmsSimulator:
             self.requests: list[dict] = []
             self.reports: list[Report] = []
             self._unsettled = 0  # reports promised (a message accepted) and not yet done
+            self.report_threads: list[threading.Thread] = []  # started (tests join them)
             self._settled.notify_all()
             self.account = Account(delivery_reports_url=self.default_reports_url())
             self._ids = itertools.count(1)
@@ -373,7 +379,10 @@ class SmsSimulator:
             finally:
                 self._settle(cancel)
 
-        threading.Thread(target=later, name=f"sms-report-{sent.message_id}", daemon=True).start()
+        thread = threading.Thread(target=later, name=f"sms-report-{sent.message_id}", daemon=True)
+        thread.start()
+        with self._lock:
+            self.report_threads.append(thread)
 
     def _settle(self, cancel: threading.Event | None = None) -> None:
         with self._lock:

@@ -384,7 +384,7 @@ def test_reports_still_waiting_are_dropped_by_reset(reporting):
     url, simulator, receiver = reporting
     urllib3.request("POST", f"{url}/sandbox/faults/sms", json={"report_delay_ms": 600_000})
     message_id = gateway(url).send("+250788123456", "hello")
-    waiting = wait_until(lambda: [t for t in threading.enumerate() if t.name == f"sms-report-{message_id}"])
+    waiting = wait_until(lambda: [t for t in simulator.report_threads if t.name == f"sms-report-{message_id}"])
     simulator.reset()
     for thread in waiting:
         thread.join(10)  # a report that reset did not drop would sleep on for ten minutes

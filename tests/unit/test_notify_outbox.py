@@ -21,7 +21,7 @@ from chalicelib.notify.outbox import (
     Outbox,
     RetryPolicy,
 )
-from chalicelib.notify.sms_gateway import DELIVERY_STATUSES, FakeSms, sms_length
+from chalicelib.notify.sms_gateway import DELIVERY_STATUSES, FakeSms, fit_one_sms, sms_length
 
 START = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 PHONE = "250788123456"
@@ -255,6 +255,15 @@ def test_a_text_is_stored_as_one_gsm7_part_where_it_can_be(w):
     assert sms_length(b) == sms_length(b).__class__("GSM-7", 160, 1) and b.endswith(".")
     w.outbox.drain()
     assert {w.message(x)["status"] for x in "ab"} == {"sent"}
+
+
+def test_a_character_with_no_gsm_spelling_is_kept_while_the_text_fits_one_ucs2_part_and_replaced_beyond():
+    short = "Mizani: 1,000 RWF from 王芳"
+    assert fit_one_sms(short) == short and sms_length(short).encoding == "UCS-2"
+    long = "Mizani: 1,000 RWF paid for order O1 by 王芳, sent to your MTN MoMo wallet. Withdraw with *182#."
+    fitted = fit_one_sms(long)
+    assert fitted == long.replace("王芳", "??") and sms_length(fitted) == sms_length(fitted).__class__("GSM-7", len(long), 1)
+    assert sms_length(fit_one_sms("€" * 100)).parts == 1  # extension characters count two septets
 
 
 # -- delivery reports --------------------------------------------------------------------------
