@@ -256,12 +256,12 @@ def customs_webhook(call: Call) -> dict:
 
 
 @api.post("/v1/webhooks/sms/delivery", roles=PUBLIC, idempotent=False, response=Acknowledged,
-          content_types=["application/x-www-form-urlencoded"],
+          content_types=["application/x-www-form-urlencoded", "*/*"],  # another body: our 400, not Chalice's 415
           summary="Africa's Talking SMS delivery reports (form: id, status, phoneNumber, networkCode, failureReason)")
 def sms_delivery_report(call: Call) -> dict:
     from chalicelib.api import webhooks
 
-    return webhooks.handle_sms_delivery(call.raw_body)
+    return webhooks.handle_sms_delivery(call.raw_body, call.header("content-type"))
 
 
 @api.post("/v1/webhooks/rails/{rail}", roles=PUBLIC, idempotent=False, response=Acknowledged,

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
 from chalicelib.errors import ValidationError
 
+FORM = "application/x-www-form-urlencoded"
 #: More fields than any gateway form we take has.
 MAX_FIELDS = 50
 MAX_BYTES = 16 * 1024

@@ -81,15 +81,19 @@ def handle_rail_callback(rail_name: str, raw_body: bytes, payout_id: str | None 
     return _ack()
 
 
-def handle_sms_delivery(raw_body: bytes) -> dict:
+def handle_sms_delivery(raw_body: bytes, content_type: str | None = None) -> dict:
     """Africa's Talking's SMS delivery report (form-encoded): recorded on the message it is about,
     information only (it never moves money, never resends). A report for no message we sent, or
     for another phone number, a duplicate and a late one are acknowledged and change nothing
-    (``duplicate: true``); only a body that is not such a report is a 400."""
-    from chalicelib.api.forms import SmsDeliveryForm, parse_form
+    (``duplicate: true``); only a body that is not such a report (another media type included) is a 400."""
+    from chalicelib.api.forms import FORM, SmsDeliveryForm, parse_form
     from chalicelib.api.routing import validate
     from chalicelib.notify.outbox import RECORDED, DeliveryReport
 
+    media_type = (content_type or FORM).split(";", 1)[0].strip().lower()
+    if media_type != FORM:
+        raise ValidationError("validation_error", f"a delivery report is {FORM}, not {media_type[:60]}",
+                              fields=[{"path": "body", "message": f"send {FORM}"}])
     form: SmsDeliveryForm = validate(SmsDeliveryForm, parse_form(raw_body))
     outcome = bootstrap.outbox().record_delivery(DeliveryReport(
         provider_id=form.id, status=form.status, phone_number=form.phone_number, network_code=form.network_code,

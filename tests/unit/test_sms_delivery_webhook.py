@@ -89,10 +89,19 @@ def test_a_body_that_is_not_a_delivery_report_is_a_400_validation_error(world, b
     assert outbox.message("payout_sent:o1") == before
 
 
-def test_a_json_body_is_refused_as_the_wrong_media_type_not_a_500(world):
-    client, _ = world
-    reply = post(client, '{"id": "x"}', headers={"Content-Type": "application/json"})
-    assert reply.status_code == 415
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", "multipart/form-data; boundary=x"])
+def test_a_body_of_another_media_type_is_a_400_validation_error_with_the_usual_envelope(world, content_type):
+    client, outbox = world
+    reply = post(client, report(outbox), headers={"Content-Type": content_type})
+    assert reply.status_code == 400 and reply.json_body["error"]["code"] == "validation_error"
+    assert reply.json_body["error"]["request_id"]
+    assert "delivery_status" not in outbox.message("payout_sent:o1")
+
+
+def test_a_form_with_a_charset_is_a_form(world):
+    client, outbox = world
+    reply = post(client, report(outbox), headers={"Content-Type": "application/x-www-form-urlencoded; charset=UTF-8"})
+    assert reply.status_code == 200 and outbox.message("payout_sent:o1")["delivery_status"] == "Success"
 
 
 def test_the_route_is_in_the_openapi_document_as_a_public_webhook():
