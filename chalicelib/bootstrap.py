@@ -214,8 +214,15 @@ def escrow():
 
     return _cached(
         "escrow", lambda: EscrowService(docs(), ledger(), quotes(), cards(), workflow(), settings.get(), outbox=outbox(),
-                                        payee_rails=rail)
+                                        payee_rails=rail, languages=languages())
     )
+
+
+def languages():
+    """The language each wallet number chose (its USSD screens and its SMS)."""
+    from chalicelib.i18n.preferences import LanguagePreferences
+
+    return _cached("languages", lambda: LanguagePreferences(docs()))
 
 
 def members():

@@ -222,7 +222,7 @@ class ShareRequest(RequestModel):
 
 
 class AllocationRequest(RequestModel):
-    shares: list[ShareRequest] = Field(min_length=1, max_length=5000)
+    shares: list[ShareRequest] = Field(min_length=1, max_length=1000, description="at most 1,000 members an order")
     retain_bps: Annotated[StrictInt, Field(ge=0, le=10_000)] = 0
 
 

@@ -67,7 +67,7 @@ class EscrowService:
     def __init__(self, docs: Documents, ledger: Ledger, quotes, cards, workflow, settings, clock=_utc_now, outbox=None,
                  payee_rails=None, languages=None):
         self.outbox = outbox
-        self.languages = languages  # wallet number -> its holder's language (SMS); None: English
+        self.languages = languages  # LanguagePreferences: a wallet number's language (SMS); None: English
         from chalicelib.wallets import WalletRegistry
 
         self.wallets = WalletRegistry(docs)
@@ -578,16 +578,28 @@ class EscrowService:
         return public_order(order)
 
     def _member_sms(self, order: dict, member_id: str, member: dict) -> None:
-        """Each member paid is told what reached their wallet (or that it is safe in their balance)."""
+        """Each member paid is told, in their language, what reached their wallet (or that it is safe
+        in their balance, to withdraw over USSD)."""
         if self.outbox is None:
             return
-        from chalicelib.notify.member_messages import compose_member
+        from chalicelib.notify.messages import compose
 
+        paid, unpaid = member["paid"], member["unpaid"]
+        if not unpaid.minor:
+            event, amount, rest = "member_paid", paid, None
+        elif paid.minor:
+            event, amount, rest = "member_payout_partial", paid, unpaid
+        else:
+            event, amount, rest = "member_payout_failed", unpaid, None
         coop = (self.docs.get(f"seller#{order['seller_id']}") or {}).get("name", "")
-        language = self.languages.get(member["msisdn"]) if self.languages is not None else "en"
-        text = compose_member(order, member, coop, language)
+        refs = ", ".join(member.get("provider_references") or []) or None
+        text = compose(event, order, amount, refs, rest, language=self._language(member["msisdn"]),
+                       rail=member["rail"], coop_name=coop)
         self.outbox.enqueue(f"member:{order['order_id']}:{member_id}", member["msisdn"], text)
         self.outbox.drain()
+
+    def _language(self, msisdn: str) -> str:
+        return self.languages.get(msisdn) if self.languages is not None else "en"
 
     def _sms(self, event: str, order: dict, amount: Money | None = None, ref: str | None = None,
              unpaid: Money | None = None, text_event: str | None = None) -> None:
@@ -596,8 +608,9 @@ class EscrowService:
             return
         from chalicelib.notify.messages import compose
 
-        text = compose(text_event or event, order, amount, ref, unpaid)
-        self.outbox.enqueue(f"{event}:{order['order_id']}", order["payout_route"]["msisdn"], text)
+        msisdn = order["payout_route"]["msisdn"]
+        text = compose(text_event or event, order, amount, ref, unpaid, language=self._language(msisdn))
+        self.outbox.enqueue(f"{event}:{order['order_id']}", msisdn, text)
         self.outbox.drain()
 
     def mark(self, order_id: str, to: OrderStatus, detail: str | None = None, fields: dict | None = None) -> dict:
