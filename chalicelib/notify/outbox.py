@@ -31,6 +31,7 @@ Documents (app table):
 ``smsq#<message_id>#<n>``     its place in the queue before attempt n+1 (gsi1 ``outbox#pending``,
                               sorted by when it is due, so a drain reads only what is due)
 ``smsid#<AT messageId>``      which message a delivery report is about
+``smsx#<message_id>``         a message given up on (gsi1 ``outbox#not_sent``, ``Outbox.not_sent()``)
 
 Delivery reports are information only: a report never moves money and never resends;
 it can only move a message's ``delivery_status`` forward (see
@@ -54,6 +55,7 @@ logger = logging.getLogger("mizani.notify")
 #: How long a drain may hold a message before another may take it over (a crashed drain).
 CLAIM_LEASE_SECONDS = 120
 PENDING_INDEX = "outbox#pending"
+NOT_SENT_INDEX = "outbox#not_sent"  # rejected and failed messages, newest first (``Outbox.not_sent``)
 
 PENDING, SENDING, SENT, REJECTED, FAILED = "pending", "sending", "sent", "rejected", "failed"
 FINAL = frozenset({SENT, REJECTED, FAILED})
@@ -139,6 +141,12 @@ class Outbox:
     def message(self, message_id: str) -> dict | None:
         """The message's document (status, attempts, status code, provider id, delivery), or None."""
         return self.docs.get(f"sms#{message_id}")
+
+    def not_sent(self, limit: int = 50) -> list[dict]:
+        """The messages given up on (``rejected`` or ``failed``), newest first: what an operator
+        looks at after topping up or fixing the account, or to reach a farmer another way."""
+        markers = self.docs.query_index(NOT_SENT_INDEX, limit=limit, newest_first=True)
+        return [m for m in (self.message(marker["message_id"]) for marker in markers) if m]
 
     # -- queueing --------------------------------------------------------------------------
 
@@ -297,6 +305,12 @@ class Outbox:
 
         self.docs.update(f"sms#{message_id}", record)
         if "message" in applied:
+            if status != PENDING:
+                try:
+                    self.docs.put_new(f"smsx#{message_id}", {"message_id": message_id, "status": status},
+                                      index=(NOT_SENT_INDEX, f"{stamp}#{message_id}"))
+                except DocumentExists:
+                    pass
             # Finished: no place in the queue. Retried: only the new one (``queued_as``).
             keep = queued_as if status == PENDING else None
             self._unqueue(*(m for m in (marker_pk, _queued_as(message)) if m != keep))

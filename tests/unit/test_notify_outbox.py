@@ -148,6 +148,17 @@ def test_a_message_that_keeps_failing_is_given_up_as_failed_after_the_last_attem
     assert w.sms.calls == 4 and w.queued() == []
 
 
+def test_messages_given_up_on_are_listed_newest_first_and_sent_ones_are_not():
+    w = World(RetryPolicy(max_attempts=2))
+    w.sms.answer_next(406, 101, 500, 500)
+    for n in range(3):
+        w.outbox.enqueue(f"m:{n}", PHONE, f"message {n}")
+    w.outbox.drain()
+    w.clock.advance(hours=1)
+    w.outbox.drain()
+    assert [(m["message_id"], m["status"]) for m in w.outbox.not_sent()] == [("m:2", "failed"), ("m:0", "rejected")]
+
+
 def test_a_message_older_than_its_age_limit_fails_at_its_next_refusal_instead_of_waiting_again():
     w = World(RetryPolicy(max_age_seconds=3600))
     w.sms.answer_next(405, 405)
