@@ -550,9 +550,12 @@ class EscrowService:
         paid, unpaid = summary["paid"], summary["unpaid"]
         refs = ", ".join(summary["provider_references"]) or None
         for member_id, member in (summary.get("members") or {}).items():
-            self._member_sms(order, member_id, member)
+            self._member_sms(order, member_id, member)  # queued; sent by the drain below (or the sweeper's)
         if order.get("allocation"):
-            return self._finish_allocated(order, outcome, paid, unpaid)
+            finished = self._finish_allocated(order, outcome, paid, unpaid)
+            if self.outbox is not None:
+                self.outbox.drain(limit=max(50, len(summary.get("members") or {})))
+            return finished
         if outcome == "succeeded":
             order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {order['payout_route']['msisdn']}")
             self._sms("payout_sent", order, paid, refs)
@@ -596,7 +599,6 @@ class EscrowService:
         text = compose(event, order, amount, refs, rest, language=self._language(member["msisdn"]),
                        rail=member["rail"], coop_name=coop)
         self.outbox.enqueue(f"member:{order['order_id']}:{member_id}", member["msisdn"], text)
-        self.outbox.drain()
 
     def _language(self, msisdn: str) -> str:
         return self.languages.get(msisdn) if self.languages is not None else "en"
