@@ -10,17 +10,19 @@ STAMP       := $(VENV)/.installed
 STAGE       ?= dev
 ROLE        ?= buyer
 SUB         ?= $(ROLE)-1
+PHONE       ?= +250788123456
 PYTEST_ARGS ?=
 ASL_FILES   := $(wildcard infra/*.asl.json)
 ASL_LOCAL   := .tools/node_modules/.bin/asl-validator
 
-.PHONY: help demo test run bench token package asl policies venv clean
+.PHONY: help demo test run ussd bench token package asl policies venv clean
 
 help:
 	@echo "make demo      the coffee story end to end on the embedded sandbox"
 	@echo "make test      every test (unit, adapters, flows, static)"
 	@echo "make run       serve the API on :8000 and the provider simulators on :8001 until Ctrl-C"
 	@echo "make token ROLE=buyer SUB=buyer-1   a local-stage JWT"
+	@echo "make ussd PHONE=+250788123456   a basic phone in the terminal, dialling the USSD menu of make run"
 	@echo "make bench     benchmarks (prints figures)"
 	@echo "make package STAGE=dev   CloudFormation package in build/package (chalice package + infra merge template)"
 	@echo "make asl       validate infra/*.asl.json with asl-validator (needs node)"
@@ -41,6 +43,9 @@ test: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m sandbox.run
+
+ussd: $(STAMP)
+	@$(PY) -m sandbox.ussd_phone $(PHONE)
 
 bench: $(STAMP)
 	$(PY) -m bench
