@@ -54,7 +54,9 @@ def _build_ledger():
     from chalicelib.ledger import Ledger
     from chalicelib.ledger.dynamo import DynamoLedgerStore
 
-    return Ledger(DynamoLedgerStore(settings.get().table_prefix))
+    from chalicelib.ledger.shards import Shards
+
+    return Ledger(DynamoLedgerStore(settings.get().table_prefix), shards=Shards(settings.get().ledger_shards))
 
 
 # -- FX: the rate source and the quote service from Settings ------------------------------------

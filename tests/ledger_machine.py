@@ -24,11 +24,13 @@ EXPECTED_REFUSALS = {
 }
 
 
-def make_machine(store_factory, currency="KES"):
+def make_machine(store_factory, currency="KES", shards=None):
+    """``shards``: a ``Shards`` splitting some accounts (constrained ones too) into several items."""
+
     class LedgerMachine(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
-            self.ledger = Ledger(store_factory())
+            self.ledger = Ledger(store_factory(), shards=shards)
             for account_id in CONSTRAINED:
                 self.ledger.create_account(account_id, currency, "liability", ["debits_must_not_exceed_credits"])
             for account_id in FREE:
@@ -104,6 +106,12 @@ def make_machine(store_factory, currency="KES"):
             for account in self.ledger.get_accounts(CONSTRAINED).values():
                 assert account.available >= 0, account
                 assert account.credits_posted - account.debits_posted >= 0, account
+
+        @invariant()
+        def no_shard_of_a_constrained_account_below_zero(self):
+            for account_id in CONSTRAINED:
+                for shard in self.ledger.shard_balances(account_id).values():
+                    assert shard.available >= 0, shard
 
         @invariant()
         def pending_counters_equal_open_pending_transfers(self):

@@ -24,6 +24,7 @@ from chalicelib.ledger.model import (
     TransferKind,
     TransferRecord,
 )
+from chalicelib.ledger.shards import SEPARATOR, Shards, decode_spread, encode_spread
 from chalicelib.ledger.store import (
     MAX_BATCH_OPS,
     AccountDelta,
@@ -81,10 +82,12 @@ class Ledger:
         store: LedgerStore,
         clock_ns: Callable[[], int] = time.time_ns,
         max_attempts: int = 6,
+        shards: Shards | None = None,
     ):
         self.store = store
         self.clock_ns = clock_ns
         self.max_attempts = max_attempts
+        self.shards = shards or Shards()  # hot accounts stored as several items (chalicelib/ledger/shards.py)
 
     # -- accounts --------------------------------------------------------
     def create_account(
@@ -97,18 +100,36 @@ class Ledger:
         if len(flag_values) > 1:
             raise ValidationError("validation_error", "an account takes at most one balance rule", path="flags")
         account = Account(account_id, currency, kind, flag_values, created_at=self.clock_ns())
-        if self.store.put_account_if_absent(account):
+        # Every shard (none but the account itself unless sharded); a shard added later by a larger
+        # count is created by the next run of the same call (ensure_platform_accounts).
+        created = [self.store.put_account_if_absent(replace(account, account_id=physical))
+                   for physical in self.shards.physical_ids(account_id)]
+        if created[0]:
             return account
-        existing = self.store.get_accounts([account_id])[account_id]
+        existing = self.get_account(account_id)
         if (existing.currency, existing.kind, existing.flags) != (currency, kind, flag_values):
             raise LedgerRejected(Result.ACCOUNT_EXISTS_WITH_DIFFERENT_FIELDS, account_id)
         return existing
 
     def get_account(self, account_id: str) -> Account | None:
-        return self.store.get_accounts([account_id]).get(account_id)
+        return self.get_accounts([account_id]).get(account_id)
 
     def get_accounts(self, account_ids: Iterable[str]) -> dict[str, Account]:
-        return self.store.get_accounts(list(account_ids))
+        """The accounts by id; a sharded account is the sum of its shards."""
+        wanted = list(account_ids)
+        physical = {pid: aid for aid in wanted for pid in self.shards.physical_ids(aid)}
+        found = self.store.get_accounts(list(physical))
+        accounts = {}
+        for account_id in wanted:
+            if account_id not in found:
+                continue
+            parts = [found[pid] for pid in self.shards.physical_ids(account_id) if pid in found]
+            accounts[account_id] = parts[0] if len(parts) == 1 else _summed(account_id, parts)
+        return accounts
+
+    def shard_balances(self, account_id: str) -> dict[str, Account]:
+        """Each stored shard of an account (one item unless sharded), for operators and tests."""
+        return self.store.get_accounts(self.shards.physical_ids(account_id))
 
     # -- transfers -------------------------------------------------------
     def transfer(self, *chain: Transfer, at_ns: int | None = None) -> list[TransferRecord]:
@@ -127,16 +148,21 @@ class Ledger:
             raise ValidationError("validation_error", "transfer ids in a chain must be unique")
         pendings = self._pending_targets(chain)
         chain = tuple(_fill_from_pending(t, pendings) for t in chain)
+        spreads: dict[tuple[str, str], dict[int, int]] = {}  # (transfer id, side) -> amount per shard
         for attempt in range(self.max_attempts):
             now_ns = at_ns if at_ns is not None else self.clock_ns()
-            records, batch = self._plan(chain, pendings, now_ns)
+            records, batch = self._plan(chain, pendings, now_ns, spreads)
             try:
                 self.store.commit(batch)
                 return records
             except BatchContended:
                 pass
             except BatchRejected as rejected:
-                replayed = self._diagnose(chain, batch, rejected, now_ns)
+                try:
+                    replayed = self._diagnose(chain, batch, rejected, now_ns)
+                except _Respread as respread:
+                    spreads.update(respread.spreads)  # one shard could not cover a debit the others can
+                    continue
                 if replayed is not None:
                     return replayed
                 # Nothing is wrong any more (a concurrent change resolved it): try again.
@@ -213,35 +239,52 @@ class Ledger:
                 raise LedgerRejected(Result.PENDING_TRANSFER_NOT_PENDING, t.transfer_id)
         return found
 
-    def _plan(self, chain: tuple[Transfer, ...], pendings: dict[str, TransferRecord], now_ns: int) -> tuple[list[TransferRecord], Batch]:
+    def _plan(self, chain: tuple[Transfer, ...], pendings: dict[str, TransferRecord], now_ns: int,
+              spreads: dict[tuple[str, str], dict[int, int]] | None = None) -> tuple[list[TransferRecord], Batch]:
         now_s = now_ns // 1_000_000_000
         batch = Batch()
         deltas: dict[str, AccountDelta] = {}
         entries: list[PutEntry] = []
         records: list[TransferRecord] = []
+        spreads = spreads or {}
 
         def add(delta: AccountDelta) -> None:
             prior = deltas.get(delta.account_id)
             deltas[delta.account_id] = delta if prior is None else prior.plus(delta)
 
+        def add_side(t: Transfer, side: str, pending: int = 0, posted: int = 0, *, spread: dict[int, int]) -> None:
+            """Book ``pending``/``posted`` on the shards of one side (``spread``: amount per shard)."""
+            account_id = t.debit_account_id if side == "debit" else t.credit_account_id
+            for shard, part in _portions(spread, pending, posted):
+                fields = ({"debits_pending": part[0], "debits_posted": part[1]} if side == "debit"
+                          else {"credits_pending": part[0], "credits_posted": part[1]})
+                add(AccountDelta(self.shards.physical(account_id, shard), t.currency, **fields))
+
         for index, t in enumerate(chain):
             t = t.with_timestamp(now_ns + index)  # strictly increasing within a chain
             kind = TransferKind(t.kind)
             amt = t.amount
-            if kind is TransferKind.POSTED:
-                add(AccountDelta(t.debit_account_id, t.currency, debits_posted=amt))
-                add(AccountDelta(t.credit_account_id, t.currency, credits_posted=amt))
-                record = TransferRecord(t)
-            elif kind is TransferKind.PENDING:
-                add(AccountDelta(t.debit_account_id, t.currency, debits_pending=amt))
-                add(AccountDelta(t.credit_account_id, t.currency, credits_pending=amt))
-                expires_at = now_s + t.timeout_seconds if t.timeout_seconds else 0
-                record = TransferRecord(t, PendingStatus.PENDING, expires_at)
+            if kind in (TransferKind.POSTED, TransferKind.PENDING):
+                chosen = {}
+                for side, account_id in (("debit", t.debit_account_id), ("credit", t.credit_account_id)):
+                    chosen[side] = spreads.get((t.transfer_id, side)) or {self.shards.shard_of(account_id, t.transfer_id): amt}
+                    if (t.transfer_id, side) in spreads:  # kept on the transfer: its post or void releases the same shards
+                        t = replace(t, meta={**t.meta, f"shards_{side}": encode_spread(chosen[side])})
+                is_pending = kind is TransferKind.PENDING
+                for side in ("debit", "credit"):
+                    add_side(t, side, pending=amt if is_pending else 0, posted=0 if is_pending else amt, spread=chosen[side])
+                if is_pending:
+                    expires_at = now_s + t.timeout_seconds if t.timeout_seconds else 0
+                    record = TransferRecord(t, PendingStatus.PENDING, expires_at)
+                else:
+                    record = TransferRecord(t)
             else:
-                reserved = pendings[t.pending_id].transfer.amount
+                original = pendings[t.pending_id].transfer
                 posted = amt if kind is TransferKind.POST_PENDING else 0
-                add(AccountDelta(t.debit_account_id, t.currency, debits_pending=-reserved, debits_posted=posted))
-                add(AccountDelta(t.credit_account_id, t.currency, credits_pending=-reserved, credits_posted=posted))
+                for side, account_id in (("debit", t.debit_account_id), ("credit", t.credit_account_id)):
+                    kept = original.meta.get(f"shards_{side}")
+                    spread = decode_spread(kept) if kept else {self.shards.shard_of(account_id, original.transfer_id): original.amount}
+                    add_side(t, side, pending=-original.amount, posted=posted, spread=spread)
                 new_status = {
                     TransferKind.POST_PENDING: PendingStatus.POSTED,
                     TransferKind.VOID_PENDING: PendingStatus.VOIDED,
@@ -296,7 +339,7 @@ class Ledger:
                 if not op.require_expired and has_expired:
                     raise LedgerRejected(Result.PENDING_TRANSFER_EXPIRED, by)
 
-        accounts = self.store.get_accounts({t.debit_account_id for t in chain} | {t.credit_account_id for t in chain})
+        accounts = self.get_accounts({t.debit_account_id for t in chain} | {t.credit_account_id for t in chain})
         for t in chain:
             debit, credit = accounts.get(t.debit_account_id), accounts.get(t.credit_account_id)
             if debit is None:
@@ -307,15 +350,88 @@ class Ledger:
                 raise LedgerRejected(Result.ACCOUNTS_MUST_HAVE_SAME_CURRENCY, t.transfer_id)
             if t.currency != debit.currency:
                 raise LedgerRejected(Result.TRANSFER_MUST_HAVE_THE_SAME_CURRENCY_AS_ACCOUNTS, t.transfer_id)
+        physical = self.store.get_accounts([op.account_id for op in batch.ops if isinstance(op, AccountDelta)])
+        respread: dict[tuple[str, str], dict[int, int]] = {}
         for op in batch.ops:
             if not isinstance(op, AccountDelta):
                 continue
-            account = accounts[op.account_id]
-            if AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS.value in account.flags and account.available < op.need_c:
-                raise LedgerRejected(Result.EXCEEDS_CREDITS, _first_touching(chain, op.account_id, "debit"))
-            if AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS.value in account.flags and account.available < op.need_d:
-                raise LedgerRejected(Result.EXCEEDS_DEBITS, _first_touching(chain, op.account_id, "credit"))
+            account = physical.get(op.account_id)
+            logical = op.account_id.split(SEPARATOR)[0] if op.account_id not in accounts else op.account_id
+            if account is None:  # a shard not created yet (its count was raised): made like the account
+                base = accounts[logical]
+                self.store.put_account_if_absent(Account(op.account_id, base.currency, base.kind, base.flags))
+                return None
+            for flag, need, side, result in (
+                (AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS, op.need_c, "debit", Result.EXCEEDS_CREDITS),
+                (AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS, op.need_d, "credit", Result.EXCEEDS_DEBITS),
+            ):
+                if flag.value in account.flags and account.available < need:
+                    if self.shards.count(logical) > 1 and accounts[logical].available >= need:
+                        respread.update(self._spread(chain, logical, side))
+                        continue
+                    raise LedgerRejected(result, _first_touching(chain, logical, side))
+        if respread:
+            raise _Respread(respread)
         return None
+
+    def _spread(self, chain: tuple[Transfer, ...], account_id: str, side: str) -> dict[tuple[str, str], dict[int, int]]:
+        """Spread the chain's new movements on the restricted side of a sharded account over the
+        shards with room (most room first), so that one shard's shortfall does not refuse what the
+        account as a whole allows."""
+        room = {int(pid.rsplit(SEPARATOR, 1)[1]) if SEPARATOR in pid else 0: a.available
+                for pid, a in self.store.get_accounts(self.shards.physical_ids(account_id)).items()}
+        spreads = {}
+        for t in chain:
+            touched = t.debit_account_id if side == "debit" else t.credit_account_id
+            if touched != account_id or TransferKind(t.kind) not in (TransferKind.POSTED, TransferKind.PENDING):
+                continue
+            left, spread = t.amount, {}
+            for shard in sorted(room, key=lambda s: (-room[s], s)):
+                take = min(left, max(room[shard], 0))
+                if take:
+                    spread[shard], room[shard], left = take, room[shard] - take, left - take
+                if not left:
+                    break
+            if left:  # the account as a whole cannot cover it: the hashed shard refuses, as before
+                return {}
+            spreads[(t.transfer_id, side)] = spread
+        return spreads
+
+
+class _Respread(Exception):
+    """Internal: plan the chain again with these spreads over a sharded account's shards."""
+
+    def __init__(self, spreads: dict[tuple[str, str], dict[int, int]]):
+        super().__init__("respread")
+        self.spreads = spreads
+
+
+def _portions(spread: dict[int, int], pending: int, posted: int):
+    """Split (pending, posted) over a spread: a negative pending (a release) by the spread itself,
+    the posted amount filling the spread's shards in order (a partial post posts part of them)."""
+    if len(spread) == 1:
+        (shard,) = spread
+        yield shard, (pending, posted)
+        return
+    left = posted
+    total = sum(spread.values())
+    for shard, amount in sorted(spread.items()):
+        share_pending = -amount if pending < 0 else (amount if pending else 0)
+        if pending < 0:
+            take = min(amount, left)
+        else:
+            take = amount if posted else 0
+        left -= take if pending < 0 else 0
+        yield shard, (share_pending, take)
+    assert pending in (0, total, -total), "a spread covers the whole movement"
+
+
+def _summed(account_id: str, parts: list[Account]) -> Account:
+    base = parts[0]
+    return Account(account_id, base.currency, base.kind, base.flags,
+                   debits_pending=sum(p.debits_pending for p in parts), debits_posted=sum(p.debits_posted for p in parts),
+                   credits_pending=sum(p.credits_pending for p in parts), credits_posted=sum(p.credits_posted for p in parts),
+                   created_at=base.created_at)
 
 
 class BatchContendedError(LedgerRejected):

@@ -126,3 +126,16 @@ def test_ledger_invariants_hold_on_dynamodb(aws_env):
     machine = make_machine(fresh_store)
     machine.TestCase.settings = settings(max_examples=8, stateful_step_count=15, deadline=None)
     machine.TestCase().runTest()
+
+
+def test_sharded_ledger_invariants_hold_on_dynamodb(aws_env):
+    """The same machine with hot and constrained accounts in shards, on moto's TransactWriteItems."""
+    from chalicelib.ledger.shards import Shards
+
+    def fresh_store():
+        aws_env.reset_tables()
+        return DynamoLedgerStore(app_settings.get().table_prefix)
+
+    machine = make_machine(fresh_store, shards=Shards({"seller:": 3, "psp": 4, "fx": 2}))
+    machine.TestCase.settings = settings(max_examples=8, stateful_step_count=15, deadline=None)
+    machine.TestCase().runTest()
