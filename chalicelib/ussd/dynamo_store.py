@@ -1,7 +1,8 @@
 """``UssdStore`` on the app table: PIN records and sessions as plain DynamoDB attributes.
 
     pk ussd#pin#<msisdn>      sk pin      pin_hash, fails, fail_ids (SS), locked_until, updated_at
-    pk ussd#session#<msisdn>  sk session  session_id, state (JSON), consumed, screen, expires_at, ttl, version
+    pk ussd#session#<msisdn>  sk session  session_id, state (JSON), consumed, screen, expires_at, ttl, version,
+                                          caller (JSON), lang
 
 A session carries ``ttl`` (epoch seconds), the app table's TimeToLiveSpecification attribute, so
 DynamoDB deletes it some time after it expired; the code never relies on that and compares
@@ -144,6 +145,8 @@ class DynamoUssdStore:
             screen=item["screen"]["S"],
             expires_at=int(item["expires_at"]["N"]),
             version=int(item["version"]["N"]),
+            caller=json.loads(item["caller"]["S"]) if "caller" in item else None,
+            lang=item.get("lang", {"S": "en"})["S"],
         )
 
     def put_session(self, msisdn, record):
@@ -156,7 +159,10 @@ class DynamoUssdStore:
             "expires_at": _n(record.expires_at),
             TTL_ATTRIBUTE: _n(record.expires_at),
             "version": _n(record.version + 1),
+            "lang": {"S": record.lang},
         }
+        if record.caller is not None:
+            item["caller"] = {"S": json.dumps(record.caller, separators=(",", ":"))}
         if record.version:
             condition, values = "version = :seen", {":seen": _n(record.version)}
         else:

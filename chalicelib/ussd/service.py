@@ -7,8 +7,9 @@ too: a malformed callback, an unknown number, a locked number, a bug; the gatewa
 anything else, and a request that cannot be read changes nothing.
 
 Sessions: the number's latest session is one record (``store.SessionRecord``): the session id,
-the menu state, how many inputs it has taken and the last screen. A request of that session
-hands the menu only the inputs it has not seen; a repeated request (same session, no new input)
+the menu state, how many inputs it has taken, the last screen, and who calls in which language
+(looked up when the session opens). A request of that session hands the menu only the inputs it
+has not seen; a repeated request (same session, no new input)
 gets the stored screen again and runs nothing twice. A new session id while the last one stopped
 mid-menu less than ``RESUME_SECONDS`` ago offers "1. Continue 2. Start again".
 """
@@ -19,11 +20,11 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from urllib.parse import parse_qsl
 
 from chalicelib.i18n import DEFAULT_LANGUAGE, LanguagePreferences
-from chalicelib.ussd.directory import Directory
+from chalicelib.ussd.directory import Caller, Directory
 from chalicelib.ussd.menu import ENDED, Context, Menu, resume_point
 from chalicelib.ussd.pins import PinHasher
 from chalicelib.ussd.screens import Screen, Texts
@@ -166,20 +167,26 @@ class UssdService:
         now = int(self.clock())
         msisdn = request.msisdn
         menu = self.menu
-        caller = menu.directory.caller(msisdn)
-        texts = Texts(self.languages.get(msisdn))
-        if caller is None:
-            return texts.not_registered()
-        pin = self.store.get_pin(msisdn)
-        if pin is not None and pin.locked(now):
-            return texts.locked(pin.locked_until, now)  # the lock holds across sessions: nothing else runs
         inputs = request.inputs
-        ctx = Context(caller, texts, request.session_id, inputs, now)
         record = self.store.get_session(msisdn)
         live = record is not None and record.expires_at > now
-        if live and record.session_id == request.session_id:
-            if len(inputs) <= record.consumed or record.state == ENDED:
-                return Screen.parse(record.screen)  # the gateway asked again: the same answer, nothing run twice
+        same_session = live and record.session_id == request.session_id and record.caller is not None
+        if same_session and (len(inputs) <= record.consumed or record.state == ENDED):
+            return Screen.parse(record.screen)  # the gateway asked again: the same answer, nothing run twice
+        if same_session:
+            # Who calls and in which language were settled when the session opened (a lock set since
+            # is met at the next PIN question, which reads the PIN record itself).
+            caller, lang, pin = Caller(**record.caller), record.lang, None
+        else:
+            caller = menu.directory.caller(msisdn)
+            lang = self.languages.get(msisdn)
+            if caller is None:
+                return Texts(lang).not_registered()
+            pin = self.store.get_pin(msisdn)
+            if pin is not None and pin.locked(now):
+                return Texts(lang).locked(pin.locked_until, now)  # the lock holds across sessions
+        ctx = Context(caller, Texts(lang), request.session_id, inputs, now)
+        if same_session:
             state, start, screen = record.state, record.consumed, None
         else:
             state, start = menu.first_state(pin is not None), 0
@@ -193,7 +200,7 @@ class UssdService:
                 state = ENDED
                 break
         stored = SessionRecord(request.session_id, state, len(inputs), str(screen), now + self.resume_seconds,
-                               version=record.version if record is not None else 0)
+                               version=record.version if record is not None else 0, caller=asdict(caller), lang=lang)
         if not self.store.put_session(msisdn, stored):
             # Another request of this number wrote first (a repeated request racing this one): its
             # answer stands; every effect here was keyed by session and position, so none ran twice.

@@ -43,7 +43,8 @@ class PinFailure:
 @dataclass(frozen=True)
 class SessionRecord:
     """A number's latest USSD session: the gateway's session id, the menu state (never a PIN), how
-    many inputs of the session's ``text`` it has taken, and the last screen it answered."""
+    many inputs of the session's ``text`` it has taken, the last screen it answered, and who calls
+    in which language (so that the session's later requests need not ask again)."""
 
     session_id: str
     state: dict
@@ -51,6 +52,8 @@ class SessionRecord:
     screen: str  # "CON ..." or "END ..."
     expires_at: int  # epoch seconds: after this the session is over for resuming too
     version: int = 0  # 0: not stored yet
+    caller: dict | None = None  # the Caller's fields, as the directory answered when the session opened
+    lang: str = "en"  # the language the session speaks
 
 
 class UssdStore(Protocol):

@@ -123,7 +123,9 @@ def test_the_pin_item_holds_the_hash_and_the_counter_only(aws_env, with_pin):
 
 def session(**kw):
     base = dict(session_id="ATUid_1", state={"at": "withdraw_pin", "amount": 50_000}, consumed=2,
-                screen="CON Withdraw 50,000 RWF to your wallet.\nEnter your PIN:", expires_at=NOW + 300)
+                screen="CON Withdraw 50,000 RWF to your wallet.\nEnter your PIN:", expires_at=NOW + 300,
+                caller={"kind": "member", "seller_id": "s1", "member_id": "m1", "name": "Uwimana", "msisdn": NUMBER,
+                        "currency": "RWF"}, lang="rw")
     return SessionRecord(**{**base, **kw})
 
 

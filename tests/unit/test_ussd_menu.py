@@ -397,6 +397,20 @@ def test_a_first_use_interrupted_after_one_pin_starts_the_pin_again(world, farme
     assert farmer.dial().last.startswith("CON Welcome to Mizani")
 
 
+def test_a_session_asks_the_directory_who_calls_once_and_the_lock_at_each_pin(world, farmer):
+    with_pin(farmer)
+    asked = []
+    real = world.directory.caller
+    world.directory.caller = lambda msisdn: asked.append(msisdn) or real(msisdn)
+    dial = farmer.dial("3", "1000", "1111")
+    assert asked == [FARMER]  # when the session opened, not again for its later requests
+    for n in (2, 3):  # another session locks the number meanwhile ...
+        world.store.wrong_pin(FARMER, f"elsewhere:{n}", int(world.clock()))
+    # ... and this session's next PIN question meets the lock
+    assert farmer.send(dial.session_id, ["3", "1000", "1111", PIN]).startswith("END Too many wrong PINs.")
+    assert world.directory.withdrawals == []
+
+
 # -- callbacks that cannot be read, and errors -------------------------------------------------------
 
 
