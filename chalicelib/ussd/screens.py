@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from chalicelib.i18n import LANGUAGES, N_, fit, format_money, septets, shorten, translator
 from chalicelib.money import Money
@@ -41,10 +41,12 @@ def menu_for(caller: Caller) -> tuple[tuple[str, str], ...]:
 
 @dataclass(frozen=True)
 class Screen:
-    """One answer: its text (already GSM 03.38) and whether it ends the session."""
+    """One answer: its text (already GSM 03.38) and whether it ends the session. ``code``: the API's
+    error code an error screen stands for (``pin_locked``, ...), for the log line; never shown."""
 
     text: str
     end: bool
+    code: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return ("END " if self.end else "CON ") + self.text
@@ -96,19 +98,23 @@ class Texts:
 
     # -- before the menu ----------------------------------------------------------------
     def malformed(self) -> Screen:
-        return self._screen([self._("Sorry, Mizani could not read this request. Please dial again.")], True)
+        screen = self._screen([self._("Sorry, Mizani could not read this request. Please dial again.")], True)
+        return replace(screen, code="validation_error")
 
     def unavailable(self) -> Screen:
-        return self._screen([self._("Sorry, Mizani cannot answer now. Please try again later.")], True)
+        screen = self._screen([self._("Sorry, Mizani cannot answer now. Please try again later.")], True)
+        return replace(screen, code="internal_error")
 
     def not_registered(self) -> Screen:
-        return self._screen([self._("This number is not registered with Mizani. Ask your co-operative to register it.")],
-                            True)
+        screen = self._screen([self._("This number is not registered with Mizani. Ask your co-operative to register it.")],
+                              True)
+        return replace(screen, code="not_found")
 
     def locked(self, locked_until: int, now: int) -> Screen:
         minutes = max(1, math.ceil((locked_until - now) / 60))
-        return self._screen([self._("Too many wrong PINs. This number is locked. Try again in {minutes} minutes.")],
-                            True, {"minutes": minutes})
+        screen = self._screen([self._("Too many wrong PINs. This number is locked. Try again in {minutes} minutes.")],
+                              True, {"minutes": minutes})
+        return replace(screen, code="pin_locked")
 
     # -- first use: choosing the PIN ------------------------------------------------------
     def welcome(self, name: str) -> Screen:

@@ -152,7 +152,7 @@ class UssdService:
             logger.exception("ussd error session=%s text=%s", request.session_id, mask_text(request.text))
             screen = Texts(self._language_or_default(request.msisdn)).unavailable()
         logger.info("%s", json.dumps({"ussd": request.session_id, "msisdn_tail": request.msisdn[-4:],
-                                      "text": mask_text(request.text), "end": screen.end,
+                                      "text": mask_text(request.text), "end": screen.end, "code": screen.code or None,
                                       "ms": round((time.perf_counter() - started) * 1000, 1)}))
         return str(screen)
 

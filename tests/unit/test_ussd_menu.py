@@ -265,6 +265,14 @@ def test_three_wrong_pins_lock_the_number_and_the_lock_holds_in_a_new_session(wo
     assert farmer.dial("3", "1000", PIN).last == "END 1,000 RWF is on its way to your wallet."
 
 
+def test_a_locked_answer_is_logged_with_the_apis_code(world, farmer, caplog):
+    with_pin(farmer)
+    farmer.dial("3", "1000", "1111", "2222", "3333")
+    caplog.set_level(logging.INFO, logger="mizani.ussd")
+    farmer.dial()
+    assert json.loads(caplog.records[-1].getMessage())["code"] == "pin_locked"
+
+
 def test_even_the_right_pin_is_refused_while_locked(world, farmer):
     with_pin(farmer)
     farmer.dial("3", "1000", "1111", "2222", "3333")
