@@ -41,7 +41,7 @@ MAX_INPUTS = 64
 _SESSION_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 _PHONE = re.compile(r"\+?([1-9][0-9]{7,14})")
 _CODE = re.compile(r"[0-9A-Za-z*#+_.\-]{0,64}")
-_TEXT = re.compile(r"[\x20-\x7e]*")  # printable ASCII: what a phone's keypad sends
+_TEXT = re.compile(r"[^\x00-\x1f\x7f]*")  # no control characters (a keypad sends digits, * and #)
 
 
 class MalformedCallback(ValueError):
@@ -170,13 +170,14 @@ class UssdService:
         inputs = request.inputs
         record = self.store.get_session(msisdn)
         live = record is not None and record.expires_at > now
-        same_session = live and record.session_id == request.session_id and record.caller is not None
+        remembered = _caller(record.caller) if live and record.session_id == request.session_id else None
+        same_session = remembered is not None
         if same_session and (len(inputs) <= record.consumed or record.state == ENDED):
             return Screen.parse(record.screen)  # the gateway asked again: the same answer, nothing run twice
         if same_session:
             # Who calls and in which language were settled when the session opened (a lock set since
             # is met at the next PIN question, which reads the PIN record itself).
-            caller, lang, pin = Caller(**record.caller), record.lang, None
+            caller, lang, pin = remembered, record.lang, None
         else:
             caller = menu.directory.caller(msisdn)
             lang = self.languages.get(msisdn)
@@ -208,6 +209,14 @@ class UssdService:
             if latest is not None and latest.session_id == request.session_id and latest.consumed >= len(inputs):
                 return Screen.parse(latest.screen)
         return screen
+
+
+def _caller(fields: dict | None) -> Caller | None:
+    """The caller a session remembered (None: none, or one an older release stored in another shape)."""
+    try:
+        return Caller(**fields) if fields else None
+    except TypeError:
+        return None
 
 
 def _resumable(state: dict) -> dict | None:

@@ -93,7 +93,7 @@ def test_a_cooperatives_own_number_also_has_orders(coop):
 
 def test_an_invalid_choice_shows_the_menu_again(farmer):
     with_pin(farmer)
-    for choice in ("0", "6", "9", "x", "1 2"):
+    for choice in ("0", "6", "9", "x", "1 2", "é", "１"):
         assert farmer.dial(choice).screens[1] == f"CON Invalid choice.\nMizani: Uwimana Jeanne\n{MEMBER_MENU}"
 
 
