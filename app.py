@@ -44,6 +44,7 @@ from chalicelib.api.trade_schemas import (
     ShipmentRequest,
     WithdrawalRequest,
 )
+from chalicelib.api.treasury_schemas import ExposureResponse, PositionsResponse
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.escrow.model import public_seller
 
@@ -357,6 +358,21 @@ def get_reconciliation_breaks(call: Call, reconciliation_id: str) -> Reply:
     csv_text = bootstrap.reconciliations().breaks_csv(reconciliation_id)
     return Reply(body=csv_text, content_type="text/csv",
                  headers={"Content-Disposition": f'attachment; filename="{reconciliation_id}-breaks.csv"'})
+
+
+# -- treasury (finance): the FX position of the seller's guarantee ----------------------------------
+
+
+@api.get("/v1/treasury/exposure", roles=STAFF, response=ExposureResponse,
+         summary="Open FX exposure per currency: guaranteed, held, marked to market; unrealized and realized P&L")
+def treasury_exposure(call: Call) -> dict:
+    return bootstrap.treasury().exposure()
+
+
+@api.get("/v1/treasury/positions", roles=STAFF, query=PageQuery, response=PositionsResponse,
+         summary="Closed FX positions, latest first: each released order's realized P&L (?limit=, ?cursor=)")
+def treasury_positions(call: Call) -> dict:
+    return bootstrap.treasury().closed_page(call.query.page_size, call.query.cursor)
 
 
 # -- escrow workflow tasks (Step Functions Lambda tasks) -----------------------------------------

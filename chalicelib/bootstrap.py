@@ -10,6 +10,7 @@ swap in fakes with ``override(...)`` and drop everything with ``reset()``.
     bootstrap.idempotency_store()  Idempotency-Key records in the app table
     bootstrap.docs() / escrow() / payouts() / outbox() / cards() / workflow() / rail(name)
                                    the trade services and their adapters
+    bootstrap.treasury()           FX positions at checkout, their capacity limits, exposure and P&L
     bootstrap.ussd()               the USSD menu (Africa's Talking callback) over directory()
     bootstrap.reconciliations()    statements reconciled against the ledger (S3)
     bootstrap.recon_archive() / recon_ledger() / large_statements()
@@ -215,9 +216,24 @@ def escrow():
     from chalicelib.escrow.service import EscrowService
 
     return _cached(
-        "escrow", lambda: EscrowService(docs(), ledger(), quotes(), cards(), workflow(), settings.get(), outbox=outbox(),
-                                        payee_rails=rail, languages=languages())
+        "escrow", lambda: _tracking_fx(EscrowService(docs(), ledger(), quotes(), cards(), workflow(), settings.get(),
+                                                     outbox=outbox(), payee_rails=rail, languages=languages()))
     )
+
+
+def _tracking_fx(service):
+    """Every cross-currency order opens an FX position at checkout and closes it at release or refund."""
+    service.fx_positions = treasury()
+    return service
+
+
+def treasury():
+    """FX positions, the capacity counters (``fx_exposure_limits``) and the exposure report."""
+    from chalicelib.treasury.dynamo_store import DynamoPositionStore
+    from chalicelib.treasury.service import Treasury
+
+    return _cached("treasury", lambda: Treasury(DynamoPositionStore(settings.get().table("app")), rate_source(), ledger(),
+                                                limits=settings.get().fx_exposure_limits))
 
 
 def languages():

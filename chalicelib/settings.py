@@ -28,6 +28,17 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _limits(name: str) -> dict:
+    """``{"RWF": 5000000000, ...}``: positive integers of minor units per ISO 4217 code (a deploy bug otherwise)."""
+    raw = json.loads(os.environ.get(name) or "{}")
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and len(k) == 3 and k.isupper() and isinstance(v, int) and not isinstance(v, bool) and v > 0
+        for k, v in raw.items()
+    ):
+        raise ValueError(f"{name} must be a JSON object of currency code -> positive integer of minor units")
+    return raw
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str = "local"
@@ -55,6 +66,9 @@ class Settings:
     fx_default_spread_bps: int = 50
     fx_spreads: dict = field(default_factory=dict)  # {"USD/RWF": 120, ...}
     quote_ttl_seconds: int = 1800
+    # FX capacity: {"<CUR>": minor units} the platform may guarantee in CUR to sellers of orders not yet
+    # released (MIZANI_FX_EXPOSURE_LIMITS, JSON); a currency not listed has no limit (the local stage sets none)
+    fx_exposure_limits: dict = field(default_factory=dict)
 
     # escrow
     fee_bps: int = 150
@@ -109,6 +123,7 @@ def load() -> Settings:
         fx_default_spread_bps=_int("MIZANI_FX_SPREAD_BPS", 50),
         fx_spreads=json.loads(_env("MIZANI_FX_SPREADS", "{}") or "{}"),
         quote_ttl_seconds=_int("MIZANI_QUOTE_TTL_SECONDS", 1800),
+        fx_exposure_limits=_limits("MIZANI_FX_EXPOSURE_LIMITS"),
         fee_bps=_int("MIZANI_FEE_BPS", 150),
         state_machine_arn=_env("MIZANI_STATE_MACHINE_ARN"),
         customs_timeout_seconds=_int("MIZANI_CUSTOMS_TIMEOUT_SECONDS", 14 * 24 * 3600),

@@ -84,6 +84,12 @@ def platform_fee(total: Money, fee_bps: int) -> Money:
     return Money.from_decimal(total.to_decimal() * Decimal(fee_bps) / Decimal(10_000), total.currency, Rounding.UP)
 
 
+def fee_in_pay_currency(pay: Money, fee: Money, total: Money) -> Money:
+    """The platform's fee as a share of what the buyer paid (``pay × fee / total``), rounded DOWN:
+    what release books as the fee; the rest of ``pay`` is what it converts for the seller."""
+    return Money.from_decimal(pay.to_decimal() * Decimal(fee.minor) / Decimal(total.minor), pay.currency, Rounding.DOWN)
+
+
 def is_tariff_free(total_usd: Money) -> bool:
     """eWTP: under 1,000,000 USD at the locked rate."""
     assert total_usd.currency == "USD"

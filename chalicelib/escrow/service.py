@@ -64,6 +64,10 @@ def _same_registration(existing: dict, details: dict) -> dict:
 class EscrowService:
     """Orders from checkout to settlement or refund. Ports are injected (see ``bootstrap``)."""
 
+    #: ``treasury.Treasury``: each cross-currency order's FX position, opened at checkout within its
+    #: currency's limit, closed at release or refund (``bootstrap.escrow`` sets it; None: not tracked).
+    fx_positions = None
+
     def __init__(self, docs: Documents, ledger: Ledger, quotes, cards, workflow, settings, clock=_utc_now, outbox=None,
                  payee_rails=None, languages=None):
         self.outbox = outbox
@@ -188,6 +192,9 @@ class EscrowService:
         step = rails.rail(seller["payout"]["rail"]).step(payout_currency)
         payout = Money(payout.minor // step * step, payout_currency)
         total_usd = self._in_usd(total, pay_quote, payout_quote)
+        if self.fx_positions is not None:  # within the payout currency's FX limit, else 422 fx_capacity_exceeded
+            self.fx_positions.reserve(order_id, pay, payout, pay - pricing.fee_in_pay_currency(pay, fee, total),
+                                      seller_id=seller_id)
 
         intent = self.cards.create_payment_intent(
             pay,
@@ -432,7 +439,8 @@ class EscrowService:
         pay = Money(order["pay"]["amount"], order["pay"]["currency"])
         payout = Money(order["payout"]["amount"], order["payout"]["currency"])
         total = order["total"]["amount"]
-        fee_pay = Money.from_decimal(pay.to_decimal() * Decimal(order["fee"]["amount"]) / Decimal(total), pay.currency, Rounding.DOWN)
+        fee_pay = pricing.fee_in_pay_currency(pay, Money(order["fee"]["amount"], order["fee"]["currency"]),
+                                              Money(total, order["total"]["currency"]))
         allocation = order.get("allocation")
         seller = seller_account_id(order["seller_id"])
         if allocation:
@@ -451,6 +459,8 @@ class EscrowService:
             chain += conversion_legs(pay - fee_pay, payout, escrow, seller, f"release:{order_id}", reference=order_id,
                                      meta={"rates": order.get("rates")})
         self.ledger.transfer(*chain)
+        if self.fx_positions is not None:
+            self.fx_positions.settle(order_id)  # converted: the FX position closes, its P&L at this moment's rates
         if allocation:
             self._share_out(order, allocation)
         return order
@@ -523,6 +533,8 @@ class EscrowService:
             Transfer(f"refund:{order_id}", escrow_account_id(order_id), psp_account_id(pay.currency), pay.minor, pay.currency,
                      code="card_refund", reference=order["payment"]["payment_intent_id"])
         )
+        if self.fx_positions is not None:
+            self.fx_positions.cancel(order_id)  # nothing was converted: the guarantee is off the FX capacity
         return self._transition(order_id, S.REFUNDED, detail=f"{reason}; refund {refund.refund_id}")
 
     def manual_review(self, order_id: str, cause: str) -> dict:
