@@ -1,0 +1,316 @@
+"""The world under test: the real services on in-memory adapters, fault proxies and a virtual clock.
+
+Wired as ``chalicelib.bootstrap`` wires them in a Lambda container, with the fakes the unit
+tests use (``tests/payout_world.py``) and a clock on every service that takes one:
+
+    Ledger(FaultyLedgerStore(MemoryLedgerStore()), clock_ns=clock.ns)
+    IndexedDocuments (MemoryDocuments with its gsi1 kept as an index) behind FaultyDocuments
+    QuoteService (bootstrap.build_quote_service) over the rates snapshot and a MemoryQuoteStore
+    FakeCardGateway · SimRail per rail (FakeRail on virtual time) · Outbox over SimSms (FakeSms)
+    EscrowService · PayoutService + PayeeGate · OrderPayouts · the workflow port = the ASL interpreter
+
+``installed(world)`` puts these services into ``chalicelib.bootstrap`` (``override``) for the
+duration of a run, so the webhook handlers (``chalicelib.api.webhooks``) and the workflow's task
+functions, called through ``app.py``'s ``@app.lambda_function`` handlers, reach the same objects.
+It also stops the ledger's contention backoff from sleeping on the wall clock.
+"""
+from __future__ import annotations
+
+import contextlib
+import inspect
+import json
+import logging
+import types
+from pathlib import Path
+
+from chalicelib.documents import MemoryDocuments
+from chalicelib.fx import MemoryQuoteStore, SnapshotRateSource
+from chalicelib.ledger import Ledger
+from chalicelib.ledger.memory import MemoryLedgerStore
+from chalicelib.payments.fake import FakeCardGateway
+from chalicelib.settings import Settings
+from sim.asl import Interpreter, TaskFailed
+from sim.clock import SECOND, VirtualClock
+from sim.faults import FaultPlan, FaultyDocuments, FaultyLedgerStore, SimCrash
+from sim.rails import SimRail, SimSms
+
+ROOT = Path(__file__).resolve().parent.parent
+ESCROW_ASL = ROOT / "infra" / "escrow.asl.json"
+
+#: How the rails behave at the provider (as their adapters say: chalicelib/payouts/rails/*.py).
+RAIL_BEHAVIOUR = {
+    "mtn_momo": {"resend_is_idempotent": True, "checks_payee": True, "names_payee": False},
+    "airtel_money": {"resend_is_idempotent": True, "checks_payee": True, "names_payee": False},
+    "mpesa": {"resend_is_idempotent": False, "checks_payee": False, "names_payee": True},
+}
+
+
+class ThrottlingException(Exception):
+    """Step Functions refused StartExecution (rate exceeded), as botocore names it."""
+
+
+class IndexedDocuments(MemoryDocuments):
+    """``MemoryDocuments`` with its secondary index kept as a dict, as DynamoDB keeps a GSI.
+
+    The fake scans every item on ``query_index``; a run holds hundreds of thousands of items and
+    the outbox and the payout sweeper query the index every minute. Same results, same order
+    (``gsi1sk``, then the key), without the scan. ``forget`` drops a finished order's items.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.index: dict[str, dict[tuple[str, str], str]] = {}
+
+    def put_new(self, pk, doc, sk="doc", index=None):
+        super().put_new(pk, doc, sk, index)
+        if index:
+            self.index.setdefault(index[0], {})[(pk, sk)] = index[1]
+
+    def delete(self, pk, sk="doc"):
+        found = self.items.get((pk, sk))
+        super().delete(pk, sk)
+        if found and found[2]:
+            self._unindex(found[2][0], (pk, sk))
+
+    def _unindex(self, gsi1pk: str, key: tuple[str, str]) -> None:
+        rows = self.index.get(gsi1pk)
+        if rows is not None:
+            rows.pop(key, None)
+            if not rows:
+                del self.index[gsi1pk]
+
+    def query_index(self, gsi1pk, limit=100, newest_first=True):
+        rows = sorted(((sk, key) for key, sk in self.index.get(gsi1pk, {}).items()), reverse=newest_first)[:limit]
+        return [json.loads(self.items[key][1]) for _, key in rows]
+
+    def forget(self, pk: str) -> None:
+        """Drop every item under ``pk`` (the simulator's memory bound, not an operation of the port)."""
+        for sk in ("doc", "claim", "counter"):
+            found = self.items.pop((pk, sk), None)
+            if found and found[2]:
+                self._unindex(found[2][0], (pk, sk))
+
+
+class FaultyQuoteStore:
+    """``MemoryQuoteStore`` whose consumption may reach the store at the very edge of the quote's life:
+    ``fx.consumed_at_expiry`` (``now == expires_at``: refused) and ``fx.consumed_just_before_expiry``
+    (one microsecond before: accepted), as a slow checkout would."""
+
+    def __init__(self, inner: MemoryQuoteStore, plan: FaultPlan):
+        self.inner = inner
+        self.plan = plan
+
+    def add(self, quote):
+        return self.inner.add(quote)
+
+    def get(self, quote_id):
+        return self.inner.get(quote_id)
+
+    def mark_consumed(self, quote_id, consumer_id, now):
+        from datetime import timedelta
+
+        quote = self.inner.get(quote_id)
+        if quote is not None and quote.consumed_by is None:
+            if self.plan.hit("fx.consumed_at_expiry", quote_id):
+                now = quote.expires_at
+            elif self.plan.hit("fx.consumed_just_before_expiry", quote_id):
+                now = quote.expires_at - timedelta(microseconds=1)
+        return self.inner.mark_consumed(quote_id, consumer_id, now)
+
+    def forget(self, quote_ids) -> None:
+        for quote_id in quote_ids:
+            self.inner._quotes.pop(quote_id, None)
+
+
+class SimWorkflow:
+    """The workflow port (``start``/``succeed``/``fail``, as ``StepFunctionsWorkflow``) over the interpreter.
+
+    Faults: ``sfn.start_throttled`` (StartExecution refused), ``sfn.token_twice`` (the answer is
+    sent twice), ``sfn.token_late`` (the answer is sent minutes to days later, maybe after the
+    task timed out). Like the real adapter, an answer to a token that is no longer waiting is
+    ignored.
+    """
+
+    def __init__(self, scheduler, plan: FaultPlan, rng, trace):
+        self.scheduler = scheduler
+        self.plan = plan
+        self.rng = rng
+        self.trace = trace
+        self.interpreter: Interpreter | None = None
+
+    def start(self, name: str, payload: dict) -> None:
+        if self.plan.hit("sfn.start_throttled", name):
+            raise ThrottlingException("Rate exceeded")
+        self.interpreter.start(name, payload)
+
+    def succeed(self, token: str, output: dict) -> None:
+        self._answer(token, ("success", json.dumps(output)))
+
+    def fail(self, token: str, error: str, cause: str) -> None:
+        self._answer(token, ("failure", error, cause))
+
+    def _answer(self, token: str, answer: tuple) -> None:
+        if self.plan.hit("sfn.token_late", token):
+            delay = self.rng.choice((60, 600, 3600, 6 * 3600, 2 * 86400, 4 * 86400))
+            self.scheduler.after(delay * SECOND, self._deliver, token, answer)
+            return
+        self._deliver(token, answer)
+        if self.plan.hit("sfn.token_twice", token):
+            self.scheduler.after(self.rng.randint(0, 5) * SECOND, self._deliver, token, answer)
+
+    def _deliver(self, token: str, answer: tuple) -> None:
+        if answer[0] == "success":
+            taken = self.interpreter.send_task_success(token, answer[1])
+        else:
+            taken = self.interpreter.send_task_failure(token, answer[1], answer[2])
+        if not taken:
+            self.trace(f"sfn token {token} answered {answer[0]}: ignored (no longer waiting)")
+
+
+def app_task_functions(app, definition: dict) -> dict:
+    """``{placeholder: (function name, handler)}``: each ``${XxxArn}`` of the definition to the
+    ``@app.lambda_function`` whose Chalice logical id is ``Xxx`` (the rule tests/static checks)."""
+    from infra.statemachines import to_cfn_resource_name
+    from sim.asl import task_functions
+
+    by_logical_id = {to_cfn_resource_name(f.name): f.name for f in app.pure_lambda_functions}
+    found = {}
+    for state, placeholder in task_functions(definition).items():
+        logical_id = placeholder[: -len("Arn")]
+        if logical_id not in by_logical_id:
+            raise LookupError(f"{ESCROW_ASL.name}: state {state} invokes {placeholder}, which app.py does not define")
+        name = by_logical_id[logical_id]
+        found[placeholder] = (name, app.handler_map[name])
+    return found
+
+
+def _accepts(callable_, name: str) -> bool:
+    try:
+        return name in inspect.signature(callable_).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
+class World:
+    """Everything one run needs (see the module doc). ``scheduler`` has ``now_ns`` and ``after``."""
+
+    def __init__(self, scheduler, plan: FaultPlan, rngs: dict, trace, settings: Settings, on_commit=None,
+                 on_execution_end=None):
+        from chalicelib import bootstrap
+        from chalicelib.escrow.service import EscrowService
+        from chalicelib.notify.outbox import Outbox
+        from chalicelib.payees import PayeeGate
+        from chalicelib.payouts.service import PayoutService
+        from chalicelib.rails import RAIL_NAMES
+        from chalicelib.workflow.order_payouts import OrderPayouts
+
+        self.scheduler = scheduler
+        self.clock: VirtualClock = scheduler.clock
+        self.plan = plan
+        self.trace = trace
+        self.settings = settings
+        clock = self.clock
+
+        self.ledger_memory = MemoryLedgerStore()
+        self.ledger = Ledger(FaultyLedgerStore(self.ledger_memory, plan, on_commit), clock_ns=clock.ns)
+        self.ledger.store.burst_attempts = self.ledger.max_attempts
+        bootstrap.ensure_platform_accounts(self.ledger)
+        self.docs_memory = IndexedDocuments()
+        self.docs = FaultyDocuments(self.docs_memory, plan)
+        self.quote_store = FaultyQuoteStore(MemoryQuoteStore(), plan)
+        self.quotes = bootstrap.build_quote_service(settings, store=self.quote_store, rate_source=SnapshotRateSource(),
+                                                    clock=clock.now)
+        self.cards = FakeCardGateway()
+        self.workflow = SimWorkflow(scheduler, plan, rngs["workflow"], trace)
+        self.sms = SimSms(plan)
+        outbox_kwargs = {"clock": clock.now} if _accepts(Outbox, "clock") else {}
+        self.outbox = Outbox(self.docs, lambda: self.sms, **outbox_kwargs)
+        self.rails = {
+            name: SimRail(name, clock=clock, rng=rngs["providers"], plan=plan, callbacks=self._provider_callback,
+                          trace=trace, **RAIL_BEHAVIOUR.get(name, RAIL_BEHAVIOUR["mtn_momo"]))
+            for name in RAIL_NAMES
+        }
+        self.callback_queue = []  # (rail, reference, delay_ns): the runner schedules them
+        self.escrow = EscrowService(self.docs, self.ledger, self.quotes, self.cards, self.workflow, settings,
+                                    clock=clock.now, outbox=self.outbox, payee_rails=self.rail)
+        self.payees = PayeeGate(self.docs, self.rail, clock.now)
+        self.payouts = PayoutService(self.docs, self.ledger, self.rail, clock=clock.now, payees=self.payees)
+        self.order_payouts = OrderPayouts(self.escrow, self.payouts)
+        self.services = {
+            "ledger": self.ledger, "docs": self.docs, "quotes": self.quotes, "rate_source": self.quotes.rate_source,
+            "cards": self.cards, "workflow": self.workflow, "outbox": self.outbox, "escrow": self.escrow,
+            "payouts": self.payouts, "order_payouts": self.order_payouts,
+        }
+
+        import app as mizani
+
+        with open(ESCROW_ASL, encoding="utf-8") as fh:
+            self.definition = json.load(fh)
+        self.functions = app_task_functions(mizani.app, self.definition)
+        self.task_rng = rngs["workflow"]
+        self.interpreter = Interpreter(self.definition, self._invoke, scheduler, on_end=on_execution_end, trace=trace,
+                                       task_latency_ns=self._task_latency)
+        self.workflow.interpreter = self.interpreter
+        self.invocations = 0
+
+    def rail(self, name: str) -> SimRail:
+        return self.rails[name]
+
+    def _provider_callback(self, rail: SimRail, reference: str, delay_ns: int) -> None:
+        self.callback_queue.append((rail, reference, delay_ns))
+
+    def _task_latency(self) -> int:
+        return self.task_rng.randint(20, 400) * 1_000_000  # 20-400 ms between a state and its task
+
+    def _invoke(self, placeholder: str, payload: dict, execution, state_name: str) -> dict:
+        """One Lambda invocation as Step Functions makes it, with the workflow faults."""
+        name, handler = self.functions[placeholder]
+        where = f"{execution.name} {state_name}"
+        if self.plan.hit("sfn.throttled", where):
+            raise TaskFailed("Lambda.TooManyRequestsException", "Rate Exceeded.")
+        runs = 2 if self.plan.hit("sfn.task_twice", where) else 1
+        outcome = None
+        for _ in range(runs):
+            self.invocations += 1
+            event = json.loads(json.dumps(payload))
+            try:
+                outcome = ("ok", json.loads(json.dumps(handler(event, None))))
+            except SimCrash as crash:
+                outcome = ("error", "Sandbox.Timedout", f"Task timed out ({crash})")
+            except Exception as error:  # the Lambda runtime's view: any exception is a function error
+                cause = json.dumps({"errorMessage": str(error), "errorType": type(error).__name__, "stackTrace": []})
+                outcome = ("error", type(error).__name__, cause)
+        if outcome[0] == "error":
+            self.trace(f"task {where} -> {outcome[1]}")
+            raise TaskFailed(outcome[1], outcome[2])
+        if self.plan.hit("sfn.lost_reply", where):
+            raise TaskFailed("Lambda.ServiceException", "the function ran; its reply was lost")
+        self.trace(f"task {where} -> {_brief(outcome[1])}")
+        return outcome[1]
+
+
+def _brief(result) -> str:
+    if isinstance(result, dict):
+        return ",".join(f"{k}={v}" for k, v in sorted(result.items()) if k != "order_id")
+    return str(result)
+
+
+@contextlib.contextmanager
+def installed(world: World):
+    """The world's services in ``chalicelib.bootstrap`` for the run; the ledger's backoff on virtual time."""
+    from chalicelib import bootstrap
+    from chalicelib.ledger import service as ledger_service
+
+    bootstrap.reset()
+    bootstrap.override(**{name: service for name, service in world.services.items() if callable(getattr(bootstrap, name, None))})
+    saved_time = ledger_service.time
+    ledger_service.time = types.SimpleNamespace(time_ns=saved_time.time_ns, sleep=lambda seconds: None)
+    mizani_logger = logging.getLogger("mizani")
+    saved_level = mizani_logger.level
+    mizani_logger.setLevel(logging.CRITICAL)
+    try:
+        yield world
+    finally:
+        ledger_service.time = saved_time
+        mizani_logger.setLevel(saved_level)
+        bootstrap.reset()
