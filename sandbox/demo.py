@@ -4,8 +4,13 @@ A Rwandan co-operative registers with an MTN MoMo number; a buyer in China order
 100 kg of washed arabica at 12.00 USD/kg and pays in CNY by card; the seller ships;
 customs clears; the escrow is released at the locked rate and the farmers' wallet is
 paid in RWF (split to fit MTN's per-transaction limit), with SMS along the way. A
-second order is rejected by customs and refunded. Finance then reconciles the
-providers' statements against the ledger. Everything runs on 127.0.0.1.
+second order is rejected by customs and refunded. Then the story is told from the
+farmers' side: the co-operative registers three members (one on Airtel Money) and
+allocates a third order by kilograms delivered; each farmer is paid their share and
+texted; one farmer's wallet refuses the transfer, so her share waits in her Mizani
+balance, and she dials the USSD code on a basic phone, checks it and withdraws with her
+PIN. Finance then reconciles the providers' statements against the ledger. Everything
+runs on 127.0.0.1.
 """
 from __future__ import annotations
 
@@ -170,8 +175,10 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
     for p in c.call("GET", f"/v1/sellers/{UGANDA_SELLER_ID}/payouts", "seller", UGANDA_SELLER_ID)["payouts"]:
         print(f"   payout {p['payout_id']}: {money(p['amount'])} {p['status']} (Airtel {p['provider_reference']})")
 
+    farmers_ok = farmers(c, sandbox_url)
+
     tb = c.call("GET", "/v1/ledger/trial-balance", "finance", "fin-1")
-    print("\n11. Trial balance (finance)")
+    print("\n12. Trial balance (finance)")
     for cur, row in tb["currencies"].items():
         if not (row["debits"] or row["credits"]):
             continue
@@ -179,7 +186,7 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
     print(f"   balanced: {tb['balanced']}")
 
     ok = (done["status"] == "settled" and done3["status"] == "settled" and done4["status"] == "settled"
-          and refused["error"]["code"] == "payee_invalid" and tb["balanced"])
+          and refused["error"]["code"] == "payee_invalid" and tb["balanced"] and farmers_ok)
     recon_ok = reconcile(c, sandbox_url)
     print(f"\nThe story took {time.monotonic() - started:.1f} s.")
     return ok and recon_ok
@@ -198,9 +205,92 @@ def sell_and_clear(c: Client, sandbox_url: str, seller_id: str, lines: list, shi
     return order, done
 
 
+#: The Kivu Hills farmers: (name, rail, wallet, kilograms delivered to the third order).
+FARMERS = (
+    ("Mukamana Claudine", "mtn_momo", "250788410001", 50),
+    ("Habimana Jean-Baptiste", "mtn_momo", "250788410002", 30),
+    ("Uwimana Francoise", "airtel_money", "250731410003", 20),
+)
+RETAIN_BPS = 200  # the co-operative keeps 2% for washing-station costs
+
+
+def farmers(c: Client, sandbox_url: str) -> bool:
+    """The farmers' side: members, an allocation by kilograms, each paid and texted, then USSD."""
+    print("\n11. The farmers of Kivu Hills: three members, each paid to their own wallet")
+    members = []
+    for name, rail, msisdn, _ in FARMERS:
+        m = c.call("POST", f"/v1/sellers/{SELLER_ID}/members", "seller", SELLER_ID,
+                   {"name": name, "payout": {"rail": rail, "msisdn": msisdn, "currency": "RWF"}})
+        members.append(m)
+        print(f"   member {m['member_id']}: {m['name']:<24} {rail:<13} +{msisdn}  {m['status']}")
+    lines = [{"description": "Washed arabica, grade A1", "hs_code": "0901.11", "quantity": "100", "unit": "kg",
+              "unit_price": {"amount": 1000, "currency": "USD"}}]
+    order = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": SELLER_ID, "pay_currency": "CNY", "lines": lines})
+    requests.post(f"{sandbox_url}/sandbox/payments/{order['payment']['payment_intent_id']}/pay",
+                  json={"outcome": "succeeded"}, timeout=30)
+    c.wait_for(order["order_id"], {"paid"})
+    shares = [{"member_id": m["member_id"], "quantity": kg} for m, (_, _, _, kg) in zip(members, FARMERS)]
+    allocation = c.call("PUT", f"/v1/orders/{order['order_id']}/allocation", "seller", SELLER_ID,
+                        {"shares": shares, "retain_bps": RETAIN_BPS})
+    print(f"   order {order['order_id']}: {money(order['payout'])} guaranteed, allocated by kilograms delivered:")
+    for m, share in zip(members, allocation["shares"]):
+        print(f"     {m['name']:<24} {share['quantity']:>3} kg  {money(share['amount']):>14}")
+    print(f"     {'kept by the co-operative':<24} {RETAIN_BPS // 100:>2} %   {money(allocation['retained']):>14}")
+    # Claudine's wallet is at its balance limit: MTN refuses the next transfer (a sandbox switch).
+    claudine = members[0]["payout"]["msisdn"]
+    requests.post(f"{sandbox_url}/sandbox/wallets/mtn_momo/{claudine}/refuse", json={"transfers": 1}, timeout=10)
+    shipped = c.call("POST", f"/v1/orders/{order['order_id']}/shipment", "seller", SELLER_ID,
+                     {"carrier": "Ethiopian Cargo", "tracking_number": "ET-071-88231499", "customs_declaration_ref": "RW-KGL-2026-118299"})
+    c.customs(shipped, "cleared", "cust-" + uuid.uuid4().hex[:10])
+    done = c.wait_for(order["order_id"], TERMINAL)
+    print(f"   customs cleared; the order is {done['status']} ({done['timeline'][-1].get('detail', '')})")
+    sms = requests.get(f"{sandbox_url}/sandbox/sms", timeout=10).json()["messages"]
+    for m, (name, rail, msisdn, _) in zip(members, FARMERS):
+        wallet = requests.get(f"{sandbox_url}/sandbox/wallets/{rail}/{msisdn}", timeout=10).json()
+        got = sum(b["amount"] for b in wallet["balances"] if b["currency"] == "RWF")
+        texts = [t["message"] for t in sms if t["to"] == "+" + msisdn]
+        print(f"   {name:<24} wallet received {got:>10,} RWF; SMS: {texts[-1] if texts else '-'}")
+    from sandbox.ussd_phone import DEFAULT_CODE
+
+    print(f"\n   {FARMERS[0][0]} dials {DEFAULT_CODE} on a basic phone (Africa's Talking's USSD callback):")
+    pin = "4071"
+    dial(c.base, claudine, [pin, pin, "1"], secret={0, 1})  # first use: choose a PIN twice; then Balance
+    available = c.call("GET", f"/v1/sellers/{SELLER_ID}/members/{members[0]['member_id']}", "seller", SELLER_ID)
+    amount = available["balance"]["available"]["amount"]
+    dial(c.base, claudine, ["3", str(amount), pin], secret={2})  # Withdraw: the amount, then the PIN
+    after = c.call("GET", f"/v1/sellers/{SELLER_ID}/members/{members[0]['member_id']}", "seller", SELLER_ID)
+    wallet = requests.get(f"{sandbox_url}/sandbox/wallets/mtn_momo/{claudine}", timeout=10).json()
+    got = sum(b["amount"] for b in wallet["balances"] if b["currency"] == "RWF")
+    print(f"   her wallet has now received {got:,} RWF; her Mizani balance is {money(after['balance']['available'])}")
+    expected = allocation["shares"][0]["amount"]["amount"]
+    others = all(
+        sum(b["amount"] for b in requests.get(f"{sandbox_url}/sandbox/wallets/{rail}/{msisdn}", timeout=10).json()["balances"])
+        == share["amount"]["amount"] for (_, rail, msisdn, _), share in zip(FARMERS[1:], allocation["shares"][1:]))
+    return amount == expected and got == expected and others and after["balance"]["available"]["amount"] == 0
+
+
+def dial(api_url: str, msisdn: str, inputs: list[str], secret: set[int]) -> str:
+    """One USSD session as the gateway runs it (a new sessionId, the inputs so far joined by ``*``),
+    each screen printed as the phone shows it and each key press after it (a PIN as ****)."""
+    import io
+
+    from sandbox.ussd_phone import DEFAULT_CODE, post, show
+
+    session_id = f"ATUid_{uuid.uuid4().hex[:16]}"
+    for typed in range(len(inputs) + 1):
+        answer = post(api_url, session_id, "+" + msisdn, DEFAULT_CODE, inputs[:typed])
+        screen = io.StringIO()
+        show(answer, screen)
+        print("     " + screen.getvalue().rstrip("\n").replace("\n", "\n     "))
+        if not answer.startswith("CON ") or typed == len(inputs):
+            return answer
+        print(f"     > {'*' * len(inputs[typed]) if typed in secret else inputs[typed]}")
+    return answer
+
+
 def reconcile(c: Client, sandbox_url: str) -> bool:
     """Finance reconciles each provider's statement against the ledger, then a doctored one."""
-    print("\n12. Finance reconciles the providers' statements against the ledger")
+    print("\n13. Finance reconciles the providers' statements against the ledger")
     clean = True
     for source in ("stripe_balance", "mtn_momo", "mpesa_b2c", "airtel_money"):
         statement = requests.get(f"{sandbox_url}/sandbox/statements/{source}", timeout=10).text

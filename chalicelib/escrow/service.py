@@ -24,12 +24,15 @@ from chalicelib.accounts import (
     psp_account_id,
     seller_account_id,
 )
+from chalicelib.escrow.disputes import OrderDisputes, order_disputed
 from chalicelib.escrow.model import ALLOWED_FROM, IN_ESCROW, OrderStatus, public_allocation, public_order
+from chalicelib.escrow.payments import OrderPayments
 from chalicelib.fx.conversion import conversion_legs
 from chalicelib.fx.rates import rate
 from chalicelib.ids import derived_id
 from chalicelib.ledger import AccountFlag, Ledger, Transfer
 from chalicelib.money import Money, Rounding, check_currency
+from chalicelib.payments import methods
 
 S = OrderStatus
 DMNEC = AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS
@@ -61,7 +64,7 @@ def _same_registration(existing: dict, details: dict) -> dict:
     return existing
 
 
-class EscrowService:
+class EscrowService(OrderDisputes, OrderPayments):
     """Orders from checkout to settlement or refund. Ports are injected (see ``bootstrap``)."""
 
     #: ``treasury.Treasury``: each cross-currency order's FX position, opened at checkout within its
@@ -69,7 +72,12 @@ class EscrowService:
     fx_positions = None
 
     def __init__(self, docs: Documents, ledger: Ledger, quotes, cards, workflow, settings, clock=_utc_now, outbox=None,
-                 payee_rails=None, languages=None):
+                 payee_rails=None, languages=None, payments=None):
+        from chalicelib.payments.bank import LOCAL_BANK_ACCOUNTS, BankTransfers
+        from chalicelib.payments.checkout import Checkout
+
+        # Starts and refunds payments by method (payments/methods.py); bootstrap gives the configured one.
+        self.checkout = payments or Checkout(cards, bank=BankTransfers(docs, LOCAL_BANK_ACCOUNTS) if settings.is_local else None)
         self.outbox = outbox
         self.languages = languages  # LanguagePreferences: a wallet number's language (SMS); None: English
         from chalicelib.wallets import WalletRegistry
@@ -143,8 +151,9 @@ class EscrowService:
             held = 0
             if order["status"] in {s.value for s in IN_ESCROW}:
                 held = order["pay"]["amount"]
-            elif order["status"] == S.MANUAL_REVIEW.value:
-                # Under review, the money is wherever the ledger says: still in escrow unless released.
+            elif order["status"] in (S.MANUAL_REVIEW.value, S.DISPUTED.value):
+                # Under review or disputed, the money is wherever the ledger says: in escrow unless released
+                # (or withdrawn by the card network).
                 escrow = self.ledger.get_account(escrow_account_id(order["order_id"]))
                 held = max(escrow.balance, 0) if escrow else 0
             if held:
@@ -156,16 +165,20 @@ class EscrowService:
         }
 
     # -- orders ----------------------------------------------------------------
-    def create_order(self, principal: Principal, seller_id: str, pay_currency: str, lines: list[dict], request_key: str) -> dict:
-        """Price, lock both quotes, create the PaymentIntent, store the order.
+    def create_order(self, principal: Principal, seller_id: str, pay_currency: str, lines: list[dict], request_key: str,
+                     payment_method: str | None = None, payer_msisdn: str | None = None) -> dict:
+        """Price, lock both quotes, start the payment by its method, store the order.
 
         The order id derives from the buyer and the request's Idempotency-Key, so a
-        client retry after a crash finds the same quotes and the same PaymentIntent.
+        client retry after a crash finds the same quotes and the same payment (PaymentIntent,
+        collection request, bank reference).
         """
         seller = self.docs.get(f"seller#{seller_id}")
         if seller is None:
             raise NotFound("not_found", "no such seller", path="seller_id")
         check_currency(pay_currency)
+        chosen = methods.method(payment_method)
+        payer = methods.check_currency_and_payer(chosen, pay_currency, payer_msisdn, local_stage=self.settings.is_local)
         order_id = derived_id("ord_", principal.sub, request_key)
         existing = self.docs.get(f"order#{order_id}")
         if existing is not None:
@@ -181,6 +194,10 @@ class EscrowService:
             pay_quote = self.quotes.quote(pay_currency, total.currency, to_amount=total.minor, quote_id=f"q_{order_id}_pay")
             self.quotes.consume(pay_quote.quote_id, order_id)
             pay = pay_quote.from_money
+        # A method that collects whole units only (M-Pesa): the buyer pays UP to the next whole unit.
+        step = chosen.step(pay_currency)
+        pay = Money(-(-pay.minor // step) * step, pay_currency)
+        methods.check_amount(chosen, pay)  # limit_exceeded, naming the methods that can take it
         net = total - fee
         if payout_currency == total.currency:
             payout, payout_quote = net, None
@@ -196,11 +213,8 @@ class EscrowService:
             self.fx_positions.reserve(order_id, pay, payout, pay - pricing.fee_in_pay_currency(pay, fee, total),
                                       seller_id=seller_id)
 
-        intent = self.cards.create_payment_intent(
-            pay,
-            idempotency_key=f"mizani:{order_id}:payment_intent",
-            metadata={"order_id": order_id, "seller_id": seller_id, "buyer_id": principal.sub},
-        )
+        payment = self.checkout.start(order_id, chosen, pay, payer_msisdn=payer,
+                                      metadata={"order_id": order_id, "seller_id": seller_id, "buyer_id": principal.sub})
         now = _now_iso(self.clock)
         order = {
             "order_id": order_id,
@@ -222,11 +236,7 @@ class EscrowService:
                 "pay": str(pay_quote.rate) if pay_quote else "1",
                 "payout": str(payout_quote.rate) if payout_quote else "1",
             },
-            "payment": {
-                "provider": "stripe",
-                "payment_intent_id": intent.payment_intent_id,
-                "client_secret": intent.client_secret,
-            },
+            "payment": payment,
             "payout_route": seller["payout"],
             "shipment": None,
             "customs": None,
@@ -237,7 +247,8 @@ class EscrowService:
         try:
             self.docs.put_new(f"order#{order_id}", order, index=(f"seller#{seller_id}", f"{now}#{order_id}"))
             self.docs.put_new(f"buyerorder#{order_id}", {"order_id": order_id}, index=(f"buyer#{principal.sub}", f"{now}#{order_id}"))
-            self.docs.put_new(f"pi#{intent.payment_intent_id}", {"order_id": order_id})
+            if payment.get("payment_intent_id"):
+                self.docs.put_new(f"pi#{payment['payment_intent_id']}", {"order_id": order_id})
         except DocumentExists:
             pass  # a concurrent retry stored the same order
         return public_order(self.docs.get(f"order#{order_id}"), principal)
@@ -328,35 +339,12 @@ class EscrowService:
 
     # -- payment (Stripe webhook) --------------------------------------------------
     def payment_succeeded(self, payment_intent_id: str, amount: Money, order_id: str | None = None) -> dict:
-        """Money arrived at the card processor: move it into the order's escrow and start the workflow."""
+        """Money arrived at the card processor (card, Alipay, WeChat Pay): move it into the order's escrow
+        and start the workflow (``payment_received``, the same for every method)."""
         order = self._order_for_payment(payment_intent_id, order_id)
-        order_id = order["order_id"]
-        expected = Money(order["pay"]["amount"], order["pay"]["currency"])
-        if amount != expected:
-            if order["status"] == S.AWAITING_PAYMENT.value:
-                self._transition(order_id, S.MANUAL_REVIEW, detail=f"payment of {amount} does not match the order's {expected}")
-            return self.order(order_id)
-        currency = expected.currency
-        self.ledger.create_account(escrow_account_id(order_id), currency, "liability", [DMNEC])
-        # One ledger write; its id makes a duplicate or replayed webhook harmless.
-        self.ledger.transfer(
-            Transfer(f"pay:{order_id}", psp_account_id(currency), escrow_account_id(order_id), expected.minor, currency,
-                     code="card_payment", reference=payment_intent_id)
-        )
-        if order["status"] == S.AWAITING_PAYMENT.value:
-            try:
-                order = self._transition(order_id, S.PAID, detail=f"card payment {payment_intent_id}")
-            except InvalidState:
-                order = self.order(order_id)
-        if order["status"] == S.PAID.value:
-            self._sms("paid", order)
-        if order["status"] in {S.PAID.value, S.SHIPPED.value}:
-            self.workflow.start(order_id, {
-                "order_id": order_id,
-                "customs_timeout_seconds": self.settings.customs_timeout_seconds,
-                "poll_seconds": self.settings.payout_poll_seconds,
-            })
-        return order
+        label = methods.of_order(order).display_name
+        return self.payment_received(order["order_id"], amount, payment_intent_id,
+                                     detail=f"{label} payment {payment_intent_id}")
 
     def payment_failed(self, payment_intent_id: str, reason: str, order_id: str | None = None) -> dict:
         """A declined card: recorded on the timeline; the order still awaits a payment."""
@@ -380,11 +368,14 @@ class EscrowService:
         written and the other answers ``invalid_state`` having changed nothing.
         """
         order = self.order(order_id)
-        if order["status"] != S.SHIPPED.value or (order.get("customs") or {}).get("outcome"):
+        disputed = order["status"] == S.DISPUTED.value and order.get("status_before_dispute") == S.SHIPPED.value
+        if (order["status"] != S.SHIPPED.value and not disputed) or (order.get("customs") or {}).get("outcome"):
             raise InvalidState("invalid_state", f"order {order_id} is {order['status']}, not awaiting customs")
         if declaration_ref != (order.get("shipment") or {}).get("customs_declaration_ref"):
             raise ValidationError("validation_error", "the declaration does not match the shipment", path="customs_declaration_ref")
         detail = f"customs {status} at {office} ({event_id})"
+        if disputed:  # recorded and answered, but nothing is released until the dispute closes
+            return self.customs_while_disputed(order, status, office, event_id, detail)
         if status == "inspection":
             return self._note(order_id, "customs_inspection", detail)
         customs = {"outcome": status, "office": office, "event_id": event_id}
@@ -431,6 +422,8 @@ class EscrowService:
         in linked chains of ``SHARES_PER_CHAIN``, to each member and (what is retained) to the
         co-operative: the co-operative cannot withdraw its members' money in between."""
         order = self.order(order_id)
+        if order["status"] == S.DISPUTED.value:
+            raise order_disputed(order_id)
         if order["status"] not in (S.CUSTOMS_CLEARED.value, S.RELEASED.value):
             raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; cannot release")
         if order["status"] == S.CUSTOMS_CLEARED.value:
@@ -522,12 +515,17 @@ class EscrowService:
         order = self.order(order_id)
         if order["status"] == S.REFUNDED.value:
             return order
+        if order["status"] == S.DISPUTED.value:
+            raise order_disputed(order_id)  # a disputed charge cannot be refunded: the dispute decides first
         if order["status"] not in {s.value for s in ALLOWED_FROM[S.REFUNDED]}:
             raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; it cannot be refunded")
         pay = Money(order["pay"]["amount"], order["pay"]["currency"])
         escrow = self.ledger.get_account(escrow_account_id(order_id))
         if escrow is None or escrow.credits_posted == 0:
             return self._transition(order_id, S.MANUAL_REVIEW, detail="refund asked but nothing is in escrow")
+        chosen = methods.of_order(order)
+        if chosen.kind != methods.STRIPE:  # a wallet or a bank transfer: payments.py
+            return self.refund_other(order, chosen, reason)
         refund = self.cards.refund(order["payment"]["payment_intent_id"], pay, idempotency_key=f"mizani:{order_id}:refund")
         self.ledger.transfer(
             Transfer(f"refund:{order_id}", escrow_account_id(order_id), psp_account_id(pay.currency), pay.minor, pay.currency,
@@ -539,7 +537,7 @@ class EscrowService:
 
     def manual_review(self, order_id: str, cause: str) -> dict:
         order = self.order(order_id)
-        if order["status"] in (S.MANUAL_REVIEW.value, S.SETTLED.value, S.REFUNDED.value):
+        if order["status"] in (S.MANUAL_REVIEW.value, S.SETTLED.value, S.REFUNDED.value, S.CHARGED_BACK.value):
             return order
         return self._transition(order_id, S.MANUAL_REVIEW, detail=cause[:500])
 
@@ -564,10 +562,9 @@ class EscrowService:
         for member_id, member in (summary.get("members") or {}).items():
             self._member_sms(order, member_id, member)  # queued; sent by the drain below (or the sweeper's)
         if order.get("allocation"):
-            finished = self._finish_allocated(order, outcome, paid, unpaid)
-            if self.outbox is not None:
+            if self.outbox is not None:  # the members are told before the order says it is over
                 self.outbox.drain(limit=max(50, len(summary.get("members") or {})))
-            return finished
+            return self._finish_allocated(order, outcome, paid, unpaid, len(summary.get("members") or {}))
         if outcome == "succeeded":
             order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {order['payout_route']['msisdn']}")
             self._sms("payout_sent", order, paid, refs)
@@ -580,11 +577,10 @@ class EscrowService:
             self._sms("payout_failed", order)
         return public_order(order)
 
-    def _finish_allocated(self, order: dict, outcome: str, paid: Money, unpaid: Money) -> dict:
-        """An allocated order ends settled when every member was paid; else ``payout_failed``, with
-        what failed back in those members' balances (each can withdraw it)."""
+    def _finish_allocated(self, order: dict, outcome: str, paid: Money, unpaid: Money, members: int) -> dict:
+        """An allocated order ends settled when every member payout was paid; else ``payout_failed``,
+        with what failed back in those members' balances (each can withdraw it)."""
         order_id = order["order_id"]
-        members = sum(1 for s in order["allocation"]["shares"] if s["amount"]["amount"] > 0)
         if outcome == "succeeded":
             order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {members} members' wallets")
         else:

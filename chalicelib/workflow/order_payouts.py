@@ -11,6 +11,7 @@ retained, in its balance. Without one, the whole payout goes to the co-operative
 from __future__ import annotations
 
 from chalicelib.money import Money
+from chalicelib.payouts.limits import limits_for
 from chalicelib.payouts.service import PayoutLine
 
 
@@ -25,11 +26,14 @@ class OrderPayouts:
         order = self.escrow.begin_payout(order_id)
         allocation = order.get("allocation")
         if allocation:
+            # A share below its wallet's smallest payout is not sent: it stays in the member's balance,
+            # to withdraw once later shares have added to it.
             lines = [PayoutLine(s["member_id"], Money(s["amount"]["amount"], s["amount"]["currency"]), s["route"])
-                     for s in allocation["shares"] if s["amount"]["amount"] > 0]
+                     for s in allocation["shares"]
+                     if s["amount"]["amount"] >= limits_for(s["route"]["rail"], s["amount"]["currency"]).min_per_tx]
         else:
             lines = [PayoutLine(None, Money(order["payout"]["amount"], order["payout"]["currency"]), order["payout_route"])]
-        if not lines:  # every share rounded to nothing: all of it was retained, nothing to send
+        if not lines:  # no share big enough to send: it is all in the members' and the co-operative's balances
             return "succeeded"
         return self.payouts.start_for_order(order_id, order["seller_id"], lines)
 

@@ -203,3 +203,16 @@ def test_a_member_whose_payout_failed_keeps_the_money_and_can_withdraw_it(world)
     with pytest.raises(BusinessRuleViolation) as refused:
         world.payouts.withdraw(member, Money(100, "RWF"), "ussd-2")
     assert refused.value.code == "insufficient_funds"
+
+
+def test_a_share_below_the_wallets_smallest_payout_stays_in_the_members_balance(world):
+    farmers = [world.member(i) for i in range(2)]
+    oid, allocation = world.allocated_order(farmers, kg=lambda i: [100_000, 1][i])
+    tiny = allocation["shares"][1]["amount"]["amount"]
+    assert 0 < tiny < 100  # MTN pays at least 100 RWF
+    order = world.settle(oid)
+    assert order["status"] == "settled"
+    assert world.received(farmers[1]["payout"]["msisdn"]) == 0
+    member = world.members.get("coop-1", farmers[1]["member_id"])
+    assert world.members.with_balance(member)["balance"]["available"]["amount"] == tiny
+    assert world.received(farmers[0]["payout"]["msisdn"]) == allocation["shares"][0]["amount"]["amount"]
