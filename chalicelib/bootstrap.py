@@ -290,7 +290,10 @@ def payouts():
 
     from chalicelib.payees import PayeeGate
 
-    return _cached("payouts", lambda: PayoutService(docs(), ledger(), rail, payees=PayeeGate(docs(), rail, _utc_now)))
+    from chalicelib.payouts.service import SEND_THREADS
+
+    return _cached("payouts", lambda: PayoutService(docs(), ledger(), rail, payees=PayeeGate(docs(), rail, _utc_now),
+                                                    send_threads=SEND_THREADS))
 
 
 def order_payouts():

@@ -47,6 +47,8 @@ UNSENT_REVIEW_SECONDS = 24 * 3600
 #: At most this many payouts are advanced (sent or asked about) per workflow step: a co-operative of
 #: 1,000 members is paid over several CheckPayout steps, each well inside a Lambda's time limit.
 ADVANCES_PER_STEP = 60
+#: Payouts of one order sent (or asked about) at once: each is another wallet, the time is the provider's.
+SEND_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -87,8 +89,9 @@ def public_payout(doc: dict) -> dict:
 
 
 class PayoutService:
-    def __init__(self, docs: Documents, ledger: Ledger, rails, clock=_now, payees=None):
+    def __init__(self, docs: Documents, ledger: Ledger, rails, clock=_now, payees=None, send_threads: int = 1):
         self.docs = docs
+        self.send_threads = send_threads  # an order's payouts advanced at once (1: in order, deterministic)
         self.payees = payees  # PayeeGate: a party under review or blocked is not paid (its money stays reserved)
         self.ledger = ledger
         self.rails = rails  # callable: rail name -> PayoutRail
@@ -125,15 +128,35 @@ class PayoutService:
         return self._advance_order(plan["payout_ids"])
 
     def _advance_order(self, ids: list[str]) -> str:
-        """Advance up to ``ADVANCES_PER_STEP`` unfinished payouts of an order; its aggregate state."""
-        states, budget = [], ADVANCES_PER_STEP
-        for payout_id in ids:
-            payout = self.docs.get(f"payout#{payout_id}")
-            if payout is not None and payout["status"] not in ("succeeded", "failed") and budget > 0:
-                budget -= 1
-                payout = self._advance(payout_id, self._limits(payout), schedule_when_over_daily=True, payout=payout)
-            states.append(payout["status"] if payout else "new")
-        return _aggregate(states)
+        """Advance up to ``ADVANCES_PER_STEP`` unfinished payouts of an order, ``send_threads`` at a
+        time (each payout is a different wallet and its own claim, so they are independent; the
+        wait is the providers'); its aggregate state. If any raised, the first error is raised once
+        the others are done (the step is retried; what was advanced stays advanced)."""
+        payouts = {payout_id: self.docs.get(f"payout#{payout_id}") for payout_id in ids}
+        unfinished = [pid for pid, p in payouts.items() if p is not None and p["status"] not in ("succeeded", "failed")]
+        batch = unfinished[:ADVANCES_PER_STEP]
+
+        def advance(payout_id: str) -> dict:
+            payout = payouts[payout_id]
+            return self._advance(payout_id, self._limits(payout), schedule_when_over_daily=True, payout=payout)
+
+        errors = []
+        if self.send_threads <= 1 or len(batch) == 1:
+            for payout_id in batch:  # in order; the first error stops the step, as it always did
+                payouts[payout_id] = advance(payout_id)
+        elif batch:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=min(self.send_threads, len(batch))) as pool:
+                futures = {payout_id: pool.submit(advance, payout_id) for payout_id in batch}
+            for payout_id, future in futures.items():
+                try:
+                    payouts[payout_id] = future.result()
+                except Exception as error:  # noqa: BLE001 - re-raised below, after the others finished
+                    errors.append(error)
+        if errors:
+            raise errors[0]
+        return _aggregate([p["status"] if p else "new" for p in payouts.values()])
 
     @staticmethod
     def _limits(payout: dict) -> Limits:
