@@ -38,6 +38,9 @@ from chalicelib.api.trade_schemas import (
     ReconciliationQuery,
     ReconciliationRequest,
     ReconciliationResponse,
+    RefundPaidRequest,
+    RefundsQuery,
+    RefundsResponse,
     SellerPatch,
     SellerRequest,
     SellerResponse,
@@ -196,11 +199,12 @@ def update_member(call: Call, seller_id: str, member_id: str) -> dict:
 
 
 @api.post("/v1/orders", roles=frozenset({"buyer"}), body=OrderRequest, response=OrderResponse, status=201,
-          summary="Check out: price the lines, lock both FX quotes, create the card payment")
+          summary="Check out: price the lines, lock both FX quotes, start the payment by its method")
 def create_order(call: Call) -> dict:
     req: OrderRequest = call.body
     lines = [{**line.model_dump(exclude={"unit_price"}), "unit_price": line.unit_price.to_money()} for line in req.lines]
-    return bootstrap.escrow().create_order(call.principal, req.seller_id, req.pay_currency, lines, call.idempotency_key)
+    return bootstrap.escrow().create_order(call.principal, req.seller_id, req.pay_currency, lines, call.idempotency_key,
+                                           req.payment_method, req.payer_msisdn)
 
 
 @api.get("/v1/orders/{order_id}", roles=ANY_ROLE, response=OrderResponse, summary="An order and its timeline")
@@ -222,6 +226,23 @@ def record_shipment(call: Call, order_id: str) -> dict:
 def put_allocation(call: Call, order_id: str) -> dict:
     shares = [(share.member_id, share.quantity) for share in call.body.shares]
     return bootstrap.cooperatives().allocate(call.principal, order_id, shares, call.body.retain_bps)
+
+
+# -- bank-transfer refunds (finance) ------------------------------------------------------------
+
+
+@api.get("/v1/refunds", roles=STAFF, query=RefundsQuery, response=RefundsResponse,
+         summary="Bank-transfer refunds owed to buyers (or already paid), oldest first (?status=, ?limit=, ?cursor=)")
+def list_refunds(call: Call) -> dict:
+    return bootstrap.escrow().refunds(call.query.status, call.query.page_size, call.query.cursor)
+
+
+@api.post("/v1/orders/{order_id}/refund/paid", roles=STAFF, body=RefundPaidRequest, response=OrderResponse, status=200,
+          summary="Finance sent a bank-transfer refund back to the buyer: owed becomes paid (once)")
+def refund_paid(call: Call, order_id: str) -> dict:
+    from chalicelib.escrow.model import public_order
+
+    return public_order(bootstrap.escrow().bank_refund_paid(order_id, call.body.bank_reference, call.principal.sub))
 
 
 # -- USSD (Africa's Talking callback: basic phones) ------------------------------------------

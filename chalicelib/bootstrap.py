@@ -172,12 +172,13 @@ def ensure_platform_accounts(ledger_service: "Ledger | None" = None) -> list["Ac
     """
     from chalicelib.accounts import platform_accounts
     from chalicelib.money import SUPPORTED_CURRENCIES
+    from chalicelib.payments.methods import providers_for
     from chalicelib.rails import RAIL_NAMES
 
     ledger_service = ledger_service or ledger()
     created = []
     for cur in sorted(SUPPORTED_CURRENCIES):
-        for account_id, kind in platform_accounts(cur, RAIL_NAMES):
+        for account_id, kind in platform_accounts(cur, RAIL_NAMES, providers_for(cur)):
             created.append(ledger_service.create_account(account_id, cur, kind=kind))
     return created
 
@@ -199,6 +200,28 @@ def cards():
     return _cached("cards", lambda: build_card_gateway(settings.get()))
 
 
+def checkout():
+    """Starts and refunds a buyer's payment by its method (card, Alipay, WeChat Pay, mobile money, bank)."""
+    from chalicelib.payments.checkout import Checkout
+
+    return _cached("checkout", lambda: Checkout(cards(), bank=bank_transfers()))
+
+
+def bank_transfers():
+    """Bank-transfer references, the accounts to pay (``MIZANI_BANK_ACCOUNTS``) and camt.054 matching;
+    ``None`` on a stage with no bank account configured (the method then answers ``not_configured``)."""
+    from chalicelib.payments.bank import BankTransfers
+    from chalicelib.secrets import RailConfigError
+
+    def build():
+        try:
+            return BankTransfers.from_settings(settings.get(), docs())
+        except RailConfigError:
+            return False
+
+    return _cached("bank_transfers", build) or None
+
+
 def workflow():
     from chalicelib.workflow.engine import StepFunctionsWorkflow
 
@@ -217,7 +240,8 @@ def escrow():
 
     return _cached(
         "escrow", lambda: _tracking_fx(EscrowService(docs(), ledger(), quotes(), cards(), workflow(), settings.get(),
-                                                     outbox=outbox(), payee_rails=rail, languages=languages()))
+                                                     outbox=outbox(), payee_rails=rail, languages=languages(),
+                                                     payments=checkout()))
     )
 
 

@@ -12,7 +12,11 @@ reads its statements. Every other part of the tree asks this module:
 * notify: the rail's display name;
 * api: the ``rail`` values the schemas accept;
 * parties: which numbers are valid wallets for a rail (``networks``, via ``phones``);
-* recon: the rail's statement source and importer, and which ledger lines are its payouts.
+* recon: the rail's statement source and importer, and which ledger lines are its payouts;
+* payments: a rail's other half, collection (``Rail.collection``): a buyer paying from a wallet of
+  the rail (MTN MoMo Collection request-to-pay, M-Pesa STK push), with its currencies, its limit per
+  payment, its adapter and its own statement source (``chalicelib.payments.methods`` makes each rail
+  that collects a payment method).
 
 Adding a rail: its adapter module (``chalicelib/payouts/rails/<name>.py`` with a
 ``from_settings(settings, **ports)`` builder implementing ``PayoutRail``), one entry below,
@@ -33,6 +37,29 @@ class Limits:
     min_per_tx: int
     max_per_tx: int
     max_per_day: int
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A rail's other half: a buyer paying from a wallet of the rail into Mizani's account there.
+
+    ``max_per_tx``: per currency it collects, the most one payment may be, in minor units (shaped
+    like the wallets' per-transaction limits; an order above it answers ``limit_exceeded``).
+    ``adapter``: ``"module:function"`` building the collection adapter from settings
+    (``chalicelib/payments/collections/``). The money lands in ``psp:<rail>:<CUR>``; the provider's
+    statement of the collection account is reconciled as ``recon_source`` with ``recon_importer``,
+    against the ledger lines of provider ``<rail>_collection``."""
+
+    adapter: str
+    max_per_tx: dict[str, int]
+    recon_source: str
+    recon_importer: str
+    #: True when the provider collects whole units only (STK push: whole KES); the order's price rounds UP.
+    whole_units: bool = False
+
+    @property
+    def currencies(self) -> frozenset[str]:
+        return frozenset(self.max_per_tx)
 
 
 @dataclass(frozen=True)
@@ -60,6 +87,8 @@ class Rail:
     #: The provider's simulator's scripted numbers (each plays one outcome): in the local stage several
     #: parties may register them (``chalicelib.wallets``), as they may MTN's sandbox numbers.
     test_numbers: frozenset[str] = field(default_factory=frozenset)
+    #: Buyers paying from this rail's wallets (``None``: the rail only pays out).
+    collection: Collection | None = None
 
     def shareable(self, msisdn: str, local_stage: bool) -> bool:
         """May ``msisdn`` be registered to several parties? Only a test number, in the local stage."""
@@ -109,6 +138,13 @@ RAILS: dict[str, Rail] = {
             recon_source="mtn_momo",
             recon_importer="momo",
             sandbox_numbers=MTN_SANDBOX_NUMBERS,
+            collection=Collection(
+                adapter="chalicelib.payments.collections.momo:from_settings",
+                max_per_tx={"RWF": 5_000_000, "UGX": 20_000_000, "GHS": 1_000_000, "XOF": 2_000_000,
+                            "ZAR": 500_000, "NGN": 50_000_000, "EUR": 200_000},
+                recon_source="mtn_momo_collection",
+                recon_importer="momo_collection",
+            ),
         ),
         Rail(
             name="mpesa",
@@ -124,6 +160,14 @@ RAILS: dict[str, Rail] = {
             recon_importer="mpesa",
             whole_units=True,
             sandbox_numbers=MTN_SANDBOX_NUMBERS,  # the M-Pesa simulator plays MTN's test numbers too
+            # Lipa na M-Pesa Online (STK push): Kenyan wallets, whole KES, at most 250,000 KES a payment.
+            collection=Collection(
+                adapter="chalicelib.payments.collections.mpesa:from_settings",
+                max_per_tx={"KES": 25_000_000},
+                recon_source="mpesa_c2b",
+                recon_importer="mpesa_c2b",
+                whole_units=True,
+            ),
         ),
         Rail(
             name="airtel_money",
@@ -157,6 +201,11 @@ def rail(name: str) -> Rail:
 
 def rail_currencies(name: str) -> frozenset[str]:
     return RAILS[name].currencies if name in RAILS else frozenset()
+
+
+def collecting_rails() -> tuple[Rail, ...]:
+    """The rails buyers can pay from (their ``collection`` half), in registry order."""
+    return tuple(r for r in RAILS.values() if r.collection is not None)
 
 
 def display_name(name: str) -> str:

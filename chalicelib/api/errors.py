@@ -3,7 +3,9 @@
 ``chalicelib.errors`` says what kind of failure happened; this module alone says
 which HTTP status and which wire code that kind becomes. The error body is always
 
-    {"error": {"code", "message", "request_id", "fields"?: [{"path", "message"}], "retryable"?}}
+    {"error": {"code", "message", "request_id", "fields"?: [{"path", "message"}], "retryable"?, "methods"?}}
+
+(``methods``: on ``limit_exceeded`` at checkout, the payment methods that can take the amount.)
 
 Anything that is not a ``MizaniError`` is a bug: it becomes ``500 internal_error``
 with no detail in the body; the traceback goes to the log under the request id.
@@ -84,6 +86,7 @@ def error_body(
     request_id: str,
     fields: list[dict] | None = None,
     retryable: bool | None = None,
+    methods: list[str] | None = None,
 ) -> dict:
     """The one error envelope; optional members appear only when they say something."""
     error: dict = {"code": code, "message": message, "request_id": request_id}
@@ -91,6 +94,8 @@ def error_body(
         error["fields"] = [{"path": str(f["path"]), "message": str(f["message"])} for f in fields]
     if retryable is not None:
         error["retryable"] = retryable
+    if methods:
+        error["methods"] = [str(m) for m in methods]
     return {"error": error}
 
 
@@ -117,5 +122,6 @@ def to_http(error: BaseException, request_id: str) -> HttpError:
         headers["WWW-Authenticate"] = "Bearer"
     if status >= 500:
         logger.warning("provider trouble request_id=%s code=%s: %s", request_id, error.code, error.message)
-    body = error_body(wire_code(error), error.message, request_id, fields=_fields_of(error), retryable=retryable)
+    body = error_body(wire_code(error), error.message, request_id, fields=_fields_of(error), retryable=retryable,
+                      methods=error.detail.get("methods"))
     return HttpError(status, body, headers)

@@ -114,6 +114,8 @@ class ErrorDetail(ResponseModel):
     request_id: str
     fields: list[FieldError] | None = Field(default=None, description="validation errors only")
     retryable: bool | None = Field(default=None, description="true when a retry may succeed (provider trouble)")
+    methods: list[str] | None = Field(default=None, description="limit_exceeded at checkout: the payment methods "
+                                      "that can take the amount")
 
 
 class ErrorResponse(ResponseModel):

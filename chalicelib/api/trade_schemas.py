@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StrictInt, StrictStr
 
 from chalicelib.api.schemas import Currency, Money, MoneyOrZero, RequestModel, ResponseModel
+from chalicelib.payments.methods import METHOD_NAMES
 from chalicelib.rails import RAIL_NAMES
 from chalicelib.recon.model import SOURCES
 
@@ -79,10 +80,17 @@ class OrderLineRequest(RequestModel):
     unit_price: Money
 
 
+#: One of the payment-method registry's methods (``chalicelib.payments.methods``).
+PaymentMethodName = Literal[METHOD_NAMES]  # type: ignore[valid-type]
+
+
 class OrderRequest(RequestModel):
     seller_id: Id
     pay_currency: Currency
     lines: list[OrderLineRequest] = Field(min_length=1, max_length=100)
+    payment_method: PaymentMethodName = Field(default="card", description="how the buyer pays (default card)")
+    payer_msisdn: Msisdn | None = Field(default=None, description="mtn_momo / mpesa: the wallet the buyer pays from "
+                                        "(E.164 digits); the pay currency is the wallet's")
 
 
 class ShipmentRequest(RequestModel):
@@ -100,10 +108,33 @@ class OrderLineView(ResponseModel):
     amount: Money
 
 
+class BankAccountView(ResponseModel):
+    holder: str
+    bank: str
+    iban: str | None = None
+    account_number: str | None = None
+    bic: str | None = None
+    currency: str | None = None
+
+
+class BankTransferView(ResponseModel):
+    reference: str = Field(description="ISO 11649 creditor reference: quote it in the transfer's remittance information")
+    amount: Money
+    account: BankAccountView
+
+
 class PaymentView(ResponseModel):
-    provider: str
-    payment_intent_id: str
+    provider: str = Field(description="stripe, a mobile-money rail (mtn_momo, mpesa) or bank")
+    method: str = "card"
+    payment_id: str | None = Field(default=None, description="the PaymentIntent id, the collection reference, "
+                                   "or the bank reference")
+    payment_intent_id: str | None = Field(default=None, description="Stripe methods only")
     client_secret: str | None = None
+    next_action: dict | None = Field(default=None, description="alipay / wechat_pay: Stripe's next_action "
+                                     "(alipay_handle_redirect or wechat_pay_display_qr_code)")
+    payer_msisdn: str | None = None
+    status: str | None = Field(default=None, description="mobile money: pending, succeeded, failed")
+    bank_transfer: BankTransferView | None = None
 
 
 class TimelineEntry(ResponseModel):
@@ -129,8 +160,49 @@ class OrderResponse(ResponseModel):
     customs: dict | None = None
     timeline: list[TimelineEntry]
     allocation: "AllocationResponse | None" = None
+    refund: "RefundView | None" = Field(default=None, description="once refunded: a bank transfer's refund is owed "
+                                        "until finance marks it paid")
     created_at: str
     updated_at: str
+
+
+class RefundView(ResponseModel):
+    status: Literal["owed", "paid", "succeeded"]
+    amount: Money
+    reference: str | None = Field(default=None, description="bank transfer: the order's reference, to quote "
+                                  "on the transfer back")
+    provider_reference: str | None = None
+    owed_at: str | None = None
+    paid_at: str | None = None
+    paid_by: str | None = None
+    bank_reference: str | None = Field(default=None, description="finance's own reference of the transfer sent back")
+
+
+class OwedRefundView(RefundView):
+    order_id: str
+    buyer_id: str
+
+
+class RefundsQuery(RequestModel):
+    """``?status=owed|paid`` (default owed), ``?limit=``, ``?cursor=``."""
+
+    status: Literal["owed", "paid"] = "owed"
+    limit: Annotated[StrictStr, Field(pattern=r"^([1-9]\d?|100)$")] | None = None
+    cursor: Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+
+    @property
+    def page_size(self) -> int:
+        return int(self.limit or 20)
+
+
+class RefundsResponse(ResponseModel):
+    refunds: list[OwedRefundView]
+    has_more: bool = False
+    next_cursor: str | None = None
+
+
+class RefundPaidRequest(RequestModel):
+    bank_reference: Text = Field(description="the reference of the bank transfer finance sent back to the buyer")
 
 
 # -- webhooks ----------------------------------------------------------------------------

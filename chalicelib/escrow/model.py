@@ -59,6 +59,7 @@ def public_order(doc: dict, viewer=None) -> dict:
     keys = (
         "order_id", "buyer_id", "seller_id", "status", "lines", "total", "pay", "fee", "payout",
         "tariff_free", "quotes", "payment", "shipment", "customs", "timeline", "created_at", "updated_at",
+        "refund",
     )
     view = {k: doc.get(k) for k in keys}
     view["allocation"] = public_allocation(doc["order_id"], doc["allocation"]) if doc.get("allocation") else None

@@ -3,8 +3,10 @@
 Reads the ledger store's ``query_code_day`` (DynamoDB: the sparse ``by_code_day``
 index of the transfers table), so a reconciliation touches only the days and kinds
 the statement covers. Signs and references follow ``ledger_source``'s table:
-card payments and refunds are Stripe's, payouts belong to the rail of the float
-account they were paid from, float top-ups to the bank.
+card payments and refunds are Stripe's (whatever the method: card, Alipay, WeChat Pay),
+payouts belong to the rail of the float account they were paid from, collections and their
+refunds to ``<rail>_collection`` (the rail's collection account), float top-ups and buyers'
+bank transfers to the bank.
 """
 from __future__ import annotations
 
@@ -13,13 +15,16 @@ from typing import Iterable
 
 from chalicelib.rails import RAILS
 from chalicelib.recon.ledger_source import DayRange
-from chalicelib.recon.model import LEDGER_CODE_SIGNS, LedgerLine
+from chalicelib.recon.model import LEDGER_CODE_SIGNS, LedgerLine, collection_provider
 
 #: Transfer codes each provider reports on.
 PROVIDER_CODES = {
-    "stripe": ("card_payment", "card_refund"),
-    "bank": ("float_topup", "float_withdrawal"),
+    "stripe": ("card_payment", "card_refund"),  # card, Alipay and WeChat Pay through Stripe
+    # float top-ups, and buyers' bank transfers (and their refunds, once finance has sent them)
+    "bank": ("float_topup", "float_withdrawal", "bank_transfer", "bank_refund"),
     **{name: ("payout",) for name in RAILS},  # every rail of the registry: its payouts from its float
+    # every collecting rail: what buyers paid into its collection account, and what went back
+    **{collection_provider(r.name): ("collection", "collection_refund") for r in RAILS.values() if r.collection},
 }
 
 
@@ -28,6 +33,9 @@ def _provider_of(code: str, debit: str, credit: str) -> str:
         return "stripe"
     if code == "payout":
         return credit.split(":")[1] if credit.startswith("float:") else ""
+    if code in ("collection", "collection_refund"):  # psp:<rail>:<CUR> on the provider's side
+        psp = debit if code == "collection" else credit
+        return collection_provider(psp.split(":")[1]) if psp.startswith("psp:") else ""
     return "bank"
 
 

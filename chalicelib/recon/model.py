@@ -52,6 +52,13 @@ FAILED = "failed"  # the provider says no money moved: counted, not matched
 PENDING = "pending"  # not final at the provider yet: counted, not matched
 
 # -- sources and the provider each one reports on -------------------------------------------
+
+
+def collection_provider(rail: str) -> str:
+    """The reconciliation provider of a rail's collection account (its payouts are ``rail`` itself)."""
+    return f"{rail}_collection"
+
+
 SOURCES = {
     "stripe_balance": "stripe",
     "camt053": "bank",
@@ -60,7 +67,8 @@ SOURCES = {
 }
 
 #: Ledger transfer codes and their sign in reconciliation (see the module docstring).
-LEDGER_CODE_SIGNS = {"card_payment": 1, "card_refund": -1, "payout": -1, "float_topup": 1, "float_withdrawal": -1}
+LEDGER_CODE_SIGNS = {"card_payment": 1, "card_refund": -1, "payout": -1, "float_topup": 1, "float_withdrawal": -1,
+                     "collection": 1, "collection_refund": -1, "bank_transfer": 1, "bank_refund": -1}
 
 
 def _money(minor: int | None, currency: str) -> Money | None:

@@ -39,7 +39,11 @@ def test_creating_the_platform_accounts_again_changes_nothing():
     ledger = Ledger(MemoryLedgerStore())
     first = bootstrap.ensure_platform_accounts(ledger)
     again = bootstrap.ensure_platform_accounts(ledger)
-    assert len(first) == len(again) == (3 + len(RAILS)) * len(SUPPORTED_CURRENCIES)  # psp, fx, fees + a float per rail
+    # psp, fx, fees and a float per rail in every currency; a psp account per other provider that takes the
+    # currency (the bank in every currency, each collecting rail in its own) and the bank refunds owed.
+    collecting = sum(len(rail.collection.currencies) for rail in RAILS.values() if rail.collection)
+    expected = (3 + len(RAILS) + 2) * len(SUPPORTED_CURRENCIES) + collecting
+    assert len(first) == len(again) == expected
     assert [a.created_at for a in again] == [a.created_at for a in first]
 
 

@@ -13,6 +13,11 @@ with ``Ntry`` entries. Per entry:
 - the reference (our top-up reference): ``NtryDtls/TxDtls/Refs/EndToEndId`` unless
   absent or ``NOTPROVIDED``, else ``NtryRef``, else ``AcctSvcrRef``. ``raw_id``: the
   bank's ``AcctSvcrRef`` (else ``NtryRef``).
+- a buyer's bank transfer: a transaction whose remittance information carries an ISO 11649
+  creditor reference (``RmtInf/Strd/CdtrRefInf/Ref``, or an ``RF..`` in ``RmtInf/Ustrd``: the
+  order's reference, ``chalicelib.payments.bank``) is ``bank_transfer`` (``CRDT``, ``+``) or
+  ``bank_refund`` (``DBIT``, ``-``: finance sending a refund back under the same reference),
+  with that reference.
 - a batch entry with several ``TxDtls`` becomes one line per transaction (amount from
   ``TxDtls/Amt`` or ``TxDtls/AmtDtls/TxAmt/Amt``); their sum must equal the entry.
 - ``AmtDtls/InstdAmt/Amt`` in another currency is the amount before the bank converted
@@ -32,8 +37,9 @@ and not added.
 from __future__ import annotations
 
 import re
-from xml.parsers import expat
 
+from chalicelib import iso20022
+from chalicelib.iso20022 import Node
 from chalicelib.recon.importers.shared import make_batch
 from chalicelib.recon.model import PENDING, SETTLED, ProviderBatch, StatementError
 from chalicelib.recon.parsing import BadLine, Errors, parse_currency, parse_decimal, parse_instant_day
@@ -45,79 +51,12 @@ STATUSES = {"BOOK": SETTLED, "PDNG": PENDING, "INFO": PENDING, "FUTR": PENDING}
 OUTPUTS = ("reference", "amount_minor", "currency", "day", "kind", "raw_id", "status", "orig_minor", "orig_currency")
 
 
-class _Node:
-    __slots__ = ("tag", "attrs", "children", "text", "line")
-
-    def __init__(self, tag: str, attrs: dict, line: int):
-        self.tag = tag
-        self.attrs = attrs
-        self.children: list[_Node] = []
-        self.text = ""
-        self.line = line
-
-    def find(self, path: str) -> "_Node | None":
-        node = self
-        for part in path.split("/"):
-            node = next((c for c in node.children if c.tag == part), None)
-            if node is None:
-                return None
-        return node
-
-    def findall(self, tag: str) -> list["_Node"]:
-        return [c for c in self.children if c.tag == tag]
-
-    def value(self, path: str) -> str:
-        node = self.find(path)
-        return node.text.strip() if node is not None else ""
-
-
-class _Refused(Exception):
-    pass
-
-
-def _tree(data: bytes) -> tuple[_Node, str]:
-    """Parse with expat, refusing any DTD; element tags are local names within the camt namespace."""
-    parser = expat.ParserCreate(namespace_separator=" ")
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    root = _Node("", {}, 0)
-    stack = [root]
-    texts: list[list[str]] = [[]]
-    namespaces: set[str] = set()
-
-    def refuse_dtd(*_):
-        raise _Refused("a DOCTYPE is not allowed in a statement (entity expansion is refused)")
-
-    def start(name, attrs):
-        uri, _, local = name.rpartition(" ")
-        namespaces.add(uri)
-        node = _Node(local, attrs, parser.CurrentLineNumber)
-        stack[-1].children.append(node)
-        stack.append(node)
-        texts.append([])
-
-    def end(_name):
-        node = stack.pop()
-        node.text = "".join(texts.pop())
-
-    def chars(data):
-        texts[-1].append(data)
-
-    parser.StartDoctypeDeclHandler = refuse_dtd
-    parser.EntityDeclHandler = refuse_dtd
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = chars
+def _tree(data: bytes) -> tuple[Node, str]:
+    """The document and its camt.053 namespace (``chalicelib.iso20022``: expat, any DTD refused)."""
     try:
-        parser.Parse(data, True)
-    except _Refused as e:
-        raise StatementError(SOURCE, [(parser.CurrentLineNumber, str(e))]) from None
-    except expat.ExpatError as e:
-        raise StatementError(SOURCE, [(e.lineno, f"not well-formed XML: {expat.ErrorString(e.code)}")]) from None
-    if not root.children:
-        raise StatementError(SOURCE, [(0, "the document is empty")])
-    document = root.children[0]
-    uri = next((u for u in namespaces if NAMESPACE.fullmatch(u)), "")
-    return document, uri
+        return iso20022.parse(data, NAMESPACE)
+    except iso20022.XmlRefused as e:
+        raise StatementError(SOURCE, [(e.line, e.message)]) from None
 
 
 def parse(content: str | bytes) -> ProviderBatch:
@@ -150,7 +89,7 @@ def parse(content: str | bytes) -> ProviderBatch:
     return make_batch(SOURCE, lines, cols, orig=True)
 
 
-def _amount(node: _Node | None, what: str) -> tuple[int, str]:
+def _amount(node: Node | None, what: str) -> tuple[int, str]:
     if node is None:
         raise BadLine(f"{what} is missing")
     currency = parse_currency(node.attrs.get("Ccy"))
@@ -165,7 +104,7 @@ def _sign(indicator: str) -> int:
     raise BadLine(f"CdtDbtInd {indicator!r} is not CRDT or DBIT")
 
 
-def _entry(entry: _Node) -> list[tuple[int, tuple]]:
+def _entry(entry: Node) -> list[tuple[int, tuple]]:
     errors: list[str] = []
 
     def attempt(fn, *args):
@@ -195,13 +134,16 @@ def _entry(entry: _Node) -> list[tuple[int, tuple]]:
     minor, currency = amount
     signed = sign * minor
 
-    def reference_of(tx: _Node | None) -> str:
+    def reference_of(tx: Node | None) -> str:
+        creditor = iso20022.remittance_reference(tx if tx is not None else entry)
+        if creditor:
+            return creditor
         end_to_end = tx.value("Refs/EndToEndId") if tx is not None else ""
         if end_to_end and end_to_end.upper() != "NOTPROVIDED":
             return end_to_end
         return entry.value("NtryRef") or entry.value("AcctSvcrRef") or (tx.value("Refs/AcctSvcrRef") if tx else "")
 
-    def orig_of(node: _Node | None, sign_: int) -> tuple[int | None, str]:
+    def orig_of(node: Node | None, sign_: int) -> tuple[int | None, str]:
         instructed = node.find("AmtDtls/InstdAmt/Amt") if node is not None else None
         if instructed is None:
             return None, ""
@@ -215,6 +157,8 @@ def _entry(entry: _Node) -> list[tuple[int, tuple]]:
             raise BadLine("the entry has no reference (EndToEndId, NtryRef or AcctSvcrRef)")
         orig = orig_of(tx, sign) if tx is not None else orig_of(entry, sign)
         raw_id = entry_raw or (tx.value("Refs/AcctSvcrRef") if tx is not None else "") or reference
+        if iso20022.remittance_reference(tx if tx is not None else entry):
+            kind = "bank_transfer" if sign > 0 else "bank_refund"
         return [(entry.line, (reference, signed, currency, day, kind, raw_id, status, *orig))]
     rows = []
     total = 0
@@ -230,6 +174,8 @@ def _entry(entry: _Node) -> list[tuple[int, tuple]]:
             raise BadLine(f"TxDtls {n} has no reference")
         raw_id = tx.value("Refs/AcctSvcrRef") or f"{entry_raw or reference}/{n}"
         tx_kind = "float_topup" if (tx_sign > 0) != reversal else "float_withdrawal"
+        if iso20022.remittance_reference(tx):
+            tx_kind = "bank_transfer" if tx_sign > 0 else "bank_refund"
         rows.append((tx.line, (reference, tx_sign * value, currency, day, tx_kind, raw_id, status,
                                *orig_of(tx, tx_sign))))
     if total != signed:
