@@ -48,6 +48,7 @@ from chalicelib.api.trade_schemas import (
     WithdrawalRequest,
 )
 from chalicelib.api.treasury_schemas import ExposureResponse, PositionsResponse
+from chalicelib.api.treasury_schemas import OrderStoryResponse, ReconciliationRunsResponse
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.escrow.model import public_seller
 
@@ -394,6 +395,22 @@ def treasury_exposure(call: Call) -> dict:
          summary="Closed FX positions, latest first: each released order's realized P&L (?limit=, ?cursor=)")
 def treasury_positions(call: Call) -> dict:
     return bootstrap.treasury().closed_page(call.query.page_size, call.query.cursor)
+
+
+# -- one order's whole story and the reconciliation runs (finance console) ----------------------------
+
+
+@api.get("/v1/orders/{order_id}/story", roles=ANY_ROLE, response=OrderStoryResponse,
+         summary="An order's whole story: every ledger transfer with its legs, every provider reference, "
+                 "each movement's latest reconciliation (its buyer and seller: their own orders only)")
+def order_story(call: Call, order_id: str) -> dict:
+    return bootstrap.stories().story(call.principal, order_id)
+
+
+@api.get("/v1/reconciliations", roles=STAFF, query=PageQuery, response=ReconciliationRunsResponse,
+         summary="Reconciliation runs, latest submitted first (?limit=, ?cursor=)")
+def list_reconciliations(call: Call) -> dict:
+    return bootstrap.reconciliation_runs().page(call.query.page_size, call.query.cursor)
 
 
 # -- escrow workflow tasks (Step Functions Lambda tasks) -----------------------------------------

@@ -333,8 +333,22 @@ def reconciliations():
 
     return _cached(
         "reconciliations",
-        lambda: Reconciliations(recon_archive(), recon_ledger(), large=large_statements()),
+        lambda: Reconciliations(recon_archive(), recon_ledger(), large=large_statements(), runs=reconciliation_runs()),
     )
+
+
+def reconciliation_runs():
+    """The list of reconciliation runs, and which run last looked at a ledger movement (the order story)."""
+    from chalicelib.recon.runs import ReconciliationRuns
+
+    return _cached("reconciliation_runs", lambda: ReconciliationRuns(docs(), load=lambda rid: reconciliations().load(rid)))
+
+
+def stories():
+    """One order's whole story: its transfers, provider references, reconciliation outcomes."""
+    from chalicelib.orders_story import OrderStories
+
+    return _cached("stories", lambda: OrderStories(escrow(), ledger(), payouts(), treasury(), reconciliation_runs()))
 
 
 def recon_ledger():

@@ -52,3 +52,99 @@ class PositionsResponse(ResponseModel):
     positions: list[PositionView]
     has_more: bool
     next_cursor: str | None = None
+
+
+# -- the order story -------------------------------------------------------------------------------
+class LegView(ResponseModel):
+    side: str = Field(description="debit | credit")
+    account_id: str
+    amount: Amount
+
+
+class LegReconciliation(ResponseModel):
+    outcome: str = Field(description="matched | amount_mismatch | missing_at_provider | duplicate | not_reconciled")
+    reconciliation_id: str | None = None
+    source: str | None = None
+    classification: str | None = None
+    reconciled_at: str | None = None
+
+
+class StoryTransfer(ResponseModel):
+    transfer_id: str
+    step: str = Field(description="what the transfer is, in words")
+    code: str | None = None
+    kind: str = Field(description="posted | pending | post_pending | void_pending | expire_pending")
+    status: str = Field(description="posted; pending, posted, voided or expired (a reservation); released (a void)")
+    amount: Amount
+    at: str
+    reference: str | None = None
+    pending_id: str | None = None
+    resolved_by: str | None = None
+    legs: list[LegView]
+    meta: dict[str, str] | None = None
+    provider: str | None = Field(default=None, description="who reports it on a statement (stripe, a rail); null: internal")
+    reconciliation: LegReconciliation | None = Field(
+        default=None, description="finance and admin: the latest reconciliation outcome of a provider's movement")
+
+
+class StoryPayout(ResponseModel):
+    payout_id: str
+    order_id: str | None = None
+    member_id: str | None = None
+    amount: Amount
+    rail: str
+    msisdn: str | None = Field(default=None, description="not shown to the buyer")
+    status: str
+    provider_reference: str | None = None
+    reason: str | None = None
+    scheduled_for: str | None = None
+    hold: str | None = None
+    created_at: str
+    updated_at: str
+
+
+class StoryReference(ResponseModel):
+    kind: str = Field(description="payment_intent_id, payment_id, refund_id, payout_id, provider_reference, ...")
+    provider: str
+    reference: str
+    payout_id: str | None = None
+
+
+class OrderStoryResponse(ResponseModel):
+    order_id: str
+    status: str
+    buyer_id: str
+    seller_id: str
+    total: Amount
+    pay: Amount
+    fee: Amount
+    payout: Amount
+    rates: dict[str, str] | None = None
+    shipment: dict | None = None
+    customs: dict | None = None
+    timeline: list[dict]
+    transfers: list[StoryTransfer]
+    payouts: list[StoryPayout]
+    references: list[StoryReference]
+    fx: PositionView | None = None
+    created_at: str
+    updated_at: str
+
+
+# -- reconciliation runs ---------------------------------------------------------------------------
+class ReconciliationRun(ResponseModel):
+    reconciliation_id: str
+    source: str | None = None
+    provider: str | None = None
+    status: str | None = None
+    summary: dict | None = None
+    breaks: int | None = None
+    first_day: str | None = None
+    last_day: str | None = None
+    submitted_at: str
+
+
+class ReconciliationRunsResponse(ResponseModel):
+    reconciliations: list[ReconciliationRun]
+    has_more: bool
+    next_cursor: str | None = None

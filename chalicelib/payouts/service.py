@@ -310,6 +310,11 @@ class PayoutService:
             "limit_exceeded", f"this wallet can receive at most {Money(limits.max_per_day, currency)} a day"
         )
 
+    def for_order(self, order_id: str) -> list[dict]:
+        """The payouts of an order's plan (co-operative and members), in plan order, as the API shows them."""
+        plan = self.docs.get(f"orderpayouts#{order_id}") or {"payout_ids": []}
+        return [public_payout(p) for p in (self.docs.get(f"payout#{i}") for i in plan["payout_ids"]) if p]
+
     def list_for_seller(self, seller_id: str) -> list[dict]:
         return [public_payout(p) for p in self.docs.query_index(f"payouts#seller#{seller_id}", limit=200)]
 

@@ -15,7 +15,8 @@ from chalicelib.recon.stored import load_reconciliation, save_reconciliation, st
 class Reconciliations:
     """Submit a statement, read a reconciliation back (paged), export its breaks."""
 
-    def __init__(self, archive, ledger_source, page_size: int = 100, large=None):
+    def __init__(self, archive, ledger_source, page_size: int = 100, large=None, runs=None):
+        self.runs = runs  # runs.ReconciliationRuns: the list of runs (GET /v1/reconciliations), or None
         self.archive = archive
         self.ledger_source = ledger_source
         self.page_size = page_size
@@ -40,9 +41,13 @@ class Reconciliations:
         if self.large is not None:
             reply = self.large.submit(source, content, self.page_size, key=s3_key)  # None: small enough here
             if reply is not None:
+                if self.runs is not None:
+                    self.runs.record(reply)
                 return reply
         rec = reconcile_statement(source, content, self.ledger_source)
         save_reconciliation(self.archive, rec)
+        if self.runs is not None:
+            self.runs.record({}, rec)
         return rec.to_json(1, self.page_size)
 
     def load(self, reconciliation_id: str) -> Reconciliation:
