@@ -204,7 +204,10 @@ def checkout():
     """Starts and refunds a buyer's payment by its method (card, Alipay, WeChat Pay, mobile money, bank)."""
     from chalicelib.payments.checkout import Checkout
 
-    return _cached("checkout", lambda: Checkout(cards(), bank=bank_transfers()))
+    from chalicelib.secrets import env_value, local_api_url
+
+    return_url = env_value("MIZANI_PAYMENT_RETURN_URL", settings.get(), f"{local_api_url()}/v1/health", required=False)
+    return _cached("checkout", lambda: Checkout(cards(), bank=bank_transfers(), return_url=return_url))
 
 
 def bank_transfers():

@@ -56,7 +56,7 @@ def load_simulators(ctx: SimulatorContext, modules: list[str] | None = None) -> 
                 missing.append(module_name)
                 continue
             raise
-        loaded[module_name] = module.make(ctx)
+        loaded[module_name] = ctx.simulators[module_name] = module.make(ctx)
     return loaded, missing
 
 

@@ -74,10 +74,12 @@ class EscrowService(OrderDisputes, OrderPayments):
     def __init__(self, docs: Documents, ledger: Ledger, quotes, cards, workflow, settings, clock=_utc_now, outbox=None,
                  payee_rails=None, languages=None, payments=None):
         from chalicelib.payments.bank import LOCAL_BANK_ACCOUNTS, BankTransfers
-        from chalicelib.payments.checkout import Checkout
+        from chalicelib.payments.checkout import LOCAL_RETURN_URL, Checkout
 
         # Starts and refunds payments by method (payments/methods.py); bootstrap gives the configured one.
-        self.checkout = payments or Checkout(cards, bank=BankTransfers(docs, LOCAL_BANK_ACCOUNTS) if settings.is_local else None)
+        local = settings.is_local
+        self.checkout = payments or Checkout(cards, bank=BankTransfers(docs, LOCAL_BANK_ACCOUNTS) if local else None,
+                                             return_url=LOCAL_RETURN_URL if local else None)
         self.outbox = outbox
         self.languages = languages  # LanguagePreferences: a wallet number's language (SMS); None: English
         from chalicelib.wallets import WalletRegistry

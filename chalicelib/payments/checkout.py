@@ -26,6 +26,10 @@ from chalicelib.money import Money
 from chalicelib.payments.methods import BANK, COLLECTION, STRIPE, PaymentMethod
 
 
+#: Where Alipay sends the buyer back in the local stage (``MIZANI_PAYMENT_RETURN_URL`` elsewhere).
+LOCAL_RETURN_URL = "http://127.0.0.1:8000/v1/health"
+
+
 class MethodNotConfigured(ProviderUnavailable):
     """The payment method is known but this stage has no adapter for it (HTTP 503, code ``not_configured``;
     a retry does not help until an operator configures it)."""
@@ -72,6 +76,8 @@ class Checkout:
     def _stripe(self, order_id: str, chosen: PaymentMethod, pay: Money, metadata: Mapping[str, str]) -> dict:
         extra = {}
         if chosen.name != "card":  # the card flow is confirmed by the buyer's client (Payment Element)
+            if chosen.name == "alipay" and not self.return_url:
+                raise MethodNotConfigured(message="Alipay needs MIZANI_PAYMENT_RETURN_URL (where the buyer comes back)")
             extra = {"payment_method_type": chosen.stripe_type, "return_url": self.return_url}
         intent = self.cards.create_payment_intent(
             pay, idempotency_key=f"mizani:{order_id}:payment_intent", metadata=metadata, **extra,

@@ -28,6 +28,7 @@ from chalicelib.payments.errors import (
     RefundExceedsPayment,
 )
 from chalicelib.payments.model import (
+    PI_REQUIRES_ACTION,
     PI_REQUIRES_PAYMENT_METHOD,
     PI_SUCCEEDED,
     PaymentIntentRef,
@@ -38,7 +39,21 @@ from chalicelib.payments.port import (
     check_idempotency_key,
     check_metadata,
     check_payment_amount,
+    check_wallet,
 )
+
+
+def _fake_next_action(pi_id: str, kind: Optional[str], return_url: Optional[str]) -> Optional[dict]:
+    """Stripe's ``next_action`` shapes for a wallet confirmed at creation (no real URLs)."""
+    if kind == "alipay":
+        return {"type": "alipay_handle_redirect", "alipay_handle_redirect": {
+            "native_data": None, "native_url": None, "return_url": return_url, "url": f"https://fake.invalid/alipay/{pi_id}"}}
+    if kind == "wechat_pay":
+        return {"type": "wechat_pay_display_qr_code", "wechat_pay_display_qr_code": {
+            "data": f"weixin://wxpay/bizpayurl?pr={pi_id}", "hosted_instructions_url": f"https://fake.invalid/wechat/{pi_id}",
+            "image_data_url": "data:image/png;base64,", "image_url_png": f"https://fake.invalid/wechat/{pi_id}.png",
+            "image_url_svg": f"https://fake.invalid/wechat/{pi_id}.svg"}}
+    return None
 
 
 class FakeCardGateway(CardGateway):
@@ -56,12 +71,16 @@ class FakeCardGateway(CardGateway):
 
     # -- CardGateway ---------------------------------------------------------
     def create_payment_intent(
-        self, amount: Money, idempotency_key: str, metadata: Mapping[str, str]
+        self, amount: Money, idempotency_key: str, metadata: Mapping[str, str],
+        payment_method_type: Optional[str] = None, return_url: Optional[str] = None,
     ) -> PaymentIntentRef:
         check_payment_amount(amount)
         check_idempotency_key(idempotency_key)
+        check_wallet(payment_method_type, return_url)
         metadata = check_metadata(metadata)
         arguments = (amount, tuple(sorted(metadata.items())))
+        if payment_method_type:
+            arguments += (payment_method_type, return_url)
         with self._lock:
             replay = self._replay(idempotency_key, "create_payment_intent", arguments)
             if replay is not None:
@@ -72,10 +91,11 @@ class FakeCardGateway(CardGateway):
             intent = PaymentIntentRef(
                 payment_intent_id=pi_id,
                 client_secret=f"{pi_id}_secret_{secrets.token_hex(12)}",
-                status=PI_REQUIRES_PAYMENT_METHOD,
+                status=PI_REQUIRES_ACTION if payment_method_type else PI_REQUIRES_PAYMENT_METHOD,
                 amount=amount,
                 metadata=dict(metadata),
                 amount_received=Money.zero(amount.currency),
+                next_action=_fake_next_action(pi_id, payment_method_type, return_url),
             )
             self._intents[pi_id] = intent
             self._refunded[pi_id] = 0

@@ -15,6 +15,7 @@ from chalicelib.money import Money
 
 #: PaymentIntent statuses (Stripe's vocabulary).
 PI_REQUIRES_PAYMENT_METHOD = "requires_payment_method"
+PI_REQUIRES_ACTION = "requires_action"
 PI_PROCESSING = "processing"
 PI_SUCCEEDED = "succeeded"
 PI_CANCELED = "canceled"
@@ -30,6 +31,9 @@ class PaymentIntentRef:
     amount: Money
     metadata: Mapping[str, str] = field(default_factory=dict, compare=False)
     amount_received: Optional[Money] = None
+    #: What the buyer's app must do next (Stripe's ``next_action``: ``alipay_handle_redirect``,
+    #: ``wechat_pay_display_qr_code``), once an intent is confirmed with a wallet; ``None`` otherwise.
+    next_action: Optional[Mapping] = field(default=None, compare=False)
 
     @property
     def succeeded(self) -> bool:

@@ -22,6 +22,8 @@ from chalicelib.money import Money
 from chalicelib.payments.model import PaymentIntentRef, RefundRef
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+#: The wallets confirmed at creation, through Stripe (``payment_method_types``).
+WALLET_TYPES = frozenset({"alipay", "wechat_pay"})
 # Stripe's metadata limits: 50 keys, key up to 40 characters, value up to 500.
 MAX_METADATA_KEYS = 50
 MAX_METADATA_KEY_LENGTH = 40
@@ -33,9 +35,15 @@ class CardGateway(abc.ABC):
 
     @abc.abstractmethod
     def create_payment_intent(
-        self, amount: Money, idempotency_key: str, metadata: Mapping[str, str]
+        self, amount: Money, idempotency_key: str, metadata: Mapping[str, str],
+        payment_method_type: Optional[str] = None, return_url: Optional[str] = None,
     ) -> PaymentIntentRef:
-        """Create a PaymentIntent for ``amount``; ``metadata`` (e.g. ``order_id``) comes back on its webhooks."""
+        """Create a PaymentIntent for ``amount``; ``metadata`` (e.g. ``order_id``) comes back on its webhooks.
+
+        Without ``payment_method_type`` the buyer's client confirms it (the card flow). With a wallet
+        (``alipay``, ``wechat_pay``: ``WALLET_TYPES``) it is created with that one
+        ``payment_method_types`` entry and confirmed at once (Alipay needs ``return_url``), so it comes
+        back ``requires_action`` with ``next_action`` (the redirect or the QR code)."""
 
     @abc.abstractmethod
     def retrieve_payment_intent(self, payment_intent_id: str) -> PaymentIntentRef:
@@ -88,6 +96,17 @@ def check_metadata(metadata: Optional[Mapping[str, str]]) -> dict:
         if value:  # Stripe treats an empty value as "unset": keep the fake and the real one alike
             checked[key] = value
     return checked
+
+
+def check_wallet(payment_method_type: Optional[str], return_url: Optional[str]) -> None:
+    if payment_method_type is None:
+        return
+    if payment_method_type not in WALLET_TYPES:
+        raise ValidationError("validation_error", f"payment_method_type is one of {', '.join(sorted(WALLET_TYPES))}",
+                              path="payment_method_type")
+    if payment_method_type == "alipay" and not return_url:
+        raise ValidationError("validation_error", "Alipay needs a return_url (where the buyer comes back)",
+                              path="return_url")
 
 
 def check_payment_amount(amount: Money) -> Money:

@@ -47,6 +47,7 @@ from chalicelib.payments.port import (
     check_idempotency_key,
     check_metadata,
     check_payment_amount,
+    check_wallet,
 )
 
 #: The header Stripe signs webhooks with.
@@ -84,16 +85,28 @@ class StripeCardGateway(CardGateway):
 
     # -- CardGateway ---------------------------------------------------------
     def create_payment_intent(
-        self, amount: Money, idempotency_key: str, metadata: Mapping[str, str]
+        self, amount: Money, idempotency_key: str, metadata: Mapping[str, str],
+        payment_method_type: Optional[str] = None, return_url: Optional[str] = None,
     ) -> PaymentIntentRef:
         check_payment_amount(amount)
         check_idempotency_key(idempotency_key)
+        check_wallet(payment_method_type, return_url)
         params: dict = {
             "amount": to_stripe_amount(amount),
             "currency": amount.currency.lower(),
             # The buyer's client confirms with Stripe.js / the Payment Element; Stripe picks the methods.
             "automatic_payment_methods": {"enabled": True},
         }
+        if payment_method_type is not None:
+            # A wallet, confirmed server-side at creation: the intent comes back requires_action with
+            # next_action (alipay_handle_redirect / wechat_pay_display_qr_code) for the buyer's app.
+            del params["automatic_payment_methods"]
+            params.update({"payment_method_types": [payment_method_type], "confirm": True,
+                           "payment_method_data": {"type": payment_method_type}})
+            if return_url:
+                params["return_url"] = return_url
+            if payment_method_type == "wechat_pay":
+                params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
         metadata = check_metadata(metadata)
         if metadata:
             params["metadata"] = metadata
@@ -258,6 +271,7 @@ def _intent_ref(intent: Any) -> PaymentIntentRef:
         amount=from_stripe_amount(intent["amount"], currency),
         metadata={str(k): str(v) for k, v in metadata.items()},
         amount_received=from_stripe_amount(received, currency) if received is not None else None,
+        next_action=intent.get("next_action") or None,
     )
 
 

@@ -27,3 +27,8 @@ class SimulatorContext:
     api_base_url: str  # the Mizani API, e.g. http://127.0.0.1:8000 (webhooks go there)
     sandbox_base_url: str  # where the simulators themselves are served, e.g. http://127.0.0.1:8001
     env: dict = field(default_factory=dict)  # the stage's environment (secrets, settings)
+    #: Simulators that own payments other than Stripe's PaymentIntents (``owns_payment(id)``,
+    #: ``pay_payment(id, body) -> (status, reply)``): ``POST /sandbox/payments/{id}/pay`` reaches them.
+    payers: list = field(default_factory=list)
+    #: Every simulator by module, once loaded (``sandbox/providers.py``): one simulator may ask another.
+    simulators: dict = field(default_factory=dict)

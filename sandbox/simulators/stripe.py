@@ -20,7 +20,8 @@ Stripe's statuses (400, 401, 402, 404); every reply has a ``Request-Id``.
 Sandbox controls (not Stripe's API; no auth):
 
 - ``POST /sandbox/payments/<pi_id>/pay`` ``{"outcome": "succeeded"|"failed"}``: the buyer
-  pays. Success creates a charge and a balance transaction (reporting_category ``charge``,
+  pays (an id that is not a PaymentIntent goes to the simulator that owns it, ``ctx.payers``:
+  a mobile-money collection approved on the phone, a bank transfer arriving). Success creates a charge and a balance transaction (reporting_category ``charge``,
   fee 2.9 % + a fixed fee, see ``FIXED_FEE_MINOR``); failure leaves the PI in
   ``requires_payment_method`` with ``last_payment_error``. Then the signed
   ``payment_intent.succeeded`` / ``payment_intent.payment_failed`` event is POSTed to
@@ -71,6 +72,7 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, g, has_request_context, request
 
 from sandbox.simulators import SimulatorContext
+from sandbox.simulators.stripe_wallets import CONFIRM_PARAMS, StripeWallets
 
 DEFAULT_WEBHOOK_SECRET = "whsec_local"
 DEFAULT_WEBHOOK_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
@@ -118,6 +120,7 @@ PI_CREATE_PARAMS = frozenset(
         "receipt_email",
         "statement_descriptor_suffix",
         "expand",
+        *CONFIRM_PARAMS,  # Alipay and WeChat Pay confirmed at creation (stripe_wallets.py)
     ]
 )
 REFUND_CREATE_PARAMS = frozenset(["payment_intent", "charge", "amount", "metadata", "reason", "expand"])
@@ -193,7 +196,7 @@ def sign(payload: str, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-class StripeSimulator:
+class StripeSimulator(StripeWallets):
     """The simulator; ``blueprint`` serves it, ``reset()`` forgets everything."""
 
     def __init__(self, ctx: SimulatorContext, clock: Callable[[], float] = time.time) -> None:
@@ -215,6 +218,7 @@ class StripeSimulator:
             self._txn_payment_intent: dict[str, Optional[str]] = {}
             self._idempotency: dict[tuple[str, str], dict] = {}
             self._api_versions: dict[str, str] = {}  # pi id -> Stripe-Version of its creation request
+            self._wallets: dict[str, str] = {}  # pi id -> alipay | wechat_pay (stripe_wallets.py)
 
     # -- settings from the stage environment -------------------------------------
     def _webhook_secret(self) -> str:
@@ -427,6 +431,7 @@ class StripeSimulator:
             "receipt_email": params.get("receipt_email"),
             "status": "requires_payment_method",
         }
+        self.confirm_at_creation(params, intent)  # Alipay / WeChat Pay: requires_action with next_action
         with self._lock:
             self.payment_intents[pi_id] = intent
             self._api_versions[pi_id] = request.headers.get("Stripe-Version") or DEFAULT_API_VERSION
@@ -693,7 +698,7 @@ class StripeSimulator:
                               param="outcome")
         with self._lock:
             intent = self._intent(pi_id, param="payment_intent")
-            if intent["status"] != "requires_payment_method":
+            if intent["status"] not in ("requires_payment_method", "requires_action"):
                 raise StripeError(400, f"This PaymentIntent's status is {intent['status']}; it cannot be paid again.",
                                   code="payment_intent_unexpected_state", param="payment_intent")
             now = self._now()
@@ -732,6 +737,11 @@ class StripeSimulator:
                 intent.update(status="succeeded", amount_received=amount, latest_charge=charge_id,
                               payment_method=payment_method, last_payment_error=None)
                 event_type = "payment_intent.succeeded"
+                if self.wallet_of(intent) != "card":
+                    self.wallet_charge(intent, charge, succeeded=True)
+            elif self.wallet_of(intent) != "card":  # the wallet declined: the intent can be paid again
+                self.wallet_charge(intent, charge, succeeded=False)
+                event_type = "payment_intent.payment_failed"
             else:
                 charge.update(failure_code="card_declined", failure_message="Your card was declined.",
                               outcome={"network_status": "declined_by_network", "reason": "generic_decline",
@@ -802,6 +812,13 @@ class StripeSimulator:
         def sandbox_pay(pi_id: str):
             g.stripe_request_id = new_id("req_", 14)
             body = request.get_json(silent=True) or {}
+            with self._lock:
+                ours = pi_id in self.payment_intents
+            if not ours:  # another method's payment (a wallet collection, a bank transfer): its simulator pays it
+                for payer in self.ctx.payers:
+                    if payer.owns_payment(pi_id):
+                        status, reply = payer.pay_payment(pi_id, body)
+                        return Response(json.dumps(reply, indent=2), status=status, mimetype="application/json")
             try:
                 intent, webhook = self.pay(pi_id, str(body.get("outcome", "succeeded")))
             except StripeError as e:
@@ -830,6 +847,11 @@ class StripeSimulator:
                     for r in self.events.values()
                 ]
             return self._reply({"events": listing})
+
+        @bp.route("/sandbox/stripe/<wallet>/<pi_id>", methods=["GET"])
+        def sandbox_wallet_page(wallet: str, pi_id: str):
+            status, page = self.wallet_page(pi_id)
+            return Response(page, status=status, mimetype="text/html")
 
         @bp.route("/sandbox/statements/stripe_balance", methods=["GET"])
         def sandbox_statement():

@@ -1,0 +1,111 @@
+"""Buyers' payment methods over HTTP on the sandbox: each method from order to settled and to refunded,
+the refusals a buyer sees at checkout, and the books balanced whatever the method."""
+import pytest
+
+COFFEE_LINE = {"description": "Washed arabica, grade A1", "hs_code": "0901.11", "quantity": "1", "unit": "kg",
+               "unit_price": {"amount": 1200, "currency": "USD"}}
+
+
+def checkout(world, seller, method, pay_currency="CNY", *, kg="1", payer=None, buyer=None, unit_price=None):
+    body = {"seller_id": seller["seller_id"], "pay_currency": pay_currency, "payment_method": method,
+            "lines": [{**COFFEE_LINE, "quantity": kg, **({"unit_price": unit_price} if unit_price else {})}]}
+    if payer:
+        body["payer_msisdn"] = payer
+    return world.post("/v1/orders", "buyer", buyer or world.buyer(), body)
+
+
+def pay_with_sandbox(world, order, outcome="succeeded"):
+    reply = world.http.post(f"{world.sim}/sandbox/payments/{order['payment']['payment_id']}/pay",
+                            json={"outcome": outcome}, timeout=30)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def to_settled(world, order):
+    paid = world.wait_for(order["order_id"], {"paid"})
+    shipped = world.ok(world.ship(paid))
+    assert world.customs(shipped, "cleared").status_code == 200
+    return world.wait_for(order["order_id"], {"settled"})
+
+
+def to_refunded(world, order):
+    paid = world.wait_for(order["order_id"], {"paid"})
+    shipped = world.ok(world.ship(paid))
+    assert world.customs(shipped, "rejected").status_code == 200
+    return world.wait_for(order["order_id"], {"refunded"})
+
+
+# -- checkout's refusals ---------------------------------------------------------------------------
+
+
+def test_an_unknown_method_or_an_unknown_field_is_a_validation_error(world):
+    seller = world.seller()
+    unknown = checkout(world, seller, "cheque")
+    assert unknown.status_code == 400 and unknown.json()["error"]["code"] == "validation_error"
+    body = {"seller_id": seller["seller_id"], "pay_currency": "CNY", "lines": [COFFEE_LINE], "payment_method": "card",
+            "card_number": "4242424242424242"}
+    extra = world.post("/v1/orders", "buyer", world.buyer(), body)
+    assert extra.status_code == 400 and extra.json()["error"]["code"] == "validation_error"
+
+
+def test_a_method_that_cannot_pay_the_currency_or_a_payer_of_another_rail_is_a_validation_error(world):
+    seller = world.seller()
+    wrong_currency = checkout(world, seller, "alipay", "RWF")
+    assert wrong_currency.status_code == 400
+    assert wrong_currency.json()["error"]["fields"][0]["path"] == "pay_currency"
+    not_mtn = checkout(world, seller, "mtn_momo", "RWF", payer="254712345678")  # a Safaricom number
+    assert not_mtn.status_code == 400 and not_mtn.json()["error"]["fields"][0]["path"] == "payer_msisdn"
+    no_payer = checkout(world, seller, "mpesa", "KES")
+    assert no_payer.status_code == 400 and no_payer.json()["error"]["fields"][0]["path"] == "payer_msisdn"
+
+
+def test_a_container_by_card_is_limit_exceeded_naming_bank_transfer(world):
+    seller = world.seller()
+    refused = checkout(world, seller, "card", "USD", kg="100000")  # 1,200,000.00 USD
+    assert refused.status_code == 422
+    error = refused.json()["error"]
+    assert error["code"] == "limit_exceeded" and error["methods"] == ["bank_transfer"]
+    assert "bank_transfer" in error["message"]
+
+
+# -- Alipay and WeChat Pay (Stripe) ----------------------------------------------------------------
+
+
+def test_an_alipay_order_carries_the_redirect_and_goes_from_order_to_settled(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "alipay"), 201)
+    payment = order["payment"]
+    assert payment["method"] == "alipay" and payment["provider"] == "stripe"
+    assert payment["payment_id"] == payment["payment_intent_id"]
+    assert payment["next_action"]["type"] == "alipay_handle_redirect"
+    assert payment["next_action"]["alipay_handle_redirect"]["url"].startswith(world.sim)
+    assert pay_with_sandbox(world, order)["webhook"]["status"] == 200
+    done = to_settled(world, order)
+    assert done["payment"]["method"] == "alipay"
+    assert world.wallet(seller["payout"]["msisdn"])["balances"] == [done["payout"]]
+    escrow = world.account(f"escrow:{order['order_id']}")
+    assert escrow["balance"] == 0 and escrow["credits_posted"] == order["pay"]["amount"]
+    assert world.trial_balance()["balanced"]
+
+
+def test_a_wechat_pay_order_shows_its_qr_code_and_is_refunded_when_customs_rejects(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "wechat_pay"), 201)
+    assert order["payment"]["next_action"]["wechat_pay_display_qr_code"]["data"].startswith("weixin://")
+    pay_with_sandbox(world, order)
+    refunded = to_refunded(world, order)
+    assert refunded["payment"]["method"] == "wechat_pay"
+    refunds = world.stripe_api(f"/v1/payment_intents/{order['payment']['payment_intent_id']}")
+    assert refunds["status"] == "succeeded"
+    assert world.account(f"escrow:{order['order_id']}")["balance"] == 0
+    assert world.trial_balance()["balanced"]
+
+
+def test_a_declined_alipay_attempt_is_noted_and_the_order_can_still_be_paid(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "alipay"), 201)
+    assert pay_with_sandbox(world, order, "failed")["webhook"]["status"] == 200
+    noted = world.read(order["order_id"])
+    assert noted["status"] == "awaiting_payment" and noted["timeline"][-1]["status"] == "payment_failed"
+    pay_with_sandbox(world, order)
+    assert world.wait_for(order["order_id"], {"paid"})["status"] == "paid"
