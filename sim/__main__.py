@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="split the orders over this many independent worlds, one process each (seeds derived from --seed)")
     parser.add_argument("--shard", type=int, action="append",
                         help="run only this world of --jobs (1-based; a replay), may repeat")
+    parser.add_argument("--strict", action="store_true", help="count the known bugs (sim/known.py) as violations")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
     if args.jobs < 1 or any(not 1 <= k <= args.jobs for k in args.shard or ()):
@@ -38,7 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     results = run(args.seed, args.orders, jobs=args.jobs, shards=[k - 1 for k in args.shard] if args.shard else None,
                   faults=args.faults, trace=args.trace, stop_on_first=not args.keep_going,
-                  interarrival=args.interarrival, progress=not args.quiet, until_step=args.until_step, plant=args.plant)
+                  interarrival=args.interarrival, progress=not args.quiet, until_step=args.until_step, plant=args.plant,
+                  strict=args.strict)
     elapsed = time.perf_counter() - started
     shards = [k - 1 for k in args.shard] if args.shard else list(range(args.jobs))
     violations = 0
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         if result.violations:
             first = result.violations[0]
             replay = (f"{sys.executable} -m sim --seed {args.seed} --orders {args.orders} --faults {args.faults}"
+                      f"{' --strict' if args.strict else ''}"
                       f"{f' --jobs {args.jobs} --shard {shard + 1}' if args.jobs > 1 else ''}"
                       f"{' --plant ' + args.plant if args.plant else ''} --until-step {first.step}"
                       f" --trace sim-{args.seed}.trace")
@@ -64,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     fingerprint = hashlib.sha256("".join(r.trace_sha256 for r in results).encode()).hexdigest()
     print(f"ended: {', '.join(f'{k} {v}' for k, v in sorted(statuses.items())) or 'none'}; "
           f"operator cases {sum(r.operator_cases for r in results)}; trace sha256 {fingerprint[:16]}")
+    known: dict[str, int] = {}
+    for result in results:
+        for k, v in result.known.items():
+            known[k] = known.get(k, 0) + v
+    if known:
+        print("known bugs (sim/known.py, not counted; --strict counts them): "
+              + ", ".join(f"{k} {v}" for k, v in sorted(known.items())))
     top = sorted(faults.items(), key=lambda kv: (-kv[1], kv[0]))
     print("faults: " + (", ".join(f"{k} {v}" for k, v in top) or "none"))
     print(f"sim: seed {args.seed}, orders {sum(r.orders for r in results)}, steps {sum(r.steps for r in results)}, "

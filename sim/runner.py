@@ -77,6 +77,8 @@ class Result:
     statuses: dict
     fault_counts: dict
     operator_cases: int
+    known: dict  # known bug id -> instances (sim/known.py)
+    known_examples: dict  # known bug id -> its first Violation
 
     def line(self) -> str:
         return (f"sim: seed {self.seed}, orders {self.orders}, steps {self.steps}, faults {self.faults}, "
@@ -88,7 +90,7 @@ class Simulation:
 
     def __init__(self, seed: int, orders: int, *, faults: str = "default", trace_file=None, stop_on_first: bool = True,
                  mean_interarrival_s: float = 20.0, progress=None, excluded_faults: frozenset[str] = frozenset(),
-                 until_step: int | None = None):
+                 until_step: int | None = None, strict: bool = False):
         self.seed = seed
         self.orders = orders
         self.trace_file = trace_file
@@ -107,8 +109,9 @@ class Simulation:
         self.settings = Settings(stage="local", customs_timeout_seconds=CUSTOMS_TIMEOUT_S,
                                  payout_poll_seconds=POLL_SECONDS)
         self.world = World(self, self.plan, self.rngs, self.trace, self.settings,
-                           on_commit=self._on_commit, on_execution_end=self._execution_ended)
-        self.checker = Checker(self.world, stop_on_first=stop_on_first)
+                           on_commit=self._on_commit, on_execution_end=self._execution_ended,
+                           on_task_error=lambda *args: self.checker.on_task_error(*args))
+        self.checker = Checker(self.world, stop_on_first=stop_on_first, strict=strict)
         for rail in self.world.rails.values():
             rail.observer = self.checker.on_provider_payment
         self.workload = Workload(self.rngs["workload"], orders, mean_interarrival_s)
@@ -189,7 +192,8 @@ class Simulation:
                 checker.final()
         return Result(self.seed, self.created, self.steps, plan.total, list(checker.violations),
                       time.perf_counter() - started, self._digest.hexdigest(), dict(sorted(self._status_counts().items())),
-                      dict(sorted(plan.counts.items())), len(checker.operator_cases))
+                      dict(sorted(plan.counts.items())), len(checker.operator_cases), dict(sorted(checker.known.items())),
+                      dict(checker.known_examples))
 
     def _status_counts(self) -> dict:
         counts = dict(self.statuses)
@@ -630,18 +634,19 @@ def _run_shard(args: dict) -> Result:
         simulation = Simulation(shard_seed(args["seed"], shard, jobs), shard_orders(args["orders"], shard, jobs),
                                 faults=args["faults"], trace_file=trace_file, stop_on_first=args["stop_on_first"],
                                 mean_interarrival_s=args["interarrival"], progress=progress,
-                                until_step=args["until_step"], excluded_faults=args["excluded"])
+                                until_step=args["until_step"], excluded_faults=args["excluded"], strict=args["strict"])
         return simulation.run()
 
 
 def run(seed: int, orders: int, *, jobs: int = 1, shards=None, faults: str = "default", trace: str | None = None,
         stop_on_first: bool = True, interarrival: float = 20.0, progress: bool = False, until_step: int | None = None,
-        plant: str | None = None, excluded: frozenset[str] = frozenset()) -> list[Result]:
+        plant: str | None = None, excluded: frozenset[str] = frozenset(), strict: bool = False) -> list[Result]:
     """Run ``orders`` orders as ``jobs`` independent worlds (one process each when ``jobs`` > 1);
     ``shards`` picks some of them (a replay). Returns one ``Result`` per world run, in shard order."""
     picked = list(range(jobs)) if shards is None else list(shards)
     tasks = [dict(seed=seed, orders=orders, jobs=jobs, shard=k, faults=faults, trace=trace, stop_on_first=stop_on_first,
-                  interarrival=interarrival, progress=progress, until_step=until_step, plant=plant, excluded=excluded)
+                  interarrival=interarrival, progress=progress, until_step=until_step, plant=plant, excluded=excluded,
+                  strict=strict)
              for k in picked]
     if len(tasks) == 1:
         return [_run_shard(tasks[0])]

@@ -195,7 +195,7 @@ class World:
     """Everything one run needs (see the module doc). ``scheduler`` has ``now_ns`` and ``after``."""
 
     def __init__(self, scheduler, plan: FaultPlan, rngs: dict, trace, settings: Settings, on_commit=None,
-                 on_execution_end=None):
+                 on_execution_end=None, on_task_error=None):
         from chalicelib import bootstrap
         from chalicelib.escrow.service import EscrowService
         from chalicelib.notify.outbox import Outbox
@@ -252,6 +252,7 @@ class World:
                                        task_latency_ns=self._task_latency)
         self.workflow.interpreter = self.interpreter
         self.invocations = 0
+        self.on_task_error = on_task_error
 
     def rail(self, name: str) -> SimRail:
         return self.rails[name]
@@ -282,6 +283,8 @@ class World:
                 outcome = ("error", type(error).__name__, cause)
         if outcome[0] == "error":
             self.trace(f"task {where} -> {outcome[1]}")
+            if self.on_task_error is not None:
+                self.on_task_error(execution.name, state_name, outcome[1], outcome[2])
             raise TaskFailed(outcome[1], outcome[2])
         if self.plan.hit("sfn.lost_reply", where):
             raise TaskFailed("Lambda.ServiceException", "the function ran; its reply was lost")
