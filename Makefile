@@ -11,11 +11,15 @@ STAGE       ?= dev
 ROLE        ?= buyer
 SUB         ?= $(ROLE)-1
 PHONE       ?= +250788123456
+SEED        ?= 1
+ORDERS      ?= 10000
+JOBS        ?= 1
+SIM_ARGS    ?=
 PYTEST_ARGS ?=
 ASL_FILES   := $(wildcard infra/*.asl.json)
 ASL_LOCAL   := .tools/node_modules/.bin/asl-validator
 
-.PHONY: help demo test run ussd bench token package asl policies venv clean
+.PHONY: help demo test run ussd sim bench token package asl policies venv clean
 
 help:
 	@echo "make demo      the coffee story end to end on the embedded sandbox"
@@ -23,6 +27,7 @@ help:
 	@echo "make run       serve the API on :8000 and the provider simulators on :8001 until Ctrl-C"
 	@echo "make token ROLE=buyer SUB=buyer-1   a local-stage JWT"
 	@echo "make ussd PHONE=+250788123456   a basic phone in the terminal, dialling the USSD menu of make run"
+	@echo "make sim SEED=1 ORDERS=10000 [JOBS=2]   the deterministic simulator: the money path under faults, invariants after every step"
 	@echo "make bench     benchmarks (prints figures)"
 	@echo "make package STAGE=dev   CloudFormation package in build/package (chalice package + infra merge template)"
 	@echo "make asl       validate infra/*.asl.json with asl-validator (needs node)"
@@ -46,6 +51,9 @@ run: $(STAMP)
 
 ussd: $(STAMP)
 	@$(PY) -m sandbox.ussd_phone $(PHONE)
+
+sim: $(STAMP)
+	$(PY) -m sim --seed $(SEED) --orders $(ORDERS) --jobs $(JOBS) $(SIM_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench
