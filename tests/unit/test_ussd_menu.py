@@ -452,6 +452,22 @@ def test_a_failing_directory_gets_an_end_screen(world, farmer):
     assert farmer.dial().last == "END Sorry, Mizani cannot answer now. Please try again later."
 
 
+def test_outside_the_local_stage_a_missing_pepper_is_an_end_screen_and_a_set_one_builds(monkeypatch):
+    from chalicelib.documents import MemoryDocuments
+    from chalicelib.settings import Settings
+    from chalicelib.ussd.fake import FakeDirectory
+    from chalicelib.ussd.service import answer_callback, build_service
+
+    def build():
+        return build_service(Settings(stage="prod"), MemoryDocuments(), FakeDirectory)
+
+    monkeypatch.delenv("MIZANI_PIN_PEPPER", raising=False)
+    body = form("s1", "+250788100002", "")
+    assert answer_callback(build, body) == "END Sorry, Mizani cannot answer now. Please try again later."
+    monkeypatch.setenv("MIZANI_PIN_PEPPER", "arn:aws:ssm:eu-west-1:123456789012:parameter/mizani/prod/pin-pepper")
+    assert build().hasher is not None  # resolved on the first PIN, not at build
+
+
 def test_the_callback_parser_reads_what_africas_talking_sends():
     request = parse_callback(form("ATUid_1", "+250788100002", "3*5000", serviceCode="*384*2026#"))
     assert (request.session_id, request.msisdn, request.inputs) == ("ATUid_1", "250788100002", ("3", "5000"))
