@@ -27,12 +27,14 @@ from chalicelib.api.trade_schemas import (
     AllocationRequest,
     AllocationResponse,
     BalanceResponse,
+    BankNotificationAck,
     MemberRequest,
     MemberResponse,
     MembersResponse,
     PageQuery,
     OrderRequest,
     OrderResponse,
+    PaymentLookup,
     PayoutsResponse,
     PayoutView,
     ReconciliationQuery,
@@ -238,6 +240,12 @@ def list_refunds(call: Call) -> dict:
     return bootstrap.escrow().refunds(call.query.status, call.query.page_size, call.query.cursor)
 
 
+@api.get("/v1/payments/{payment_id}", roles=STAFF, response=PaymentLookup,
+         summary="Which order a payment is for: a PaymentIntent id, a collection reference or a bank reference")
+def payment_lookup(call: Call, payment_id: str) -> dict:
+    return bootstrap.escrow().payment_lookup(payment_id)
+
+
 @api.post("/v1/orders/{order_id}/refund/paid", roles=STAFF, body=RefundPaidRequest, response=OrderResponse, status=200,
           summary="Finance sent a bank-transfer refund back to the buyer: owed becomes paid (once)")
 def refund_paid(call: Call, order_id: str) -> dict:
@@ -268,6 +276,16 @@ def stripe_webhook(call: Call) -> dict:
     from chalicelib.api import webhooks
 
     return webhooks.handle_stripe(call.raw_body, call.header("stripe-signature"))
+
+
+@api.post("/v1/webhooks/bank", roles=PUBLIC, idempotent=False, response=BankNotificationAck,
+          content_types=["application/xml", "text/xml", "*/*"],
+          summary="The bank's ISO 20022 camt.054 credit notifications (Mizani-Signature verified; each bank entry "
+                  "booked once)")
+def bank_webhook(call: Call) -> dict:
+    from chalicelib.api import webhooks
+
+    return webhooks.handle_bank(call.raw_body, call.header("mizani-signature"))
 
 
 @api.post("/v1/webhooks/customs", roles=PUBLIC, idempotent=False, response=Acknowledged,

@@ -145,11 +145,21 @@ def remittance_reference(node: Node | None) -> str | None:
         if found:
             return found
     for unstructured in remittance.findall("Ustrd"):
-        for word in unstructured.text.replace(",", " ").replace(";", " ").split():
-            found = parse_creditor_reference(word)
-            if found:
-                return found
-        found = parse_creditor_reference(unstructured.text)
+        found = find_creditor_reference(unstructured.text)
         if found:
             return found
+    return None
+
+
+_RF_IN_TEXT = re.compile(r"RF\d{2}(?: ?[0-9A-Z]){1,21}")
+
+
+def find_creditor_reference(text: str) -> str | None:
+    """The first valid RF reference written in free text, printed in groups or not ("RF18 5390 0754 7034")."""
+    for match in _RF_IN_TEXT.finditer(str(text or "").upper()):
+        compact = match.group(0).replace(" ", "")
+        for end in range(len(compact), 4, -1):  # the longest prefix whose check digits hold
+            found = parse_creditor_reference(compact[:end])
+            if found:
+                return found
     return None

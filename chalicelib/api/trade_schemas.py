@@ -201,6 +201,24 @@ class RefundsResponse(ResponseModel):
     next_cursor: str | None = None
 
 
+class PaymentLookup(ResponseModel):
+    """Which order a payment id (PaymentIntent, collection reference, bank reference) is for."""
+
+    payment_id: str
+    order_id: str
+    method: str
+    amount: Money
+    order_status: str
+    bank_transfer: BankTransferView | None = None
+
+
+class BankNotificationAck(ResponseModel):
+    received: bool = True
+    duplicate: bool = False
+    matched: int = Field(default=0, description="credits booked to an order's escrow (or already booked)")
+    unmatched: int = Field(default=0, description="credits whose reference names no order: nothing moved")
+
+
 class RefundPaidRequest(RequestModel):
     bank_reference: Text = Field(description="the reference of the bank transfer finance sent back to the buyer")
 

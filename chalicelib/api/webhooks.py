@@ -61,6 +61,42 @@ def handle_customs(raw_body: bytes, signature: str | None) -> dict:
     return _ack()
 
 
+def handle_bank(raw_body: bytes, signature: str | None) -> dict:
+    """The bank's ISO 20022 camt.054 credit notification (``Mizani-Signature`` with ``MIZANI_BANK_SECRET``,
+    the customs webhook's scheme). Each booked credit to our account whose reference names an order is
+    booked into that order's escrow, once per bank entry (``EscrowService.bank_credit``); a credit with
+    no known reference is acknowledged and moves nothing (camt.053 reconciliation shows it). A repeated
+    notification (same ``MsgId``) is acknowledged as a duplicate."""
+    import logging
+
+    from chalicelib.api.signatures import verify
+    from chalicelib.payments.bank import parse_notification, webhook_secret
+    from chalicelib.payments.checkout import MethodNotConfigured
+
+    cfg = settings.get()
+    verify(raw_body, signature, webhook_secret(cfg), cfg.webhook_tolerance_seconds)
+    notification = parse_notification(raw_body)
+    docs = bootstrap.docs()
+    marker = f"event#bank#{notification.message_id}"
+    if docs.get(marker, "claim") is not None:
+        return {**_ack(duplicate=True), "matched": 0, "unmatched": 0}
+    bank = bootstrap.bank_transfers()
+    if bank is None:
+        raise MethodNotConfigured(message="bank transfers are not configured here")
+    escrow = bootstrap.escrow()
+    matched = unmatched = 0
+    for order_id, credit in bank.matched(notification):
+        if order_id is None:
+            unmatched += 1
+            logging.getLogger("mizani.bank").warning("bank credit %s of %s carries no order reference (%s)",
+                                                     credit.entry_id, credit.amount, credit.reference)
+            continue
+        escrow.bank_credit(order_id, credit.amount, credit.entry_id, credit.booked_on)
+        matched += 1
+    docs.claim(marker)
+    return {**_ack(), "matched": matched, "unmatched": unmatched}
+
+
 def handle_rail_callback(rail_name: str, raw_body: bytes, payout_id: str | None = None, token: str | None = None,
                          kind: str = "result") -> dict:
     """A payout rail's callback (``chalicelib.rails``): only a hint. The rail's adapter says which

@@ -206,5 +206,22 @@ class OrderPayments:
         found, following = self.docs.query_page(f"refunds#{status}", limit, cursor, newest_first=False)
         return {"refunds": found, "has_more": following is not None, "next_cursor": following}
 
+    def payment_lookup(self, payment_id: str) -> dict:
+        """Finance's question "which order is this payment?": a PaymentIntent id, a collection reference
+        or a bank reference -> the order, its method, the amount and where it stands."""
+        from chalicelib.errors import NotFound
+
+        for prefix in ("pi#", "collection#", "bankref#"):
+            link = self.docs.get(f"{prefix}{payment_id}") if isinstance(payment_id, str) else None
+            if link and link.get("order_id"):
+                order = self.order(link["order_id"])
+                payment = order.get("payment") or {}
+                view = {"payment_id": payment_id, "order_id": order["order_id"], "method": methods.of_order(order).name,
+                        "amount": order["pay"], "order_status": order["status"]}
+                if payment.get("bank_transfer"):
+                    view["bank_transfer"] = payment["bank_transfer"]
+                return view
+        raise NotFound("not_found", "no payment with this id")
+
     def _payment_stamp(self) -> str:
         return self.clock().astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

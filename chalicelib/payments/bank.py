@@ -182,8 +182,21 @@ class BankTransfers:
             "bank_transfer": {"reference": reference, "amount": pay.to_json(), "account": self.account_for(pay.currency)},
         }
 
+    def matched(self, notification: Notification) -> list[tuple[str | None, BankCredit]]:
+        """Each credit of ``notification`` to one of our accounts with the order its reference names
+        (``None``: no order has that reference, or it carries none). Credits to other accounts are left out."""
+        return [(self.order_for(c.reference), c) for c in notification.credits if self.ours(c.account)]
+
     def order_for(self, reference: str | None) -> str | None:
         if not reference:
             return None
         link = self.docs.get(f"bankref#{reference}")
         return link["order_id"] if link else None
+
+
+def webhook_secret(settings) -> str:
+    """The key the bank signs its notifications with (``MIZANI_BANK_SECRET``; a sandbox default locally)."""
+    from chalicelib.secrets import env_value, secret_value
+
+    env_value("MIZANI_BANK_SECRET", settings, LOCAL_BANK_SECRET)  # missing outside the local stage: refuse
+    return secret_value("MIZANI_BANK_SECRET", settings, LOCAL_BANK_SECRET)()

@@ -17,6 +17,7 @@ SIMULATORS = [
     "sandbox.simulators.mpesa",
     "sandbox.simulators.airtel",
     "sandbox.simulators.sms",
+    "sandbox.simulators.bank",
 ]
 
 

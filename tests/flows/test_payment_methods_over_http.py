@@ -109,3 +109,105 @@ def test_a_declined_alipay_attempt_is_noted_and_the_order_can_still_be_paid(worl
     assert noted["status"] == "awaiting_payment" and noted["timeline"][-1]["status"] == "payment_failed"
     pay_with_sandbox(world, order)
     assert world.wait_for(order["order_id"], {"paid"})["status"] == "paid"
+
+
+# -- bank transfer ------------------------------------------------------------------------------------
+
+
+def bank_credit(world, reference, amount):
+    reply = world.http.post(f"{world.sim}/sandbox/bank/credits", json={"reference": reference, "amount": amount},
+                            timeout=30)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def test_a_container_by_bank_transfer_is_not_tariff_free_and_says_where_to_pay(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "bank_transfer", "USD", kg="100000"), 201)
+    assert order["tariff_free"] is False and order["status"] == "awaiting_payment"
+    bank = order["payment"]["bank_transfer"]
+    assert order["payment"]["method"] == "bank_transfer" and order["payment"]["payment_id"] == bank["reference"]
+    assert bank["reference"].startswith("RF") and bank["amount"] == {"amount": 120_000_000, "currency": "USD"}
+    assert bank["account"]["iban"] and bank["account"]["currency"] == "USD"
+    found = world.ok(world.get(f"/v1/payments/{bank['reference']}", "finance", "fin-1"))
+    assert found["order_id"] == order["order_id"] and found["method"] == "bank_transfer"
+
+
+def test_a_bank_transfer_order_is_paid_by_the_banks_camt054_once_and_goes_to_settled(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "bank_transfer", "USD"), 201)
+    paid = pay_with_sandbox(world, order)  # the buyer's transfer arrives: the bank notifies
+    assert paid["notification"]["status"] == 200
+    assert '"matched": 1' in paid["notification"]["response"].replace(" ", "").replace('"matched":1', '"matched": 1')
+    again = world.http.post(f"{world.sim}/sandbox/bank/notifications/{paid['message_id']}/resend", timeout=30).json()
+    assert again["status"] == 200 and '"duplicate": true' in again["response"].replace('"duplicate":true', '"duplicate": true')
+    done = to_settled(world, order)
+    escrow = world.account(f"escrow:{order['order_id']}")
+    assert escrow["credits_posted"] == order["pay"]["amount"] and escrow["balance"] == 0
+    assert done["payment"]["method"] == "bank_transfer" and world.trial_balance()["balanced"]
+
+
+def test_a_lost_camt054_leaves_the_order_waiting_until_the_bank_sends_it_again(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "bank_transfer", "EUR"), 201)
+    world.http.post(f"{world.sim}/sandbox/faults/bank", json={"lose_notification": 1}, timeout=30)
+    lost = pay_with_sandbox(world, order)
+    assert lost["notification"]["delivered"] is False
+    assert world.read(order["order_id"])["status"] == "awaiting_payment"
+    world.http.post(f"{world.sim}/sandbox/bank/notifications/{lost['message_id']}/resend", timeout=30)
+    assert world.wait_for(order["order_id"], {"paid"})["status"] == "paid"
+
+
+def test_a_partial_bank_payment_goes_to_review_stating_the_amount_received(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "bank_transfer", "USD", kg="100"), 201)  # 1,200.00 USD
+    short = {"amount": order["pay"]["amount"] - 20_000, "currency": "USD"}
+    bank_credit(world, order["payment"]["payment_id"], short)
+    reviewed = world.wait_for(order["order_id"], {"manual_review"})
+    assert "1,000.00 USD received in all, less than the order's" in reviewed["timeline"][-1]["detail"]
+    assert world.account(f"escrow:{order['order_id']}")["balance"] == short["amount"]  # held, not lost
+
+
+def test_a_bank_credit_for_no_order_is_acknowledged_and_moves_nothing(world):
+    before = world.account("psp:bank:GBP")
+    delivery = bank_credit(world, "RF18539007547034", {"amount": 5_000, "currency": "GBP"})["notification"]
+    assert delivery["status"] == 200 and '"unmatched": 1' in delivery["response"].replace('"unmatched":1', '"unmatched": 1')
+    assert world.account("psp:bank:GBP") == before
+
+
+def test_a_bank_notification_with_a_bad_or_stale_signature_is_refused(world):
+    from chalicelib.api.signatures import sign
+    import time
+
+    body = b"<Document/>"
+    for header in (None, "t=1,v1=00", sign(body, "bank-local-secret", int(time.time()) - 3600)):
+        reply = world.http.post(world.api + "/v1/webhooks/bank", data=body, timeout=30,
+                                headers={"Content-Type": "application/xml", **({"Mizani-Signature": header} if header else {})})
+        assert reply.status_code == 400 and reply.json()["error"]["code"] == "invalid_signature"
+    signed = world.http.post(world.api + "/v1/webhooks/bank", data=body, timeout=30,
+                             headers={"Content-Type": "application/xml", "Mizani-Signature": sign(body, "bank-local-secret")})
+    assert signed.status_code == 400 and signed.json()["error"]["code"] == "validation_error"  # not a camt.054
+
+
+def test_a_bank_transfer_refund_is_owed_until_finance_marks_it_paid(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "bank_transfer", "USD"), 201)
+    pay_with_sandbox(world, order)
+    refunded = to_refunded(world, order)
+    assert refunded["refund"]["status"] == "owed" and refunded["refund"]["amount"] == order["pay"]
+    owed = world.ok(world.get("/v1/refunds?status=owed&limit=100", "finance", "fin-1"))["refunds"]
+    assert order["order_id"] in [r["order_id"] for r in owed]
+    assert world.account(f"escrow:{order['order_id']}")["balance"] == 0
+    buyer_try = world.post(f"/v1/orders/{order['order_id']}/refund/paid", "buyer", order["buyer_id"],
+                           {"bank_reference": "X"})
+    assert buyer_try.status_code == 403
+    key = "refund-paid-" + order["order_id"]
+    paid = world.ok(world.post(f"/v1/orders/{order['order_id']}/refund/paid", "finance", "fin-1",
+                               {"bank_reference": "MIZ-OUT-0001"}, key=key))
+    replay = world.ok(world.post(f"/v1/orders/{order['order_id']}/refund/paid", "finance", "fin-1",
+                                 {"bank_reference": "MIZ-OUT-0001"}, key=key))
+    assert paid["refund"]["status"] == "paid" == replay["refund"]["status"]
+    assert paid["refund"]["bank_reference"] == "MIZ-OUT-0001"
+    owed = world.ok(world.get("/v1/refunds?status=owed&limit=100", "finance", "fin-1"))["refunds"]
+    assert order["order_id"] not in [r["order_id"] for r in owed]
+    assert world.trial_balance()["balanced"]
