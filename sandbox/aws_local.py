@@ -89,9 +89,11 @@ class MotoServer:
 
         quiet_werkzeug()
         # moto's DynamoDB is not thread-safe under concurrent transactions: serialise it
-        from sandbox.moto_patches import serialize_dynamodb
+        from sandbox.moto_patches import cheap_transaction_rollback, serialize_dynamodb
 
         serialize_dynamodb()
+        cheap_transaction_rollback()  # a transaction's cost in its own size, not its tables'
+
         if self.requested_port:
             # ThreadedMotoServer binds inside its thread and would wait forever on a busy port
             _check_port_free(self.host, self.requested_port)

@@ -19,6 +19,11 @@ class TransientError(Exception):
     """A retry may help: a provider is down or slow, or the ledger was contended."""
 
 
+class OrderDisputed(Exception):
+    """The buyer disputed the card payment: the workflow waits for the dispute (``AwaitDispute*``)
+    and then runs this step again."""
+
+
 def _escrow():
     from chalicelib import bootstrap
 
@@ -31,6 +36,25 @@ def _payouts():
     return bootstrap.order_payouts()
 
 
+#: DynamoDB / AWS answers a retry can fix (throttling, a conflicting transaction, a service hiccup).
+_TRANSIENT_AWS_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionConflictException", "TransactionInProgressException",
+})
+
+
+def _aws_trouble(error: Exception) -> bool:
+    """A timeout or a dropped connection to AWS, or a throttling / conflict answer: worth a retry
+    (Step Functions backs off), never a reason for ManualReview."""
+    from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+
+    if isinstance(error, (BotoConnectionError, HTTPClientError)):
+        return True  # ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError, ConnectionClosedError
+    if isinstance(error, ClientError):
+        return error.response.get("Error", {}).get("Code") in _TRANSIENT_AWS_CODES
+    return False
+
+
 def transient_on_provider_trouble(fn):
     def wrapper(event, context=None):
         try:
@@ -40,6 +64,27 @@ def transient_on_provider_trouble(fn):
                 raise
             log.warning("transient failure in %s: %s", fn.__name__, error)
             raise TransientError(str(error)) from error
+        except Exception as error:
+            if not _aws_trouble(error):
+                raise
+            log.warning("AWS trouble in %s: %s", fn.__name__, type(error).__name__)
+            raise TransientError(f"{type(error).__name__}: {error}") from error
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def held_by_disputes(fn):
+    """A step refused because the order is disputed (code ``disputed``) raises ``OrderDisputed``."""
+
+    def wrapper(event, context=None):
+        try:
+            return fn(event)
+        except MizaniError as error:
+            if error.code == "disputed":
+                raise OrderDisputed(str(error)) from error
+            raise
 
     wrapper.__name__ = fn.__name__
     wrapper.__doc__ = fn.__doc__
@@ -53,6 +98,7 @@ def customs_wait(event: dict) -> dict:
     return {"order_id": event["order_id"], "waiting": True}
 
 
+@held_by_disputes
 @transient_on_provider_trouble
 def release_escrow(event: dict) -> dict:
     order = _escrow().release_escrow(event["order_id"])
@@ -77,6 +123,7 @@ def settle(event: dict) -> dict:
     return {"order_id": order["order_id"], "status": order["status"]}
 
 
+@held_by_disputes
 @transient_on_provider_trouble
 def refund(event: dict) -> dict:
     error = (event.get("error") or {}).get("Error", "refund")
@@ -85,6 +132,13 @@ def refund(event: dict) -> dict:
     )
     order = _escrow().refund(event["order_id"], reason)
     return {"order_id": order["order_id"], "status": order["status"]}
+
+
+@transient_on_provider_trouble
+def dispute_wait(event: dict) -> dict:
+    """AwaitDispute*: keep the task token on the order; the dispute's close answers it."""
+    order = _escrow().dispute_wait(event["order_id"], event["task_token"])
+    return {"order_id": event["order_id"], "status": order["status"]}
 
 
 def _error_message(cause) -> str:

@@ -197,3 +197,29 @@ def test_a_dynamodb_stream_handler_receives_writes_to_its_table(aws_env, tmp_pat
         assert seen == ["outbox#1"]
     finally:
         aws_local.uninstall_lambda_dispatch(aws_env.prefix)
+
+
+def test_a_cancelled_transaction_on_the_sandbox_leaves_every_item_as_it_was(aws_env):
+    """The sandbox backs up only the items a transaction names (sandbox/moto_patches.py): a cancelled
+    one must still change nothing: not the updated item, not the new one, not the deleted one."""
+    from chalicelib import aws
+    from chalicelib import settings as app_settings
+
+    client = aws.dynamodb()
+    table = app_settings.get().table("app")
+    for pk, n in (("a", "1"), ("c", "3"), ("d", "4")):
+        client.put_item(TableName=table, Item={"pk": {"S": pk}, "sk": {"S": "doc"}, "n": {"N": n}})
+    items = [
+        {"Update": {"TableName": table, "Key": {"pk": {"S": "a"}, "sk": {"S": "doc"}},
+                    "UpdateExpression": "ADD n :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+        {"Put": {"TableName": table, "Item": {"pk": {"S": "b"}, "sk": {"S": "doc"}, "n": {"N": "2"}}}},
+        {"Delete": {"TableName": table, "Key": {"pk": {"S": "c"}, "sk": {"S": "doc"}}}},
+        {"ConditionCheck": {"TableName": table, "Key": {"pk": {"S": "d"}, "sk": {"S": "doc"}},
+                            "ConditionExpression": "attribute_not_exists(pk)"}},
+    ]
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(TransactItems=items)
+    get = lambda pk: client.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": "doc"}}).get("Item")  # noqa: E731
+    assert get("a")["n"] == {"N": "1"} and get("b") is None and get("c")["n"] == {"N": "3"}
+    client.transact_write_items(TransactItems=items[:3])  # without the failing check: all of it
+    assert get("a")["n"] == {"N": "2"} and get("b")["n"] == {"N": "2"} and get("c") is None
