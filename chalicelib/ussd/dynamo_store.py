@@ -37,6 +37,8 @@ def _n(value: int) -> dict:
 
 
 class DynamoUssdStore:
+    """``UssdStore`` on the app table (see the module docstring)."""
+
     def __init__(self, table: str, client=None):
         self.table = table
         self._client = client

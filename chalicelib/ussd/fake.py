@@ -12,6 +12,8 @@ from chalicelib.ussd.directory import MEMBER, SELLER, Caller
 
 @dataclass
 class FakeParty:
+    """One caller's arranged balances and lists (newest last)."""
+
     caller: Caller
     available: int = 0  # minor units
     in_escrow: list[Money] = field(default_factory=list)

@@ -57,6 +57,8 @@ class SessionRecord:
 
 
 class UssdStore(Protocol):
+    """PIN records (the hash and the row of failures) and each number's latest session."""
+
     def get_pin(self, msisdn: str) -> PinRecord | None: ...
 
     def create_pin(self, msisdn: str, pin_hash: str, now: int) -> bool:
