@@ -51,6 +51,7 @@ from chalicelib.api.trade_schemas import (
 )
 from chalicelib.api.treasury_schemas import ExposureResponse, PositionsResponse
 from chalicelib.api.treasury_schemas import OrderStoryResponse, ReconciliationRunsResponse
+from chalicelib.api.trust_schemas import DisputeResponse, DisputesQuery, DisputesResponse
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.escrow.model import public_seller
 
@@ -144,9 +145,12 @@ def get_seller(call: Call, seller_id: str) -> dict:
 
 
 @api.route("PATCH", "/v1/sellers/{seller_id}", roles=frozenset({"admin"}), idempotent=False, body=SellerPatch,
-           response=SellerResponse, summary="An admin clears a seller under review (active) or blocks it")
+           response=SellerResponse,
+           summary="An admin clears a seller under review (active) or blocks it; sets reserve_bps, kyc_tier")
 def update_seller(call: Call, seller_id: str) -> dict:
-    return public_seller(bootstrap.escrow().set_seller_status(call.principal, seller_id, call.body.status))
+    patch: SellerPatch = call.body
+    return public_seller(bootstrap.parties().update_seller(call.principal, seller_id, patch.status, patch.reserve_bps,
+                                                           patch.kyc_tier))
 
 
 @api.get("/v1/sellers/{seller_id}/balance", roles=SELLER_OR_STAFF, response=BalanceResponse,
@@ -193,9 +197,14 @@ def get_member(call: Call, seller_id: str, member_id: str) -> dict:
 
 
 @api.route("PATCH", "/v1/sellers/{seller_id}/members/{member_id}", roles=frozenset({"admin"}), idempotent=False,
-           body=SellerPatch, response=MemberResponse, summary="An admin clears a member under review (active) or blocks it")
+           body=SellerPatch, response=MemberResponse,
+           summary="An admin clears a member under review (active) or blocks it; sets kyc_tier")
 def update_member(call: Call, seller_id: str, member_id: str) -> dict:
-    return bootstrap.cooperatives().set_member_status(call.principal, seller_id, member_id, call.body.status)
+    from chalicelib.members.service import public_member
+
+    patch: SellerPatch = call.body
+    return public_member(bootstrap.parties().update_member(call.principal, seller_id, member_id, patch.status,
+                                                           patch.reserve_bps, patch.kyc_tier))
 
 
 # -- orders -------------------------------------------------------------------------------
@@ -252,6 +261,21 @@ def refund_paid(call: Call, order_id: str) -> dict:
     from chalicelib.escrow.model import public_order
 
     return public_order(bootstrap.escrow().bank_refund_paid(order_id, call.body.bank_reference, call.principal.sub))
+
+
+# -- disputes (card chargebacks) ----------------------------------------------------------------
+
+
+@api.get("/v1/disputes", roles=STAFF, query=DisputesQuery, response=DisputesResponse,
+         summary="Card disputes, newest first (?status=, ?limit=, ?cursor=)")
+def list_disputes(call: Call) -> dict:
+    return bootstrap.disputes().page(call.query.status, call.query.page_size, call.query.cursor)
+
+
+@api.get("/v1/disputes/{dispute_id}", roles=SELLER_OR_STAFF, response=DisputeResponse,
+         summary="A card dispute: its order, amount, status, evidence, and where the money came from")
+def get_dispute(call: Call, dispute_id: str) -> dict:
+    return bootstrap.disputes().get(call.principal, dispute_id)
 
 
 # -- USSD (Africa's Talking callback: basic phones) ------------------------------------------
@@ -467,6 +491,12 @@ def refund(event, context):
 @app.lambda_function(name="manual_review")
 def manual_review(event, context):
     return tasks().manual_review(event)
+
+
+@app.lambda_function(name="dispute_wait")
+def dispute_wait(event, context):
+    """AwaitDispute*: the order is disputed; the dispute's close answers the task token."""
+    return tasks().dispute_wait(event)
 
 
 # -- reconciliation of large statements (infra/reconcile.asl.json, a Distributed Map) -----------

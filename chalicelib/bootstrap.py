@@ -10,6 +10,9 @@ swap in fakes with ``override(...)`` and drop everything with ``reset()``.
     bootstrap.idempotency_store()  Idempotency-Key records in the app table
     bootstrap.docs() / escrow() / payouts() / outbox() / cards() / workflow() / rail(name)
                                    the trade services and their adapters
+    bootstrap.disputes() / dispute_gateway() / parties()
+                                   card disputes (Stripe's charge.dispute.* webhooks), evidence;
+                                   an admin's changes to sellers and members
     bootstrap.treasury()           FX positions at checkout, their capacity limits, exposure and P&L
     bootstrap.ussd()               the USSD menu (Africa's Talking callback) over directory()
     bootstrap.reconciliations()    statements reconciled against the ledger (S3)
@@ -387,3 +390,27 @@ def _build_large_statements():
 def large_statements():
     """Statements of at least ``recon_distributed_lines`` lines: the Distributed Map in AWS."""
     return _cached("large_statements", _build_large_statements)
+
+
+# -- disputes and party administration (issue 13) ------------------------------------------------------
+
+
+def dispute_gateway():
+    """Where dispute evidence is submitted (Stripe; the sandbox's Stripe locally)."""
+    from chalicelib.payments.stripe_disputes import build_dispute_gateway
+
+    return _cached("dispute_gateway", lambda: build_dispute_gateway(settings.get()))
+
+
+def disputes():
+    """Card disputes from Stripe's webhooks: the order held, the money moved, evidence submitted."""
+    from chalicelib.disputes.service import DisputeService
+
+    return _cached("disputes", lambda: DisputeService(docs(), ledger(), escrow(), dispute_gateway(), outbox=outbox()))
+
+
+def parties():
+    """An admin's changes to sellers and members (status, reserve_bps, kyc_tier)."""
+    from chalicelib.parties import PartyAdmin
+
+    return _cached("parties", lambda: PartyAdmin(docs(), escrow(), members()))

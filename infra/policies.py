@@ -85,6 +85,7 @@ def _merge(*parts: dict) -> dict:
 
 #: function name (as in app.py; the API is "api_handler") -> what it may touch.
 #: "states": the API starts the escrow workflow and answers its task tokens.
+#: "task_tokens": answers task tokens only (a wait task that finds its answer already decided).
 #: "secrets": reads provider credentials stored by reference (chalicelib/secrets.py):
 #:   SSM parameters under /mizani/<stage>/ or Secrets Manager secrets named mizani/<stage>/...
 ACCESS: dict[str, dict] = {
@@ -102,8 +103,13 @@ ACCESS: dict[str, dict] = {
     "settle": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
     "refund": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},  # Stripe refund
     "manual_review": {"dynamodb": _merge(LEDGER_READ, APP_RW)},
+    # AwaitDispute*: keeps the task token on the order; a dispute closed meanwhile is answered at once
+    "dispute_wait": {"dynamodb": _merge(APP_RW), "task_tokens": True},
     # scheduled sweeper: voids pending transfers whose timeout has passed
     "expire_pending": {"dynamodb": _merge(LEDGER_WRITE, LEDGER_SWEEP)},
+    # scheduled: texts each seller whose order waits at customs past eWTP's 24-hour promise (queues the SMS
+    # in the app table's outbox, once an order; drain_outbox sends it); reads the order projections (gsi1)
+    "customs_reminders": {"dynamodb": _merge(APP_RW)},
     # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
     "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
     # large statements (infra/reconcile.asl.json): the API kept the statement; plan reads it and the
@@ -181,6 +187,15 @@ def build_policy(stage: str, function: str) -> dict:
                 "Effect": "Allow",
                 "Action": ["secretsmanager:GetSecretValue"],
                 "Resource": [f"arn:aws:secretsmanager:*:*:secret:{APP_NAME}/{stage}/*"],
+            }
+        )
+    if access.get("task_tokens") and not access.get("states"):
+        statements.append(
+            {
+                "Sid": "AnswerTaskTokens",
+                "Effect": "Allow",
+                "Action": ["states:SendTaskSuccess", "states:SendTaskFailure"],
+                "Resource": "*",
             }
         )
     if access.get("states"):

@@ -57,16 +57,26 @@ class SellerResponse(ResponseModel):
     name_check: NameCheck | None = None
     payee_checked_at: str | None = Field(default=None, description="when the rail last confirmed the wallet")
     created_at: str | None = None
+    reserve_bps: int = Field(default=0, description="share of each payout held 120 days against chargebacks")
+    kyc_tier: int = Field(default=0, description="0 a phone number, 1 identity checked by the co-operative, "
+                          "2 a registered business: bounds what it may be paid per day and month")
+    screening: dict | None = Field(default=None, description="the last sanctions screening: result, list version, case")
 
 
 class SellerPatch(RequestModel):
-    status: Literal["active", "blocked"]
+    """An admin's change to a party: at least one field."""
+
+    status: Literal["active", "blocked"] | None = None
+    reserve_bps: Annotated[StrictInt, Field(ge=0, le=10_000)] | None = Field(
+        default=None, description="sellers only: basis points of each payout held 120 days after the card payment")
+    kyc_tier: Literal[0, 1, 2] | None = None
 
 
 class BalanceResponse(ResponseModel):
     available: MoneyOrZero
     in_escrow: list[MoneyOrZero]
     payout_pending: MoneyOrZero
+    reserved: MoneyOrZero | None = Field(default=None, description="held against chargebacks (reserve_bps)")
 
 
 # -- orders ----------------------------------------------------------------------------
@@ -97,6 +107,8 @@ class ShipmentRequest(RequestModel):
     carrier: Text
     tracking_number: Text
     customs_declaration_ref: Text
+    customs_office: Text | None = Field(default=None, description="the customs office that clears the goods "
+                                        "(e.g. Kigali International Airport); shown while the order waits there")
 
 
 class OrderLineView(ResponseModel):
@@ -160,6 +172,9 @@ class OrderResponse(ResponseModel):
     customs: dict | None = None
     timeline: list[TimelineEntry]
     allocation: "AllocationResponse | None" = None
+    tariff_reason: str | None = Field(default=None, description="why the order is or is not tariff-free (eWTP)")
+    reserve: MoneyOrZero | None = Field(default=None, description="held from the payout against chargebacks")
+    dispute: dict | None = Field(default=None, description="the card dispute of this order: dispute_id, status")
     refund: "RefundView | None" = Field(default=None, description="once refunded: a bank transfer's refund is owed "
                                         "until finance marks it paid")
     created_at: str
@@ -297,6 +312,8 @@ class MemberResponse(ResponseModel):
     name_check: NameCheck | None = None
     payee_checked_at: str | None = None
     created_at: str
+    kyc_tier: int = 0
+    screening: dict | None = None
     balance: MemberBalance | None = Field(default=None, description="on GET of one member")
 
 

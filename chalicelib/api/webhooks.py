@@ -16,11 +16,16 @@ def _ack(duplicate: bool = False) -> dict:
 
 
 def handle_stripe(raw_body: bytes, signature: str | None) -> dict:
-    """``payment_intent.succeeded`` → escrow; ``payment_intent.payment_failed`` → timeline."""
+    """``payment_intent.succeeded`` → escrow; ``payment_intent.payment_failed`` → timeline;
+    ``charge.dispute.*`` → disputes."""
     from chalicelib.payments import PaymentFailed, PaymentSucceeded, parse_event, verify_webhook
 
     cfg = settings.get()
     event = verify_webhook(raw_body, signature, cfg.stripe_webhook_secret, tolerance=cfg.webhook_tolerance_seconds)
+    from chalicelib.disputes.events import is_dispute_event
+
+    if is_dispute_event(event):
+        return _handle_dispute(event)
     parsed = parse_event(event)
     docs = bootstrap.docs()
     marker = f"event#stripe#{parsed.event_id}"
@@ -34,6 +39,21 @@ def handle_stripe(raw_body: bytes, signature: str | None) -> dict:
                               parsed.order_id)
     docs.claim(marker)
     return _ack()
+
+
+def _handle_dispute(event: dict) -> dict:
+    """``charge.dispute.*``: merged into the dispute's document and converged (``chalicelib.disputes``).
+    A dispute of a charge Mizani does not know is acknowledged (``duplicate: true``) and moves nothing."""
+    from chalicelib.disputes.events import parse_dispute_event
+
+    parsed = parse_dispute_event(event)
+    docs = bootstrap.docs()
+    marker = f"event#stripe#{parsed.event_id}"
+    if docs.get(marker, "claim") is not None:
+        return _ack(duplicate=True)
+    handled = bootstrap.disputes().handle(parsed)
+    docs.claim(marker)
+    return _ack(duplicate=handled is None)
 
 
 def handle_customs(raw_body: bytes, signature: str | None) -> dict:

@@ -15,6 +15,8 @@ class OrderStatus(str, Enum):
     REFUNDED = "refunded"
     PAYOUT_FAILED = "payout_failed"
     MANUAL_REVIEW = "manual_review"
+    DISPUTED = "disputed"  # the buyer disputed the card payment before release: nothing is released until it closes
+    CHARGED_BACK = "charged_back"  # a dispute before release was lost: the escrow went back to the card network
 
 
 S = OrderStatus
@@ -30,7 +32,12 @@ ALLOWED_FROM: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PAYOUT_FAILED: frozenset({S.PAYOUT_PENDING}),
     # Refund only while the money is still in escrow: never after release.
     S.REFUNDED: frozenset({S.PAID, S.SHIPPED, S.MANUAL_REVIEW}),
-    S.MANUAL_REVIEW: frozenset(set(OrderStatus) - {S.SETTLED, S.REFUNDED, S.MANUAL_REVIEW}),
+    S.MANUAL_REVIEW: frozenset(set(OrderStatus) - {S.SETTLED, S.REFUNDED, S.MANUAL_REVIEW, S.CHARGED_BACK}),
+    # A dispute before release holds the order where it stood; lost, it is charged back. Won, it goes back to
+    # ``status_before_dispute`` (``escrow/disputes.py``: that step is not in this table, so no other step can
+    # take an order out of ``disputed``).
+    S.DISPUTED: frozenset({S.PAID, S.SHIPPED, S.CUSTOMS_CLEARED}),
+    S.CHARGED_BACK: frozenset({S.DISPUTED}),
 }
 
 #: Statuses in which the buyer's money sits in the order's escrow account.
@@ -38,7 +45,8 @@ IN_ESCROW = frozenset({S.PAID, S.SHIPPED, S.CUSTOMS_CLEARED})
 
 def public_seller(doc: dict) -> dict:
     """The seller as the API shows it: who, where it is paid, and whether it may be paid now."""
-    keys = ("seller_id", "name", "country", "payout", "status", "name_check", "payee_checked_at", "created_at")
+    keys = ("seller_id", "name", "country", "payout", "status", "name_check", "payee_checked_at", "created_at",
+            "reserve_bps", "kyc_tier", "screening")
     return {k: doc.get(k) for k in keys if k in doc}
 
 
@@ -59,9 +67,11 @@ def public_order(doc: dict, viewer=None) -> dict:
     keys = (
         "order_id", "buyer_id", "seller_id", "status", "lines", "total", "pay", "fee", "payout",
         "tariff_free", "quotes", "payment", "shipment", "customs", "timeline", "created_at", "updated_at",
-        "refund",
+        "tariff_reason", "reserve", "refund",
     )
     view = {k: doc.get(k) for k in keys}
+    dispute = doc.get("dispute")
+    view["dispute"] = {k: dispute[k] for k in ("dispute_id", "status") if k in dispute} if dispute else None
     view["allocation"] = public_allocation(doc["order_id"], doc["allocation"]) if doc.get("allocation") else None
     is_buyer = viewer is not None and viewer.role == "buyer" and viewer.sub == doc.get("buyer_id")
     if isinstance(view["payment"], dict) and not is_buyer:

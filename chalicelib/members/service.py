@@ -30,7 +30,7 @@ def _iso(moment: datetime) -> str:
 
 def public_member(doc: dict) -> dict:
     keys = ("member_id", "seller_id", "name", "payout", "status", "name_check", "payee_checked_at", "created_at")
-    return {k: doc.get(k) for k in keys}
+    return {**{k: doc.get(k) for k in keys}, "kyc_tier": doc.get("kyc_tier", 0), "screening": doc.get("screening")}
 
 
 class MemberService:

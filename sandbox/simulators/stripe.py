@@ -37,7 +37,7 @@ Sandbox controls (not Stripe's API; no auth):
 
 Refunds also record ``refund.created`` and ``charge.refunded`` events. Only the types in
 ``MIZANI_STRIPE_WEBHOOK_EVENTS`` (comma-separated, ``*`` for all; default the two payment
-events) are delivered, like a Stripe endpoint subscribed to those types; the others can be
+events and the five ``charge.dispute.*`` ones) are delivered, like a Stripe endpoint subscribed to those types; the others can be
 read with ``GET /v1/events/<id>`` or delivered with ``resend``.
 
 Webhooks are signed like Stripe's: ``Stripe-Signature: t=<unix>,v1=<hex HMAC-SHA256 of
@@ -72,10 +72,11 @@ from urllib.parse import parse_qsl
 from flask import Blueprint, Response, g, has_request_context, request
 
 from sandbox.simulators import SimulatorContext
+from sandbox.simulators.stripe_disputes import DISPUTE_EVENTS, StripeDisputes
 from sandbox.simulators.stripe_wallets import CONFIRM_PARAMS, StripeWallets
 
 DEFAULT_WEBHOOK_SECRET = "whsec_local"
-DEFAULT_WEBHOOK_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed")
+DEFAULT_WEBHOOK_EVENTS = ("payment_intent.succeeded", "payment_intent.payment_failed", *DISPUTE_EVENTS)
 #: The API version the simulator stamps on events when the client did not send ``Stripe-Version``.
 DEFAULT_API_VERSION = "2026-10-28.endive"
 WEBHOOK_PATH = "/v1/webhooks/stripe"
@@ -196,7 +197,7 @@ def sign(payload: str, secret: str, timestamp: int) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-class StripeSimulator(StripeWallets):
+class StripeSimulator(StripeDisputes, StripeWallets):
     """The simulator; ``blueprint`` serves it, ``reset()`` forgets everything."""
 
     def __init__(self, ctx: SimulatorContext, clock: Callable[[], float] = time.time) -> None:
@@ -218,6 +219,7 @@ class StripeSimulator(StripeWallets):
             self._txn_payment_intent: dict[str, Optional[str]] = {}
             self._idempotency: dict[tuple[str, str], dict] = {}
             self._api_versions: dict[str, str] = {}  # pi id -> Stripe-Version of its creation request
+            self._reset_disputes()
             self._wallets: dict[str, str] = {}  # pi id -> alipay | wechat_pay (stripe_wallets.py)
 
     # -- settings from the stage environment -------------------------------------
@@ -482,6 +484,7 @@ class StripeSimulator(StripeWallets):
                 raise StripeError(400, f"Charge {charge['id']} has already been refunded.",
                                   code="charge_already_refunded", param="amount")
             amount = remaining if amount is None else amount
+            self.refund_refused_by_dispute(charge, amount)
             if amount > remaining:
                 raise StripeError(
                     400, f"Refund amount ({major_units(amount, currency)} {currency}) is greater than unrefunded "
@@ -852,6 +855,8 @@ class StripeSimulator(StripeWallets):
         def sandbox_wallet_page(wallet: str, pi_id: str):
             status, page = self.wallet_page(pi_id)
             return Response(page, status=status, mimetype="text/html")
+
+        self._dispute_routes(bp)
 
         @bp.route("/sandbox/statements/stripe_balance", methods=["GET"])
         def sandbox_statement():
