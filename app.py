@@ -52,6 +52,7 @@ from chalicelib.api.trade_schemas import (
 from chalicelib.api.treasury_schemas import ExposureResponse, PositionsResponse
 from chalicelib.api.treasury_schemas import OrderStoryResponse, ReconciliationRunsResponse
 from chalicelib.api.trust_schemas import DisputeResponse, DisputesQuery, DisputesResponse
+from chalicelib.api.treasury_schemas import ClearanceQuery, ClearanceResponse, OrdersQuery, OrdersResponse
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.escrow.model import public_seller
 
@@ -229,7 +230,7 @@ def get_order(call: Call, order_id: str) -> dict:
 def record_shipment(call: Call, order_id: str) -> dict:
     req: ShipmentRequest = call.body
     return bootstrap.escrow().record_shipment(call.principal, order_id, req.carrier, req.tracking_number,
-                                              req.customs_declaration_ref)
+                                              req.customs_declaration_ref, customs_office=req.customs_office)
 
 
 @api.route("PUT", "/v1/orders/{order_id}/allocation", roles=frozenset({"seller"}), idempotent=False,
@@ -453,6 +454,28 @@ def order_story(call: Call, order_id: str) -> dict:
          summary="Reconciliation runs, latest submitted first (?limit=, ?cursor=)")
 def list_reconciliations(call: Call) -> dict:
     return bootstrap.reconciliation_runs().page(call.query.page_size, call.query.cursor)
+
+
+# -- customs against eWTP's 24-hour promise; orders by status (finance console) -----------------------
+
+
+@api.get("/v1/customs/clearance", roles=STAFF, query=ClearanceQuery, response=ClearanceResponse,
+         summary="Per customs office: decisions (median and p90 hours from shipped), orders waiting past 24 h")
+def customs_clearance(call: Call) -> dict:
+    return bootstrap.customs().report(int(call.query.days or 30))
+
+
+@api.get("/v1/orders", roles=STAFF, query=OrdersQuery, response=OrdersResponse,
+         summary="Orders in one status, the latest changed first (?status=, ?limit=, ?cursor=)")
+def list_orders(call: Call) -> dict:
+    found, following = bootstrap.order_index().by_status(call.query.status, call.query.page_size, call.query.cursor)
+    return {"orders": found, "has_more": following is not None, "next_cursor": following}
+
+
+@app.schedule("rate(15 minutes)", name="customs_reminders")
+def customs_reminders(event):
+    """Text each seller whose order has waited at customs past eWTP's 24-hour promise (once an order)."""
+    bootstrap.customs().remind()
 
 
 # -- escrow workflow tasks (Step Functions Lambda tasks) -----------------------------------------

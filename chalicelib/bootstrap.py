@@ -190,10 +190,26 @@ def ensure_platform_accounts(ledger_service: "Ledger | None" = None) -> list["Ac
 
 
 def docs():
-    """Versioned documents in the app table (orders, sellers, payouts, outbox, event markers)."""
-    from chalicelib.documents import DynamoDocuments
+    """Versioned documents in the app table (orders, sellers, payouts, outbox, event markers); an order's
+    writes carry its projections (orders by status, customs decisions: ``chalicelib.order_index``)."""
+    from chalicelib.order_index import IndexedDynamoDocuments
 
-    return _cached("docs", lambda: DynamoDocuments(settings.get().table("app")))
+    return _cached("docs", lambda: IndexedDynamoDocuments(settings.get().table("app")))
+
+
+def order_index():
+    """Orders by status and customs decisions (the projections ``docs()`` writes beside each order)."""
+    from chalicelib.order_index import OrderIndex
+
+    return _cached("order_index", lambda: OrderIndex(docs()))
+
+
+def customs():
+    """Customs against the 24-hour promise: the clearance report and the once-only SMS to sellers."""
+    from chalicelib.customs_report import CustomsClearance
+
+    return _cached("customs", lambda: CustomsClearance(order_index(), escrow(), outbox(), languages(),
+                                                       promise_seconds=settings.get().customs_promise_seconds))
 
 
 def cards():

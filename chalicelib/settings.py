@@ -74,6 +74,8 @@ class Settings:
     fee_bps: int = 150
     state_machine_arn: str = ""
     customs_timeout_seconds: int = 14 * 24 * 3600
+    # eWTP's promise: an order still at customs this long after shipping is texted to its seller (once)
+    customs_promise_seconds: int = 24 * 3600
     payout_poll_seconds: int = 60
 
     # reconciliation: statements and results (S3); large statements run in the reconcile state machine
@@ -127,6 +129,7 @@ def load() -> Settings:
         fee_bps=_int("MIZANI_FEE_BPS", 150),
         state_machine_arn=_env("MIZANI_STATE_MACHINE_ARN"),
         customs_timeout_seconds=_int("MIZANI_CUSTOMS_TIMEOUT_SECONDS", 14 * 24 * 3600),
+        customs_promise_seconds=_int("MIZANI_CUSTOMS_PROMISE_SECONDS", 24 * 3600),
         payout_poll_seconds=_int("MIZANI_PAYOUT_POLL_SECONDS", 60),
         statements_bucket=_env("MIZANI_STATEMENTS_BUCKET") or f"{_env('MIZANI_TABLE_PREFIX', 'mizani-local')}-statements",
         reconcile_state_machine_arn=_env("MIZANI_RECONCILE_STATE_MACHINE_ARN"),

@@ -1,9 +1,12 @@
 """Schemas of the finance views: FX exposure and positions, the order story, customs clearance."""
 from __future__ import annotations
 
-from pydantic import Field, StrictInt
+from typing import Annotated, Literal
 
-from chalicelib.api.schemas import ResponseModel
+from pydantic import Field, StrictInt, StrictStr
+
+from chalicelib.api.schemas import RequestModel, ResponseModel
+from chalicelib.escrow.model import OrderStatus
 
 
 class Amount(ResponseModel):
@@ -146,5 +149,65 @@ class ReconciliationRun(ResponseModel):
 
 class ReconciliationRunsResponse(ResponseModel):
     reconciliations: list[ReconciliationRun]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+# -- customs against the 24-hour promise; orders by status ----------------------------------------------
+class OfficeClearance(ResponseModel):
+    office: str
+    decided: int = Field(description="decisions (cleared or rejected) in the window")
+    median_hours: float | None = Field(description="from shipped to the decision; null: no decision in the window")
+    p90_hours: float | None
+    waiting_over_24h: int = Field(description="orders waiting at this office past the promise now")
+    within_promise: int | None = Field(default=None, description="decisions taken within the promise")
+
+
+class WaitingOrder(ResponseModel):
+    order_id: str
+    office: str
+    hours: float
+
+
+class ClearanceResponse(ResponseModel):
+    offices: list[OfficeClearance]
+    waiting: list[WaitingOrder] = Field(description="orders still waiting past the promise, the longest first")
+    as_of: str | None = None
+    days: int | None = None
+    promise_hours: float | None = None
+
+
+class ClearanceQuery(RequestModel):
+    days: Annotated[StrictStr, Field(pattern=r"^([1-9]\d?|[12]\d\d|3[0-5]\d|36[0-5])$",
+                                     description="the window of decisions, 1-365 days (default 30)")] | None = None
+
+
+class OrderRow(ResponseModel):
+    order_id: str
+    status: str
+    seller_id: str | None = None
+    buyer_id: str | None = None
+    pay: Amount | None = None
+    payout: Amount | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    shipped_at: str | None = None
+    decided_at: str | None = None
+    office: str | None = None
+    outcome: str | None = None
+
+
+class OrdersQuery(RequestModel):
+    status: Literal[tuple(s.value for s in OrderStatus)] = Field(description="the orders in this status")  # type: ignore[valid-type]
+    limit: Annotated[StrictStr, Field(pattern=r"^([1-9]\d?|100)$")] | None = None
+    cursor: Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+
+    @property
+    def page_size(self) -> int:
+        return int(self.limit or 20)
+
+
+class OrdersResponse(ResponseModel):
+    orders: list[OrderRow]
     has_more: bool
     next_cursor: str | None = None

@@ -277,11 +277,14 @@ class EscrowService(OrderDisputes, OrderPayments):
             return order
         raise NotFound("not_found", "no such order")  # not yours: indistinguishable from missing
 
-    def record_shipment(self, principal: Principal, order_id: str, carrier: str, tracking_number: str, declaration_ref: str) -> dict:
+    def record_shipment(self, principal: Principal, order_id: str, carrier: str, tracking_number: str, declaration_ref: str,
+                        customs_office: str | None = None) -> dict:
         order = self._visible_order(principal, order_id)
         if principal.role != "seller":
             raise NotFound("not_found", "no such order")
         shipment = {"carrier": carrier, "tracking_number": tracking_number, "customs_declaration_ref": declaration_ref}
+        if customs_office:  # where the goods clear customs: the clearance report's office while they wait
+            shipment["customs_office"] = customs_office
         if order["status"] == S.SHIPPED.value and order.get("shipment") == shipment:
             return public_order(order, principal)  # the same shipment again: nothing to do
         updated = self._transition(order_id, S.SHIPPED, detail=f"{carrier} {tracking_number}", fields={"shipment": shipment})

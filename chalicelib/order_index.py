@@ -1,0 +1,218 @@
+"""Orders by status, and customs decisions, kept beside the order documents in the same write.
+
+The order document (``order#<id>``) is indexed by its seller only. Finance asks other questions:
+which orders are ``shipped`` and still waiting for customs, how long each office took to decide.
+So every write of an order document also writes, in the same ``TransactWriteItems``, its small
+*projections* (app table, gsi1)::
+
+    orderidx#<id>     gsi1 ``orders#<status>``, sorted by the order's ``updated_at``: one per order,
+                      moved to its new status on every change (the console's orders by status)
+    customsdec#<id>   gsi1 ``customs#decided``, sorted by when customs decided: written once a
+                      decision (cleared or rejected) is on the order, with the office and the hours
+                      from ``shipped`` to the decision
+
+The projections are written by the documents adapter (``IndexedDynamoDocuments``, and its twin
+``IndexedMemoryDocuments``), so no service that changes an order has to remember them and a crash
+cannot leave one behind the order: the order's version condition and the projection puts commit
+together or not at all. ``OrderIndex`` reads them.
+"""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+
+from chalicelib.documents import DocumentExists, DynamoDocuments, MemoryDocuments, decode_cursor, encode_cursor
+from chalicelib.errors import Conflict
+
+ORDER_PREFIX = "order#"
+STATUS_INDEX = "orders#{status}"
+DECIDED_INDEX = "customs#decided"
+DECISIONS = {"customs_cleared": "cleared", "customs_rejected": "rejected"}
+_OFFICE_IN_DETAIL = re.compile(r"^customs \w+ at (.+) \([^()]*\)$")
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def hours_between(start: str, end: str) -> float:
+    return round((_parse(end) - _parse(start)).total_seconds() / 3600, 2)
+
+
+def customs_facts(order: dict) -> dict:
+    """When the order was shipped, which office has it, and when customs decided (from its timeline)."""
+    shipped_at = decided_at = office = None
+    for entry in order.get("timeline") or []:
+        if entry.get("status") == "shipped":
+            shipped_at = entry["at"]
+        elif entry.get("status") in DECISIONS and decided_at is None:
+            decided_at = entry["at"]
+        found = _OFFICE_IN_DETAIL.match(entry.get("detail") or "") if entry.get("status", "").startswith("customs") else None
+        if found:
+            office = found.group(1)
+    customs = order.get("customs") or {}
+    office = customs.get("office") or office or (order.get("shipment") or {}).get("customs_office")
+    return {"shipped_at": shipped_at, "decided_at": decided_at if customs.get("outcome") else None,
+            "office": office, "outcome": customs.get("outcome")}
+
+
+def summary(order: dict) -> dict:
+    """What the index keeps of an order: enough for a list row and the customs report."""
+    return {
+        "order_id": order["order_id"], "status": order["status"], "seller_id": order.get("seller_id"),
+        "buyer_id": order.get("buyer_id"), "pay": order.get("pay"), "payout": order.get("payout"),
+        "created_at": order.get("created_at"), "updated_at": order.get("updated_at"), **customs_facts(order),
+    }
+
+
+def projections(order: dict) -> list[tuple[str, tuple[str, str], dict]]:
+    """(pk, (gsi1pk, gsi1sk), body) of every projection of ``order`` (see the module docstring)."""
+    row = summary(order)
+    oid = order["order_id"]
+    found = [(f"orderidx#{oid}", (STATUS_INDEX.format(status=row["status"]), f"{row['updated_at']}#{oid}"), row)]
+    if row["decided_at"] and row["shipped_at"]:
+        decision = {"order_id": oid, "office": row["office"], "outcome": row["outcome"], "shipped_at": row["shipped_at"],
+                    "decided_at": row["decided_at"], "hours": hours_between(row["shipped_at"], row["decided_at"]),
+                    "seller_id": row["seller_id"]}
+        found.append((f"customsdec#{oid}", (DECIDED_INDEX, f"{row['decided_at']}#{oid}"), decision))
+    return found
+
+
+def _is_order(pk: str, sk: str) -> bool:
+    return pk.startswith(ORDER_PREFIX) and sk == "doc"
+
+
+class IndexedDynamoDocuments(DynamoDocuments):
+    """``DynamoDocuments`` whose order writes carry their projections in the same transaction."""
+
+    def _projection_puts(self, order: dict) -> list[dict]:
+        puts = []
+        for pk, (ipk, isk), body in projections(order):
+            puts.append({"Put": {"TableName": self.table, "Item": {
+                "pk": {"S": pk}, "sk": {"S": "doc"}, "version": {"N": "1"}, "doc": {"S": json.dumps(body)},
+                "gsi1pk": {"S": ipk}, "gsi1sk": {"S": isk}}}})
+        return puts
+
+    def put_new(self, pk, doc, sk="doc", index=None):
+        if not _is_order(pk, sk):
+            return super().put_new(pk, doc, sk, index)
+        item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
+        if index:
+            item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
+        try:
+            self.client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+                *self._projection_puts(doc),
+            ])
+        except self.client.exceptions.TransactionCanceledException as error:
+            codes = [(r or {}).get("Code") for r in error.response.get("CancellationReasons") or []]
+            if codes and codes[0] == "ConditionalCheckFailed":
+                raise DocumentExists(pk) from None
+            raise
+
+    def update(self, pk, mutate, sk="doc"):
+        if not _is_order(pk, sk):
+            return super().update(pk, mutate, sk)
+        key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        for _ in range(self.max_attempts):
+            item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+            if item is None:
+                raise KeyError(pk)
+            current = json.loads(item["doc"]["S"])
+            new = mutate(current)
+            if new is None:
+                return current
+            try:
+                # Optimistic concurrency, as DynamoDocuments.update; the projections ride in the same commit.
+                self.client.transact_write_items(TransactItems=[
+                    {"Update": {"TableName": self.table, "Key": key,
+                                "UpdateExpression": "SET doc = :doc, version = version + :one",
+                                "ConditionExpression": "version = :seen",
+                                "ExpressionAttributeValues": {":doc": {"S": json.dumps(new)}, ":one": {"N": "1"},
+                                                              ":seen": {"N": item["version"]["N"]}}}},
+                    *self._projection_puts(new),
+                ])
+                return new
+            except self.client.exceptions.TransactionCanceledException:
+                continue  # someone wrote since we read (or a transaction held the item): read again
+        raise Conflict("request_in_progress", "the object is being changed by another request; retry")
+
+    # -- reads the index needs (a range on the sort key) --------------------------------------------
+    def query_range(self, gsi1pk: str, start: str | None, end: str | None, limit: int, cursor: str | None = None,
+                    newest_first: bool = False) -> tuple[list[dict], str | None]:
+        condition, values = "gsi1pk = :p", {":p": {"S": gsi1pk}}
+        if start is not None and end is not None:
+            condition += " AND gsi1sk BETWEEN :a AND :b"
+            values.update({":a": {"S": start}, ":b": {"S": end}})
+        elif start is not None:
+            condition += " AND gsi1sk >= :a"
+            values[":a"] = {"S": start}
+        elif end is not None:
+            condition += " AND gsi1sk < :b"
+            values[":b"] = {"S": end}
+        request = {"TableName": self.table, "IndexName": "gsi1", "KeyConditionExpression": condition,
+                   "ExpressionAttributeValues": values, "ScanIndexForward": not newest_first, "Limit": limit}
+        if cursor:
+            request["ExclusiveStartKey"] = decode_cursor(cursor, gsi1pk)
+        reply = self.client.query(**request)
+        last = reply.get("LastEvaluatedKey")
+        return [json.loads(i["doc"]["S"]) for i in reply.get("Items", [])], (encode_cursor(last) if last else None)
+
+
+class IndexedMemoryDocuments(MemoryDocuments):
+    """The in-memory twin of ``IndexedDynamoDocuments``."""
+
+    def _project(self, order: dict) -> None:
+        with self._lock:
+            for pk, index, body in projections(order):
+                self.items[(pk, "doc")] = (1, json.dumps(body), index)
+
+    def put_new(self, pk, doc, sk="doc", index=None):
+        super().put_new(pk, doc, sk, index)
+        if _is_order(pk, sk):
+            self._project(doc)
+
+    def update(self, pk, mutate, sk="doc"):
+        new = super().update(pk, mutate, sk)
+        if _is_order(pk, sk):
+            self._project(new)
+        return new
+
+    def query_range(self, gsi1pk, start, end, limit, cursor=None, newest_first=False):
+        with self._lock:
+            rows = sorted(((i[1], raw) for (_, raw, i) in self.items.values() if i and i[0] == gsi1pk),
+                          reverse=newest_first)
+        rows = [r for r in rows if (start is None or r[0] >= start) and (end is None or r[0] < end)]
+        offset = int(cursor) if cursor and cursor.isdigit() else 0
+        page = rows[offset:offset + limit]
+        return [json.loads(raw) for _, raw in page], (str(offset + limit) if offset + limit < len(rows) else None)
+
+
+class OrderIndex:
+    """Reads of the projections: orders by status, customs decisions in a window, shipped orders waiting."""
+
+    def __init__(self, docs):
+        self.docs = docs  # IndexedDynamoDocuments | IndexedMemoryDocuments
+
+    def by_status(self, status: str, limit: int = 20, cursor: str | None = None) -> tuple[list[dict], str | None]:
+        """Orders in ``status``, the latest changed first."""
+        return self.docs.query_page(STATUS_INDEX.format(status=status), limit, cursor)
+
+    def shipped(self, before: str | None = None, page_size: int = 500):
+        """Every order in ``shipped`` (oldest change first), optionally only those unchanged since ``before``."""
+        cursor = None
+        while True:
+            rows, cursor = self.docs.query_range(STATUS_INDEX.format(status="shipped"), None, before, page_size, cursor)
+            yield from rows
+            if cursor is None:
+                return
+
+    def decided(self, since: str, page_size: int = 500):
+        """Every customs decision taken at or after ``since`` (RFC 3339)."""
+        cursor = None
+        while True:
+            rows, cursor = self.docs.query_range(DECIDED_INDEX, since, None, page_size, cursor)
+            yield from rows
+            if cursor is None:
+                return
