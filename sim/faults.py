@@ -74,6 +74,9 @@ DEFAULT_RATES: dict[str, float] = {
     "rail.callback_lost": 0.2,
     "rail.callback_twice": 0.1,
     "rail.callback_late": 0.1,
+    # the card processor
+    "cards.unavailable": 0.005,
+    "cards.timeout_after_success": 0.005,
     # webhooks (Stripe, customs)
     "stripe.webhook_twice": 0.05,
     "stripe.webhook_replayed_later": 0.02,

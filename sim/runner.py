@@ -155,6 +155,7 @@ class Simulation:
             self.after(0, self._arrive, 0)
             self.after(SWEEP_SECONDS * SECOND, self._sweep)
             self.after(ADMIN_REVIEW_SECONDS * SECOND, self._admin_review)
+            self.after(86400 * SECOND, self._janitor)
             report_every = max(1, self.orders // 20)
             next_report = report_every
             queue = self._queue
@@ -267,6 +268,21 @@ class Simulation:
                 self.trace(f"admin review of {member_id or seller_id} failed: {type(error).__name__}")
         if not self._finished():
             self.after(ADMIN_REVIEW_SECONDS * SECOND, self._admin_review)
+
+    def _janitor(self) -> None:
+        """Once a virtual day: what DynamoDB's TTL and the fakes' logs would forget (the memory bound).
+        A wallet's daily counter two days old is never read again; the card fake's call log is not read."""
+        from datetime import timedelta
+
+        cutoff = (self.clock.now() - timedelta(days=2)).date().isoformat()
+        docs = self.world.docs_memory
+        stale = [key for key in docs.items if key[1] == "counter" and key[0].startswith("walletday#")
+                 and key[0].rsplit("#", 1)[1] < cutoff]
+        for key in stale:
+            docs.items.pop(key, None)
+        self.world.cards.calls.clear()
+        if not self._finished():
+            self.after(86400 * SECOND, self._janitor)
 
     def _finished(self) -> bool:
         return self.created >= self.orders and self.open_orders == 0
@@ -492,6 +508,36 @@ class Simulation:
         if status >= 300 and attempt < len(CUSTOMS_RETRIES_S):
             self.after(CUSTOMS_RETRIES_S[attempt] * SECOND, self._deliver_customs, sim_order, event, attempt + 1)
 
+    def _withdraw(self, party_key: str, request_key: str, attempt: int) -> None:
+        """A seller or member withdraws its whole available balance (the same Idempotency-Key on a retry)."""
+        from chalicelib.accounts import member_account_id, seller_account_id
+        from chalicelib.payouts.limits import limits_for
+        from chalicelib.rails import rail as rail_entry
+
+        party = self.world.docs.get(party_key)
+        kind, _, party_id = party_key.partition("#")
+        account = self.world.ledger.get_account(member_account_id(party_id) if kind == "member"
+                                                else seller_account_id(party_id))
+        route = party["payout"]
+        step = rail_entry(route["rail"]).step(route["currency"])
+        limits = limits_for(route["rail"], route["currency"])
+        amount = min(account.available, limits.max_per_day) // step * step if account else 0
+        if amount < limits.min_per_tx:
+            self.trace(f"withdrawal {party_key} {request_key}: nothing to withdraw ({amount})")
+            return
+        try:
+            view = self.world.payouts.withdraw(party, Money(amount, route["currency"]), f"{request_key}-{attempt // 4}")
+            self.trace(f"withdrawal {party_key} {Money(amount, route['currency'])} -> {view['status']}")
+        except Exception as error:
+            code = getattr(error, "code", type(error).__name__)
+            self.trace(f"withdrawal {party_key} attempt {attempt + 1} -> {code}")
+            if attempt < CLIENT_RETRIES:
+                # limit_exceeded: tomorrow; insufficient_funds or idempotency_key_reused: a new amount under a new key
+                delay = 86400 if code == "limit_exceeded" else self.rng.randint(10, 600)
+                next_attempt = attempt + 1 if code not in ("insufficient_funds", "idempotency_key_reused") \
+                    else (attempt // 4 + 1) * 4
+                self.after(delay * SECOND, self._withdraw, party_key, request_key, next_attempt)
+
     # -- providers, sweeper ----------------------------------------------------------------------
     def _schedule_callbacks(self) -> None:
         queued, self.world.callback_queue = self.world.callback_queue, []
@@ -532,6 +578,16 @@ class Simulation:
         self.checker.order_ended(sim_order, execution)
         order = self.world.docs_memory.get(f"order#{sim_order.order_id}")
         sim_order.final_status = self.checker.ended.get(sim_order.order_id) or (order or {}).get("status", "unknown")
+        if sim_order.final_status == "payout_failed":
+            # The SMS says the money is safe in the balance: its owner withdraws it later (no workflow: the sweeper).
+            plan = self.world.docs_memory.get(f"orderpayouts#{sim_order.order_id}") or {"payout_ids": []}
+            parties = set()
+            for payout_id in plan["payout_ids"]:
+                payout = self.world.docs_memory.get(f"payout#{payout_id}")
+                if payout and payout["status"] == "failed":
+                    parties.add(f"member#{payout['member_id']}" if payout.get("member_id") else f"seller#{payout['seller_id']}")
+            for party in sorted(parties):
+                self.after(self.rng.randint(3600, 86400) * SECOND, self._withdraw, party, f"w-{sim_order.order_id}", 0)
         self.after(EVICT_AFTER_S * SECOND, self._evict, sim_order)
 
     def _deadline(self, sim_order: SimOrder) -> None:

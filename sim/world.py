@@ -6,7 +6,7 @@ tests use (``tests/payout_world.py``) and a clock on every service that takes on
     Ledger(FaultyLedgerStore(MemoryLedgerStore()), clock_ns=clock.ns)
     IndexedDocuments (MemoryDocuments with its gsi1 kept as an index) behind FaultyDocuments
     QuoteService (bootstrap.build_quote_service) over the rates snapshot and a MemoryQuoteStore
-    FakeCardGateway · SimRail per rail (FakeRail on virtual time) · Outbox over SimSms (FakeSms)
+    FaultyCards (FakeCardGateway) · SimRail per rail (FakeRail on virtual time) · Outbox over SimSms (FakeSms)
     EscrowService · PayoutService + PayeeGate · OrderPayouts · the workflow port = the ASL interpreter
 
 ``installed(world)`` puts these services into ``chalicelib.bootstrap`` (``override``) for the
@@ -122,6 +122,33 @@ class FaultyQuoteStore:
             self.inner._quotes.pop(quote_id, None)
 
 
+class FaultyCards(FakeCardGateway):
+    """``FakeCardGateway`` whose calls to the processor may fail: ``cards.unavailable`` (nothing reached
+    it) and ``cards.timeout_after_success`` (it did the work; the answer timed out). Both surface as
+    ``PaymentProviderUnavailable``, as the Stripe adapter raises them; a retry under the same
+    idempotency key gets the first result."""
+
+    def __init__(self, plan: FaultPlan):
+        super().__init__()
+        self.plan = plan
+
+    def create_payment_intent(self, amount, idempotency_key, metadata):
+        return self._call(super().create_payment_intent, idempotency_key, amount, idempotency_key, metadata)
+
+    def refund(self, payment_intent_id, amount, idempotency_key, metadata=None):
+        return self._call(super().refund, idempotency_key, payment_intent_id, amount, idempotency_key, metadata)
+
+    def _call(self, operation, key, *args):
+        from chalicelib.payments.errors import PaymentProviderUnavailable
+
+        if self.plan.hit("cards.unavailable", key):
+            raise PaymentProviderUnavailable(message="Stripe did not answer (connection refused)", provider="sim")
+        answer = operation(*args)
+        if self.plan.hit("cards.timeout_after_success", key):
+            raise PaymentProviderUnavailable(message="Stripe's answer timed out", provider="sim")
+        return answer
+
+
 class SimWorkflow:
     """The workflow port (``start``/``succeed``/``fail``, as ``StepFunctionsWorkflow``) over the interpreter.
 
@@ -220,7 +247,7 @@ class World:
         self.quote_store = FaultyQuoteStore(MemoryQuoteStore(), plan)
         self.quotes = bootstrap.build_quote_service(settings, store=self.quote_store, rate_source=SnapshotRateSource(),
                                                     clock=clock.now)
-        self.cards = FakeCardGateway()
+        self.cards = FaultyCards(plan)
         self.workflow = SimWorkflow(scheduler, plan, rngs["workflow"], trace)
         self.sms = SimSms(plan)
         outbox_kwargs = {"clock": clock.now} if _accepts(Outbox, "clock") else {}
