@@ -74,6 +74,13 @@ class Forbidden(MizaniError):
     code = "forbidden"
 
 
+class NotConfigured(MizaniError):
+    """This stage is not configured to serve safely (a secret missing, or left at its public local
+    default, outside the local stage): every request is refused until an operator fixes it (HTTP 503)."""
+
+    code = "not_configured"
+
+
 class ProviderUnavailable(MizaniError):
     """An outside provider failed or timed out; a retry may help (HTTP 502/503, ``retryable``)."""
 

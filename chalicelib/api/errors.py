@@ -22,6 +22,7 @@ from chalicelib.errors import (
     InvalidSignature,
     InvalidState,
     MizaniError,
+    NotConfigured,
     NotFound,
     ProviderUnavailable,
     Unauthorized,
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: dict[type[MizaniError], int] = {
     Conflict: 409,
     BusinessRuleViolation: 422,
     ProviderUnavailable: 503,
+    NotConfigured: 503,
 }
 
 
@@ -120,7 +122,7 @@ def to_http(error: BaseException, request_id: str) -> HttpError:
     headers: dict = {}
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if status >= 500:
+    if status >= 500 and not isinstance(error, NotConfigured):  # that one is logged once, where it is found
         logger.warning("provider trouble request_id=%s code=%s: %s", request_id, error.code, error.message)
     body = error_body(wire_code(error), error.message, request_id, fields=_fields_of(error), retryable=retryable,
                       methods=error.detail.get("methods"))

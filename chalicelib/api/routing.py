@@ -38,7 +38,7 @@ import pydantic
 from chalice import Response
 from pydantic import BaseModel
 
-from chalicelib.api import auth
+from chalicelib.api import auth, config_check
 from chalicelib.api.errors import status_for, to_http
 from chalicelib.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from chalicelib.api.idempotency import Idempotency, IdempotencyStore, StoredResponse, record_key, require_key
@@ -210,6 +210,7 @@ class Api:
         started = time.perf_counter()
         principal = None
         try:
+            config_check.require_safe_secrets()  # outside local: no public default secret is ever trusted
             params = {k: unquote(v) for k, v in (path_params or {}).items()}
             headers = request.headers if request is not None else {}
             if spec.roles is not None:
