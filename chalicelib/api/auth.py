@@ -4,7 +4,8 @@ The ``local`` stage (or any stage without a JWKS URL) verifies HS256 tokens with
 ``settings.jwt_secret``; otherwise tokens are RS256, verified against the identity
 provider's JWKS (one ``PyJWKClient`` per container, keys cached), with audience
 and issuer checked when configured. No token, a bad or expired one, or claims
-that do not name a party and a known role → ``Unauthorized`` (401); a role the
+that do not name a party and a known role → ``Unauthorized`` (401); outside the
+``local`` stage a token without ``exp``, or issued (``iat``) in the future, too; a role the
 route does not admit → ``Forbidden`` (403).
 """
 from __future__ import annotations
@@ -71,7 +72,8 @@ def decode(token: str, settings: settings_mod.Settings) -> dict:
     """The verified claims of ``token`` (signature, expiry, audience, issuer)."""
     import jwt  # lazily: keeps `import app` cheap
 
-    options: dict = {"require": ["sub", "role"]}
+    # Outside the sandbox every token must expire; PyJWT also refuses an ``iat`` in the future (beyond leeway).
+    options: dict = {"require": ["sub", "role"] if settings.is_local else ["sub", "role", "exp"]}
     kwargs: dict = {"leeway": _LEEWAY_SECONDS}
     if settings.jwt_audience:
         kwargs["audience"] = settings.jwt_audience
@@ -88,8 +90,6 @@ def decode(token: str, settings: settings_mod.Settings) -> dict:
                 raise Unauthorized("unauthorized", "token verification is not configured for this stage")
             key, algorithms = settings.jwt_secret, ["HS256"]
         else:
-            # Tokens from a real identity provider must expire.
-            options["require"] = ["sub", "role", "exp"]
             key, algorithms = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key, ["RS256"]
         if settings.is_local:
             # The local secret is a documented 16-byte sandbox default; PyJWT's key-length
