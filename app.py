@@ -313,6 +313,24 @@ def bank_webhook(call: Call) -> dict:
     return webhooks.handle_bank(call.raw_body, call.header("mizani-signature"))
 
 
+@api.post("/v1/webhooks/collections/{rail}/{reference}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          summary="A mobile-money collection's callback (M-Pesa STK push result, reversal result) on its own "
+                  "tokened URL: a hint, the provider is asked")
+def collection_callback(call: Call, rail: str, reference: str, token: str) -> dict:
+    from chalicelib.api import webhooks
+
+    return webhooks.handle_collection_callback(rail, reference, token, call.raw_body)
+
+
+@api.route("PUT", "/v1/webhooks/collections/{rail}/{reference}/{token}", roles=PUBLIC, idempotent=False,
+           response=Acknowledged, summary="MTN MoMo's request-to-pay callback (PUT, sent once) on the collection's "
+                                          "own tokened URL: a hint, the status is asked")
+def collection_callback_put(call: Call, rail: str, reference: str, token: str) -> dict:
+    from chalicelib.api import webhooks
+
+    return webhooks.handle_collection_callback(rail, reference, token, call.raw_body)
+
+
 @api.post("/v1/webhooks/customs", roles=PUBLIC, idempotent=False, response=Acknowledged,
           summary="Customs decisions (Mizani-Signature verified; deduplicated by event_id)")
 def customs_webhook(call: Call) -> dict:
@@ -565,6 +583,18 @@ def reconcile_failed_task(event, context):
 def expire_pending(event):
     """Void pending ledger transfers whose timeout passed."""
     bootstrap.ledger().expire_pending()
+
+
+@app.schedule("rate(1 minute)", name="poll_collections")
+def poll_collections(event):
+    """Ask the providers about every open mobile-money collection (poll-first: callbacks are hints)."""
+    bootstrap.collections().poll_open()
+
+
+@app.schedule("rate(1 day)", name="release_reserves")
+def release_reserves(event):
+    """Give back the chargeback reserves held 120 days (``MIZANI_RESERVE_DAYS``) since their card payment."""
+    bootstrap.reserves().release_due()
 
 
 @app.schedule("rate(1 minute)", name="drain_outbox")

@@ -226,7 +226,33 @@ def checkout():
     from chalicelib.secrets import env_value, local_api_url
 
     return_url = env_value("MIZANI_PAYMENT_RETURN_URL", settings.get(), f"{local_api_url()}/v1/health", required=False)
-    return _cached("checkout", lambda: Checkout(cards(), bank=bank_transfers(), return_url=return_url))
+    return _cached("checkout", lambda: Checkout(cards(), collections=collections(), bank=bank_transfers(),
+                                                return_url=return_url))
+
+
+def collections():
+    """Mobile-money collections (MTN MoMo request-to-pay, M-Pesa STK push): requested at checkout,
+    advanced by polling (``poll_collections``) and by callbacks, paid into escrow once."""
+    from chalicelib.payments.collections.service import Collections
+
+    return _cached("collections", lambda: Collections(
+        docs(), collection_rail,
+        on_paid=lambda order_id, amount, reference: escrow().payment_received(order_id, amount, reference),
+        on_failed=lambda order_id, reason: escrow().collection_failed(order_id, reason)))
+
+
+def collection_rail(name: str):
+    """The collection adapter of rail ``name`` (its registry entry's ``collection.adapter``), built once."""
+    import importlib
+
+    from chalicelib.payments.collections.store import CollectionStore
+    from chalicelib.rails import rail as rail_entry
+
+    def build():
+        module_name, _, function = rail_entry(name).collection.adapter.partition(":")
+        return getattr(importlib.import_module(module_name), function)(settings.get(), store=CollectionStore(docs()))
+
+    return _cached(f"collection_rail:{name}", build)
 
 
 def bank_transfers():

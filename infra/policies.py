@@ -86,6 +86,7 @@ def _merge(*parts: dict) -> dict:
 #: function name (as in app.py; the API is "api_handler") -> what it may touch.
 #: "states": the API starts the escrow workflow and answers its task tokens.
 #: "task_tokens": answers task tokens only (a wait task that finds its answer already decided).
+#: "start_workflows": starts the escrow workflow only (a collection paid outside a request: the poller).
 #: "secrets": reads provider credentials stored by reference (chalicelib/secrets.py):
 #:   SSM parameters under /mizani/<stage>/ or Secrets Manager secrets named mizani/<stage>/...
 ACCESS: dict[str, dict] = {
@@ -112,6 +113,9 @@ ACCESS: dict[str, dict] = {
     "customs_reminders": {"dynamodb": _merge(APP_RW)},
     # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
     "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
+    # scheduled: asks the providers about every open mobile-money collection (provider credentials); one
+    # paid goes into escrow (ledger, app table) and starts the order's escrow workflow; the SMS is queued
+    "poll_collections": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True, "start_workflows": True},
     # large statements (infra/reconcile.asl.json): the API kept the statement; plan reads it and the
     # ledger's movements of its period and writes the chunks; the others read chunks and chunk
     # results from the statements bucket and write results and the outcome there, nothing else
@@ -196,6 +200,15 @@ def build_policy(stage: str, function: str) -> dict:
                 "Effect": "Allow",
                 "Action": ["states:SendTaskSuccess", "states:SendTaskFailure"],
                 "Resource": "*",
+            }
+        )
+    if access.get("start_workflows") and not access.get("states"):
+        statements.append(
+            {
+                "Sid": "StartWorkflow",
+                "Effect": "Allow",
+                "Action": ["states:StartExecution"],
+                "Resource": [f"arn:aws:states:*:*:stateMachine:{prefix}-escrow"],
             }
         )
     if access.get("states"):

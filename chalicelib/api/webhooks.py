@@ -117,6 +117,20 @@ def handle_bank(raw_body: bytes, signature: str | None) -> dict:
     return {**_ack(), "matched": matched, "unmatched": unmatched}
 
 
+def handle_collection_callback(rail_name: str, reference: str, token: str, raw_body: bytes) -> dict:
+    """A mobile-money collection's callback (MTN's request-to-pay PUT, M-Pesa's STK callback or reversal
+    result) on the collection's own tokened URL: a hint. The collection is then advanced, which asks the
+    provider; a callback for an unknown reference, or without the collection's token, is acknowledged
+    (``duplicate: true``) and changes nothing; so is a late or repeated one."""
+    from chalicelib.errors import NotFound
+    from chalicelib.rails import RAILS
+
+    if rail_name not in RAILS or RAILS[rail_name].collection is None:
+        raise NotFound("not_found", f"no collecting rail named {rail_name}")
+    advanced = bootstrap.collections().on_callback(rail_name, reference, token, raw_body or b"{}")
+    return _ack(duplicate=advanced is None)
+
+
 def handle_rail_callback(rail_name: str, raw_body: bytes, payout_id: str | None = None, token: str | None = None,
                          kind: str = "result") -> dict:
     """A payout rail's callback (``chalicelib.rails``): only a hint. The rail's adapter says which

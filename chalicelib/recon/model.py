@@ -64,6 +64,8 @@ SOURCES = {
     "camt053": "bank",
     # every payout rail of the registry, under its reconciliation source
     **{rail.recon_source: rail.name for rail in RAILS.values()},
+    # every collecting rail's collection account, under its own source
+    **{rail.collection.recon_source: collection_provider(rail.name) for rail in RAILS.values() if rail.collection},
 }
 
 #: Ledger transfer codes and their sign in reconciliation (see the module docstring).

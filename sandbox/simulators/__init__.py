@@ -18,6 +18,8 @@ SIMULATORS = [
     "sandbox.simulators.airtel",
     "sandbox.simulators.sms",
     "sandbox.simulators.bank",
+    "sandbox.simulators.momo_collection",
+    "sandbox.simulators.mpesa_stk",
 ]
 
 

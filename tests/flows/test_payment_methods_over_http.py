@@ -211,3 +211,88 @@ def test_a_bank_transfer_refund_is_owed_until_finance_marks_it_paid(world):
     owed = world.ok(world.get("/v1/refunds?status=owed&limit=100", "finance", "fin-1"))["refunds"]
     assert order["order_id"] not in [r["order_id"] for r in owed]
     assert world.trial_balance()["balanced"]
+
+
+# -- mobile-money collections ------------------------------------------------------------------------
+
+KENYAN_PAYER = "254712345678"
+RWANDAN_PAYER = "250788123456"
+
+
+def poll_collections(world):
+    """Run the ``poll_collections`` schedule now, as EventBridge would."""
+    import time as _time
+    import uuid as _uuid
+
+    world.sb.invoke("poll_collections", {
+        "version": "0", "id": str(_uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime()), "region": "us-east-1",
+        "resources": ["arn:aws:events:us-east-1:123456789012:rule/poll_collections"], "detail": {}})
+
+
+def test_a_kenyan_buyer_pays_a_rwandan_cooperative_from_mpesa_with_both_quotes_locked(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "mpesa", "KES", kg="100", payer=KENYAN_PAYER), 201)
+    assert order["pay"]["currency"] == "KES" and order["payout"]["currency"] == "RWF"
+    assert order["pay"]["amount"] % 100 == 0  # STK push collects whole KES: rounded up
+    assert order["quotes"]["pay"] and order["quotes"]["payout"]
+    assert order["payment"] == {**order["payment"], "method": "mpesa", "provider": "mpesa",
+                                "payer_msisdn": KENYAN_PAYER}
+    assert pay_with_sandbox(world, order)["state"] == "completed"  # the buyer enters the PIN
+    done = to_settled(world, order)
+    assert world.account(f"escrow:{order['order_id']}")["credits_posted"] == order["pay"]["amount"]
+    assert world.wallet(seller["payout"]["msisdn"])["balances"] == [done["payout"]]
+    assert world.trial_balance()["balanced"]
+
+
+def test_an_mtn_momo_order_is_refunded_to_the_payers_wallet_when_customs_rejects(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "mtn_momo", "RWF", payer=RWANDAN_PAYER), 201)
+    assert order["payment"]["method"] == "mtn_momo" and order["payment"]["payment_id"].startswith("MZ")
+    pay_with_sandbox(world, order)
+    refunded = to_refunded(world, order)
+    assert refunded["refund"]["status"] == "succeeded"
+    wallet = world.sim_get(f"/sandbox/momo_collection/wallets/{RWANDAN_PAYER}")
+    assert {"amount": 0, "currency": "RWF"} in wallet["paid"] or wallet["paid"] == []
+    assert world.account(f"escrow:{order['order_id']}")["balance"] == 0
+    assert world.trial_balance()["balanced"]
+
+
+def test_an_mpesa_order_is_reversed_when_customs_rejects(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "mpesa", "KES", payer=KENYAN_PAYER), 201)
+    pay_with_sandbox(world, order)
+    refunded = to_refunded(world, order)
+    assert refunded["refund"]["status"] == "succeeded"
+    assert world.account(f"escrow:{order['order_id']}")["balance"] == 0 and world.trial_balance()["balanced"]
+
+
+def test_a_declined_collection_is_noted_and_nothing_is_in_escrow(world):
+    seller = world.seller()
+    order = world.ok(checkout(world, seller, "mtn_momo", "RWF", payer="46733123451"), 201)  # rejects
+    poll_collections(world)
+    noted = world.read(order["order_id"])
+    assert noted["status"] == "awaiting_payment" and "APPROVAL_REJECTED" in noted["timeline"][-1]["detail"]
+    assert world.get(f"/v1/ledger/accounts/escrow:{order['order_id']}", "finance", "fin-1").status_code == 404
+
+
+def test_a_collection_whose_callback_was_lost_is_paid_once_by_the_poll(world):
+    seller = world.seller()
+    world.http.post(f"{world.sim}/sandbox/faults/momo_collection", json={"lose_callback": 1}, timeout=30)
+    order = world.ok(checkout(world, seller, "mtn_momo", "RWF", payer=RWANDAN_PAYER), 201)
+    pay_with_sandbox(world, order)
+    assert world.read(order["order_id"])["status"] == "awaiting_payment"
+    poll_collections(world)
+    poll_collections(world)
+    assert world.wait_for(order["order_id"], {"paid"})["status"] == "paid"
+    escrow = world.account(f"escrow:{order['order_id']}")
+    assert escrow["credits_posted"] == order["pay"]["amount"]
+
+
+def test_a_collection_callback_for_an_unknown_reference_or_with_a_wrong_token_is_acknowledged(world):
+    for path in ("/v1/webhooks/collections/mpesa/MZNOSUCHREF0/" + "0" * 32,
+                 "/v1/webhooks/collections/mtn_momo/MZNOSUCHREF0/" + "0" * 32):
+        reply = world.http.post(world.api + path, json={"Body": {"stkCallback": {"ResultCode": 0}}}, timeout=30)
+        assert reply.status_code == 200 and reply.json() == {"received": True, "duplicate": True}
+    unknown_rail = world.http.post(world.api + "/v1/webhooks/collections/airtel_money/MZ1/" + "0" * 32, json={}, timeout=30)
+    assert unknown_rail.status_code == 404

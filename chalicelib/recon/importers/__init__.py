@@ -9,6 +9,8 @@
 ``airtel_money``    Airtel Money disbursement statement (the sandbox's CSV): ``airtel.py``
 ``mpesa_b2c``       M-Pesa B2C results (CSV, or the Result callbacks as a JSON list): ``mpesa.py``
 ``camt053``         ISO 20022 camt.053 bank-to-customer statement (XML): ``camt053.py``
+``mtn_momo_collection``  MTN MoMo Collection account statement (CSV): ``momo_collection.py``
+``mpesa_c2b``       M-Pesa paybill (C2B) statement, STK pushes and reversals (CSV): ``mpesa_c2b.py``
 =================  =========================================================================
 
 MTN's and Airtel's share the rules of a payout statement (``payout_csv.py``); every
@@ -32,6 +34,8 @@ IMPORTERS = {
     "stripe_balance": "stripe",
     "camt053": "camt053",
     **{rail.recon_source: rail.recon_importer for rail in RAILS.values()},  # the rail registry's
+    # and each collecting rail's collection account (mtn_momo_collection, mpesa_c2b)
+    **{rail.collection.recon_source: rail.collection.recon_importer for rail in RAILS.values() if rail.collection},
 }
 
 
