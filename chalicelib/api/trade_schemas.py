@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictInt, StrictStr
 
 from chalicelib.api.schemas import Currency, Money, MoneyOrZero, RequestModel, ResponseModel
 from chalicelib.payments.methods import METHOD_NAMES
@@ -347,10 +347,17 @@ class AllocationResponse(ResponseModel):
 
 
 # -- reconciliations -------------------------------------------------------------------------------
+def _printable_key(key: str) -> str:
+    """An S3 key a client may name: no control character (S3 answers such a key with a bare 400/404)."""
+    if any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in key):
+        raise ValueError("an S3 key may not contain control characters")
+    return key
+
+
 class ReconciliationRequest(RequestModel):
     source: Literal[tuple(SOURCES)]  # type: ignore[valid-type]  (the card processor, the bank, each rail)
     content: Annotated[StrictStr, Field(min_length=1, max_length=5_000_000)] | None = None
-    s3_key: Annotated[StrictStr, Field(min_length=1, max_length=1024)] | None = None
+    s3_key: Annotated[StrictStr, Field(min_length=1, max_length=1024), AfterValidator(_printable_key)] | None = None
 
 
 class ReconciliationQuery(RequestModel):

@@ -40,7 +40,24 @@ class S3Archive:
                                ServerSideEncryption="AES256")
 
     def get(self, key: str) -> bytes | None:
+        """The object's bytes; ``None`` when S3 says there is none to read: ``NoSuchKey``, a bare 404,
+        or the 403 ``AccessDenied`` it answers for a missing key when the role lacks ``s3:ListBucket``."""
+        from botocore.exceptions import ClientError
+
         try:
             return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except self.client.exceptions.NoSuchKey:
-            return None
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if error.get("Code") in _ABSENT_CODES or status in (403, 404):
+                if status == 403:  # also what a role without s3:GetObject sees: say so to the operator
+                    import logging
+
+                    logging.getLogger("mizani.recon").warning("S3 denied reading %r in %s (absent, or no permission)",
+                                                              key, self.bucket)
+                return None
+            raise
+
+
+#: What S3's GetObject answers for a key with nothing readable behind it.
+_ABSENT_CODES = frozenset({"NoSuchKey", "404", "NotFound", "AccessDenied", "403"})

@@ -34,7 +34,11 @@ class Reconciliations:
             data = self.archive.get(s3_key)
             if data is None:
                 raise NotFound("not_found", f"no statement at {s3_key}")
-            content = data.decode("utf-8", errors="strict")
+            try:
+                content = data.decode("utf-8", errors="strict")
+            except UnicodeDecodeError:
+                raise ValidationError("validation_error", f"the statement at {s3_key} is not UTF-8 text",
+                                      path="s3_key") from None
         else:
             s3_key = statement_key(source, content)
             self.archive.put(s3_key, content.encode(), "text/plain")
