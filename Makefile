@@ -14,12 +14,14 @@ PHONE       ?= +250788123456
 SEED        ?= 1
 ORDERS      ?= 10000
 JOBS        ?= 1
+RATE        ?= 10000
+SCALE_ARGS  ?=
 SIM_ARGS    ?=
 PYTEST_ARGS ?=
 ASL_FILES   := $(wildcard infra/*.asl.json)
 ASL_LOCAL   := .tools/node_modules/.bin/asl-validator
 
-.PHONY: help demo test run ussd sim bench token package asl policies venv clean
+.PHONY: help demo test run ussd sim scale bench token package asl policies venv clean
 
 help:
 	@echo "make demo      the coffee story end to end on the embedded sandbox"
@@ -28,6 +30,7 @@ help:
 	@echo "make token ROLE=buyer SUB=buyer-1   a local-stage JWT"
 	@echo "make ussd PHONE=+250788123456   a basic phone in the terminal, dialling the USSD menu of make run"
 	@echo "make sim SEED=1 ORDERS=10000 [JOBS=2]   the deterministic simulator: the money path under faults, invariants after every step"
+	@echo "make scale RATE=10000   the scale model: DynamoDB keys' WCU/s, conflicts, Step Functions, cost per order at RATE movements/s"
 	@echo "make bench     benchmarks (prints figures)"
 	@echo "make package STAGE=dev   CloudFormation package in build/package (chalice package + infra merge template)"
 	@echo "make asl       validate infra/*.asl.json with asl-validator (needs node)"
@@ -54,6 +57,9 @@ ussd: $(STAMP)
 
 sim: $(STAMP)
 	$(PY) -m sim --seed $(SEED) --orders $(ORDERS) --jobs $(JOBS) $(SIM_ARGS)
+
+scale: $(STAMP)
+	$(PY) -m sim.scale --rate $(RATE) $(SCALE_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m bench
