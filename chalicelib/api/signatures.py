@@ -28,7 +28,7 @@ def verify(body: bytes, header: str | None, secret: str, tolerance: int = 300, n
     timestamp, candidates = None, []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit():  # str.isdigit() alone admits "²", "١", "１"
             timestamp = int(value)
         elif key == "v1" and value:
             candidates.append(value)
