@@ -1,7 +1,7 @@
 """The coffee story, end to end over HTTP against the embedded sandbox (``make demo``).
 
 A Rwandan co-operative registers with an MTN MoMo number; a buyer in China orders
-100 kg of washed arabica at 12.00 USD/kg and pays in CNY by card; the seller ships;
+100 kg of washed arabica at 12.00 USD/kg and pays in CNY with Alipay; the seller ships;
 customs clears; the escrow is released at the locked rate and the farmers' wallet is
 paid in RWF (split to fit MTN's per-transaction limit), with SMS along the way. A
 second order is rejected by customs and refunded. Then the story is told from the
@@ -9,7 +9,10 @@ farmers' side: the co-operative registers three members (one on Airtel Money) an
 allocates a third order by kilograms delivered; each farmer is paid their share and
 texted; one farmer's wallet refuses the transfer, so her share waits in her Mizani
 balance, and she dials the USSD code on a basic phone, checks it and withdraws with her
-PIN. Finance then reconciles the providers' statements against the ledger. Everything
+PIN. Buyers then pay the way they pay at home: a roastery in Nairobi pays the Rwandan
+co-operative from M-Pesa (KES in, RWF out), and a 1,200,000 USD container, too large for a
+card and not tariff-free, is paid by bank transfer (the bank's camt.054 matched on the order's
+reference). Finance then reconciles the providers' statements against the ledger. Everything
 runs on 127.0.0.1.
 """
 from __future__ import annotations
@@ -99,15 +102,18 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
 
     lines = [{"description": "Washed arabica, fully washed, grade A1", "hs_code": "0901.11", "quantity": "100",
               "unit": "kg", "unit_price": {"amount": 1200, "currency": "USD"}}]
-    order = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": SELLER_ID, "pay_currency": "CNY", "lines": lines})
+    order = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": SELLER_ID, "pay_currency": "CNY", "lines": lines,
+                                                             "payment_method": "alipay"})
     print(f"\n3. Order {order['order_id']}: total {money(order['total'])}, the buyer pays {money(order['pay'])}, "
           f"fee {money(order['fee'])}")
     print(f"   the seller is guaranteed {money(order['payout'])}; tariff-free under eWTP: {order['tariff_free']}")
 
-    print("\n4. The buyer pays by card (Stripe); the signed webhook moves the money into escrow")
-    paid = requests.post(f"{sandbox_url}/sandbox/payments/{order['payment']['payment_intent_id']}/pay",
+    print("\n4. The buyer pays with Alipay (a Stripe PaymentIntent); the signed webhook moves the money into escrow")
+    redirect = order["payment"]["next_action"]["alipay_handle_redirect"]
+    print(f"   {order['payment']['next_action']['type']}: the buyer's app opens {redirect['url']}")
+    paid = requests.post(f"{sandbox_url}/sandbox/payments/{order['payment']['payment_id']}/pay",
                          json={"outcome": "succeeded"}, timeout=30)
-    print(f"   card payment: {paid.status_code}; order is {c.wait_for(order['order_id'], {'paid'})['status']}")
+    print(f"   Alipay payment: {paid.status_code}; order is {c.wait_for(order['order_id'], {'paid'})['status']}")
 
     print("\n5. The co-operative ships and declares the coffee to customs")
     shipped = c.call("POST", f"/v1/orders/{order['order_id']}/shipment", "seller", SELLER_ID,
@@ -176,9 +182,10 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
         print(f"   payout {p['payout_id']}: {money(p['amount'])} {p['status']} (Airtel {p['provider_reference']})")
 
     farmers_ok = farmers(c, sandbox_url)
+    methods_ok = buyers_methods(c, sandbox_url, lines)
 
     tb = c.call("GET", "/v1/ledger/trial-balance", "finance", "fin-1")
-    print("\n12. Trial balance (finance)")
+    print("\n13. Trial balance (finance)")
     for cur, row in tb["currencies"].items():
         if not (row["debits"] or row["credits"]):
             continue
@@ -186,7 +193,7 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
     print(f"   balanced: {tb['balanced']}")
 
     ok = (done["status"] == "settled" and done3["status"] == "settled" and done4["status"] == "settled"
-          and refused["error"]["code"] == "payee_invalid" and tb["balanced"] and farmers_ok)
+          and refused["error"]["code"] == "payee_invalid" and tb["balanced"] and farmers_ok and methods_ok)
     recon_ok = reconcile(c, sandbox_url)
     print(f"\nThe story took {time.monotonic() - started:.1f} s.")
     return ok and recon_ok
@@ -288,11 +295,54 @@ def dial(api_url: str, msisdn: str, inputs: list[str], secret: set[int]) -> str:
     return answer
 
 
+KENYAN_BUYER_ID = "buyer-nairobi-roastery"
+KENYAN_PAYER = "254722410011"  # a Safaricom number: the STK push simulator prompts it
+
+
+def buyers_methods(c: Client, sandbox_url: str, lines: list) -> bool:
+    """Buyers pay the way they pay at home: a Kenyan roastery from M-Pesa (KES in, RWF out, both quotes
+    locked at checkout), and a container too large for a card, by bank transfer."""
+    print("\n12. A roastery in Nairobi buys from Kivu Hills and pays from M-Pesa, in KES")
+    order = c.call("POST", "/v1/orders", "buyer", KENYAN_BUYER_ID, {
+        "seller_id": SELLER_ID, "pay_currency": "KES", "lines": lines, "payment_method": "mpesa",
+        "payer_msisdn": KENYAN_PAYER})
+    print(f"   order {order['order_id']}: the buyer pays {money(order['pay'])} (whole KES, rounded up); the co-operative "
+          f"is guaranteed {money(order['payout'])}; quotes {order['quotes']['pay']} and {order['quotes']['payout']}")
+    print(f"   an STK push ({order['payment']['payment_id']}) waits on +{KENYAN_PAYER}; the buyer enters the PIN")
+    requests.post(f"{sandbox_url}/sandbox/payments/{order['payment']['payment_id']}/pay", json={"outcome": "succeeded"},
+                  timeout=30)
+    c.wait_for(order["order_id"], {"paid"})
+    shipped = c.call("POST", f"/v1/orders/{order['order_id']}/shipment", "seller", SELLER_ID,
+                     {"carrier": "RwandAir Cargo", "tracking_number": "WB-459-1207", "customs_declaration_ref": "RW-KGL-2026-118300"})
+    c.customs(shipped, "cleared", "cust-" + uuid.uuid4().hex[:10])
+    kenyan = c.wait_for(order["order_id"], TERMINAL)
+    show_timeline(kenyan)
+
+    container = [{**lines[0], "description": "Washed arabica, one 40-foot container", "quantity": "100000"}]
+    print("\n   The Shanghai roaster orders a container: 100,000 kg, 1,200,000.00 USD")
+    by_card = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": SELLER_ID, "pay_currency": "USD",
+                                                                "lines": container}, expect=(422,))["error"]
+    print(f"   by card: 422 {by_card['code']}: {by_card['message']}")
+    big = c.call("POST", "/v1/orders", "buyer", BUYER_ID, {"seller_id": SELLER_ID, "pay_currency": "USD",
+                                                            "lines": container, "payment_method": "bank_transfer"})
+    bank = big["payment"]["bank_transfer"]
+    print(f"   by bank transfer: order {big['order_id']}, {money(big['pay'])}, tariff-free under eWTP: {big['tariff_free']}")
+    print(f"   pay to {bank['account']['holder']}, IBAN {bank['account']['iban']} ({bank['account']['bank']}), "
+          f"quoting reference {bank['reference']}")
+    arrived = requests.post(f"{sandbox_url}/sandbox/payments/{bank['reference']}/pay", json={"outcome": "succeeded"},
+                            timeout=30).json()
+    held = c.wait_for(big["order_id"], {"paid"})
+    print(f"   the bank's camt.054 ({arrived['message_id']}, entry {arrived['entry']}) matched the reference: order is "
+          f"{held['status']}, {money(held['pay'])} held in escrow until customs clears the container")
+    return kenyan["status"] == "settled" and by_card["methods"] == ["bank_transfer"] and not big["tariff_free"] \
+        and held["status"] == "paid"
+
+
 def reconcile(c: Client, sandbox_url: str) -> bool:
     """Finance reconciles each provider's statement against the ledger, then a doctored one."""
-    print("\n13. Finance reconciles the providers' statements against the ledger")
+    print("\n14. Finance reconciles the providers' statements against the ledger")
     clean = True
-    for source in ("stripe_balance", "mtn_momo", "mpesa_b2c", "airtel_money"):
+    for source in ("stripe_balance", "mtn_momo", "mpesa_b2c", "airtel_money", "mpesa_c2b", "camt053"):
         statement = requests.get(f"{sandbox_url}/sandbox/statements/{source}", timeout=10).text
         rec = c.call("POST", "/v1/reconciliations", "finance", "fin-1", {"source": source, "content": statement})
         s = rec["summary"]

@@ -139,6 +139,7 @@ class OrderPayments:
             refund = {"status": "owed", "amount": held.to_json(), "reference": order["payment"]["payment_id"],
                       "owed_at": self._payment_stamp()}
             self._index_refund(order, refund)
+            self._cancel_fx_position(order_id)
             return self._transition(order_id, S.REFUNDED, detail=f"{reason}; {held} owed back by bank transfer",
                                     fields={"refund": refund})
         # A collection: reserved while the rail gives it back; posted or voided on its word.
@@ -151,6 +152,7 @@ class OrderPayments:
         if outcome.state == "succeeded":
             self.ledger.post(f"{pending_id}:post", pending_id, code=chosen.refund_code,
                              reference=order["payment"]["payment_id"])
+            self._cancel_fx_position(order_id)
             return self._transition(order_id, S.REFUNDED, detail=f"{reason}; {held} back to the payer's "
                                     f"{chosen.display_name} wallet ({outcome.reference or 'refund'})",
                                     fields={"refund": {"status": "succeeded", "amount": held.to_json(),
@@ -161,6 +163,10 @@ class OrderPayments:
             return self._transition(order_id, S.MANUAL_REVIEW, detail=f"the {chosen.display_name} refund failed "
                                     f"({outcome.reason}); the money is in escrow")
         raise RefundPending(message=f"the {chosen.display_name} refund of {held} is still in progress")
+
+    def _cancel_fx_position(self, order_id: str) -> None:
+        if getattr(self, "fx_positions", None) is not None:
+            self.fx_positions.cancel(order_id)  # nothing was converted: the guarantee is off the FX capacity
 
     def bank_refund_paid(self, order_id: str, bank_reference: str, principal_sub: str) -> dict:
         """Finance sent a bank refund back: owed → paid, once (a repeat answers the same order)."""

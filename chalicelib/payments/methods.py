@@ -189,7 +189,9 @@ def check_amount(chosen: PaymentMethod, pay: Money) -> None:
     able = methods_for(pay)
     ceiling = chosen.max_minor(pay.currency)
     if chosen.kind == STRIPE:
-        limit = f"a Stripe payment's maximum of {STRIPE_MAX_AMOUNT:,} in the currency's smallest unit"
+        from chalicelib.payments.amounts import from_stripe_amount
+
+        limit = f"the most one {chosen.display_name} payment through Stripe can be ({from_stripe_amount(STRIPE_MAX_AMOUNT, pay.currency)})"
     else:
         limit = f"{chosen.display_name}'s limit of {Money(ceiling, pay.currency)} a payment"
     raise BusinessRuleViolation(
