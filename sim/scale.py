@@ -627,6 +627,11 @@ class Model:
         best = max(self.keys, key=self.key_rate)
         return self.key_rate(best), f"{best[0]}:{best[1]}"
 
+    def hottest_in(self, table: str) -> tuple[float, str]:
+        keys = [k for k in self.keys if k[0] == table]
+        best = max(keys, key=self.key_rate)
+        return self.key_rate(best), f"{best[0]}:{best[1]}"
+
     @property
     def conflicts_per_s(self) -> float:
         return sum(r["conflicts_per_s"] for r in self.classes()) + self.own_conflicts * self.scale
@@ -783,6 +788,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(models) == 2:
         (u_hot, u_key), (s_hot, s_key) = models[0].hottest, models[1].hottest
         print(f"hottest key unsharded {u_hot:.0f} WCU/s ({u_key}), sharded {s_hot:.0f} WCU/s ({s_key})")
+        (ua, ua_key), (sa, sa_key) = models[0].hottest_in("accounts"), models[1].hottest_in("accounts")
+        print(f"hottest ledger account item unsharded {ua:.0f} WCU/s ({ua_key}), sharded {sa:.0f} WCU/s ({sa_key}): "
+              f"{ua / sa:.1f}x")
     print(models[-1].line())
     return 0
 
