@@ -63,7 +63,7 @@ def authenticate(authorization: str | None, settings: settings_mod.Settings | No
     sub, role = claims.get("sub"), claims.get("role")
     if not isinstance(sub, str) or not sub.strip():
         raise Unauthorized("unauthorized", "the token does not name a party (claim 'sub')")
-    if role not in ROLES:
+    if not isinstance(role, str) or role not in ROLES:  # identity providers send groups as lists or objects
         raise Unauthorized("unauthorized", "the token does not carry a known role (claim 'role')")
     return Principal(sub=sub, role=role)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+import warnings
 
+import jwt
 import pytest
 from chalice.test import Client
 
@@ -58,3 +60,19 @@ def test_in_the_local_stage_a_token_without_exp_still_works_for_the_sandbox(monk
     with Client(mizani.app, stage_name="local") as client:
         assert client.http.get("/v1/fx/rates?base=USD", headers=auth_headers(expires_in=None)).status_code == 200
     settings.get.cache_clear()
+
+
+@pytest.mark.parametrize("role", [["admin"], {"name": "admin"}, ["buyer", "admin"], 7, None],
+                         ids=["list", "object", "groups", "number", "null"])
+def test_a_token_whose_role_is_not_a_string_is_unauthorized(monkeypatch, role):
+    monkeypatch.setenv("MIZANI_STAGE", "local")
+    monkeypatch.delenv("MIZANI_JWT_SECRET", raising=False)
+    settings.get.cache_clear()
+    with Client(mizani.app, stage_name="local") as client:
+        with warnings.catch_warnings():  # the local secret is short on purpose
+            warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+            raw = jwt.encode({"sub": "buyer-1", "role": role, "iat": int(time.time()), "exp": int(time.time()) + 600},
+                             settings.LOCAL_JWT_SECRET, algorithm="HS256")
+        reply = client.http.get("/v1/fx/rates?base=USD", headers={"Authorization": f"Bearer {raw}"})
+    settings.get.cache_clear()
+    assert reply.status_code == 401 and reply.json_body["error"]["code"] == "unauthorized"
