@@ -127,7 +127,7 @@ def main() -> None:
 
 #: (rail, an ordinary wallet its simulator pays, currency, country, amount per withdrawal in minor units)
 RAIL_BENCH = [
-    ("mtn_momo", "250788000111", "RWF", "RW", 100),
+    ("mtn_momo", "250788000112", "RWF", "RW", 100),  # not the lifecycle co-operative's: one party per wallet
     ("mpesa", "254712000111", "KES", "KE", 1_000),
     ("airtel_money", "256701000111", "UGX", "UG", 500),
 ]
