@@ -29,7 +29,7 @@ from chalicelib.escrow.model import ALLOWED_FROM, IN_ESCROW, OrderStatus, public
 from chalicelib.escrow.payments import OrderPayments
 from chalicelib.fx.conversion import conversion_legs
 from chalicelib.fx.rates import rate
-from chalicelib.ids import derived_id
+from chalicelib.ids import check_party_id, derived_id
 from chalicelib.ledger import AccountFlag, Ledger, Transfer
 from chalicelib.money import Money, Rounding, check_currency
 from chalicelib.payments import methods
@@ -101,6 +101,7 @@ class EscrowService(OrderDisputes, OrderPayments):
             seller_id = principal.sub
         else:
             seller_id = payout.get("seller_id") or derived_id("sel_", name, payout["msisdn"], length=16)
+        check_party_id(seller_id)  # first: a refused id must leave no wallet claim, account or document behind
         rail, currency = payout["rail"], check_currency(payout["currency"])
         wallet = phones.wallet_for_rail(payout["msisdn"], rails.rail(rail), currency, local_stage=self.settings.is_local)
         route = {"rail": rail, "msisdn": wallet.e164, "currency": currency}
