@@ -190,19 +190,32 @@ class DynamoDocuments:
         try:
             self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except self.client.exceptions.ConditionalCheckFailedException:
-            raise DocumentExists(pk) from None
+            # botocore sends a request again when its reply was lost (a 500 or a timeout after the write):
+            # the retry then fails this condition on the item its first attempt wrote. That item, still
+            # exactly ours, is our write; anything else is another's document.
+            found = self.client.get_item(TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}},
+                                         ConsistentRead=True).get("Item")
+            if found != item:
+                raise DocumentExists(pk) from None
 
     def update(self, pk, mutate, sk="doc"):
         key = {"pk": {"S": pk}, "sk": {"S": sk}}
+        refused = None  # (version, doc) our last refused write would have left
         for _ in range(self.max_attempts):
             item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
             if item is None:
                 raise KeyError(pk)
+            if refused is not None and (item["version"]["N"], item["doc"]["S"]) == refused[:2]:
+                # The refused write is in the table: it landed, its reply was lost, and botocore's retry
+                # of the same request failed the version condition our own write had moved on. It is
+                # done: applying the mutation again would see its own result (and refuse, or repeat it).
+                return refused[2]
             current = json.loads(item["doc"]["S"])
             new = mutate(current)
             if new is None:
                 return current
             version = item["version"]["N"]
+            payload = json.dumps(new)
             try:
                 # Optimistic concurrency: only if nobody wrote since we read.
                 self.client.update_item(
@@ -211,13 +224,14 @@ class DynamoDocuments:
                     UpdateExpression="SET doc = :doc, version = version + :one",
                     ConditionExpression="version = :seen",
                     ExpressionAttributeValues={
-                        ":doc": {"S": json.dumps(new)},
+                        ":doc": {"S": payload},
                         ":one": {"N": "1"},
                         ":seen": {"N": version},
                     },
                 )
                 return new
             except self.client.exceptions.ConditionalCheckFailedException:
+                refused = (str(int(version) + 1), payload, new)
                 continue
         raise Conflict("request_in_progress", "the object is being changed by another request; retry")
 
