@@ -171,7 +171,7 @@ class Checker:
         for wallet in self.touched_wallets:
             self._check_wallet(wallet)
         self.touched_wallets.clear()
-        docs = self.world.docs
+        docs = self.world.docs_memory
         touched, docs.touched = docs.touched, set()
         for pk in touched:
             if pk.startswith("order#") and pk[6:] in self.ended:

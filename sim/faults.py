@@ -5,23 +5,16 @@ random stream, so the same seed injects the same faults at the same steps. Fault
 injected only while the system under test runs (``plan.active``): the simulator's own
 bookkeeping and the invariant checks read the stores without faults.
 
-Storage faults, as the DynamoDB adapters would surface them:
+The app table's faults are injected under the real adapter, at the DynamoDB API (``sim/dynamo.py``:
+``docs.*``). The ledger's, as ``DynamoLedgerStore`` would surface them to the ledger service:
 
-``docs.throttle`` / ``ledger.throttle``
-    a request throttled past botocore's own retries: ``ProvisionedThroughputExceededException``
-    reaches the caller, nothing is written.
-``docs.conflict``
-    a conditional write lost to a concurrent writer: ``DynamoDocuments.update`` re-reads and applies
-    the mutation again, so the mutation runs twice (it must be pure and re-check its own rules).
-``docs.conflict_exhausted``
-    every optimistic attempt lost: ``Conflict("request_in_progress")``.
-``docs.lost_reply`` / ``ledger.lost_reply``
-    the write landed, the reply was a 500 and botocore sent the same request again: the second
-    attempt's condition fails (``put_new`` raises ``DocumentExists`` for its own write, ``claim``
-    answers False, ``update`` re-reads and re-applies, the ledger batch is cancelled with
-    ``ConditionalCheckFailed`` and the ledger recognises its own replay).
-``docs.crash`` / ``ledger.crash``
-    the invocation dies after the write committed, before anything else happens (``SimCrash``).
+``ledger.throttle``
+    a read throttled past botocore's own retries: ``ProvisionedThroughputExceededException``.
+``ledger.lost_reply``
+    the batch landed, the reply was a 500 and botocore sent the same TransactWriteItems again: it is
+    cancelled with ``ConditionalCheckFailed`` on its transfers, and the ledger must recognise its own replay.
+``ledger.crash``
+    the invocation dies after the batch committed, before anything else happens (``SimCrash``).
 ``ledger.contention`` / ``ledger.contention_burst``
     ``TransactionConflict`` or throttling on a TransactWriteItems (``BatchContended``): once, or
     for every attempt the ledger makes (``ledger_contended``, retryable).
@@ -32,8 +25,6 @@ import random
 from collections import Counter
 from typing import Callable
 
-from chalicelib.documents import DocumentExists
-from chalicelib.errors import Conflict
 from chalicelib.ledger.store import BatchContended, BatchRejected, PutTransfer
 
 
@@ -126,100 +117,6 @@ class FaultPlan:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-
-class FaultyDocuments:
-    """``Documents`` (MemoryDocuments) with the storage faults of the module doc. ``touched`` collects
-    the keys written since the checker last looked."""
-
-    def __init__(self, inner, plan: FaultPlan):
-        self.inner = inner
-        self.plan = plan
-        self.touched: set[str] = set()
-
-    def __getattr__(self, name):  # methods added to the port later pass through untouched
-        return getattr(self.inner, name)
-
-    def _throttle(self, op: str, pk: str) -> None:
-        if self.plan.hit("docs.throttle", op, pk):
-            raise ProvisionedThroughputExceededException(f"throttled: {op} {pk}")
-
-    def _after_write(self, op: str, pk: str) -> None:
-        self.touched.add(pk)
-        if self.plan.hit("docs.crash", op, pk):
-            raise SimCrash(f"crashed after {op} {pk}")
-
-    def get(self, pk, sk="doc"):
-        self._throttle("get", pk)
-        return self.inner.get(pk, sk)
-
-    def query_index(self, gsi1pk, limit=100, newest_first=True):
-        self._throttle("query", gsi1pk)
-        return self.inner.query_index(gsi1pk, limit, newest_first)
-
-    def query_page(self, gsi1pk, limit, cursor=None, newest_first=True):
-        self._throttle("query", gsi1pk)
-        return self.inner.query_page(gsi1pk, limit, cursor, newest_first)
-
-    def put_new(self, pk, doc, sk="doc", index=None):
-        self._throttle("put", pk)
-        self.inner.put_new(pk, doc, sk, index)
-        if self.plan.hit("docs.lost_reply", "put", pk):
-            self.touched.add(pk)
-            raise DocumentExists(pk)
-        self._after_write("put", pk)
-
-    def update(self, pk, mutate, sk="doc"):
-        self._throttle("update", pk)
-        if self.plan.hit("docs.conflict", "update", pk):
-            current = self.inner.get(pk, sk)
-            if current is None:
-                raise KeyError(pk)
-            mutate(current)  # the attempt whose conditional write lost; DynamoDocuments reads again
-        if self.plan.hit("docs.conflict_exhausted", "update", pk):
-            current = self.inner.get(pk, sk)
-            if current is None:
-                raise KeyError(pk)
-            mutate(current)
-            raise Conflict("request_in_progress", "the object is being changed by another request; retry")
-        before = self.inner.items.get((pk, sk))
-        result = self.inner.update(pk, mutate, sk)
-        wrote = self.inner.items.get((pk, sk)) is not before
-        if wrote and self.plan.hit("docs.lost_reply", "update", pk):
-            # The write landed; the retried request's version condition fails; read again, apply again.
-            result = self.inner.update(pk, mutate, sk)
-        self._after_write("update", pk)
-        return result
-
-    def claim(self, pk, sk="claim"):
-        self._throttle("claim", pk)
-        claimed = self.inner.claim(pk, sk)
-        if claimed and self.plan.hit("docs.lost_reply", "claim", pk):
-            self.touched.add(pk)
-            return False
-        self._after_write("claim", pk)
-        return claimed
-
-    def delete(self, pk, sk="doc"):
-        self._throttle("delete", pk)
-        self.inner.delete(pk, sk)
-        self._after_write("delete", pk)
-
-    def add_within(self, pk, member, amount, maximum):
-        return self.add_all_within(pk, {member: amount}, maximum)
-
-    def add_all_within(self, pk, members, maximum):
-        self._throttle("add", pk)
-        counted = self.inner.add_all_within(pk, members, maximum)
-        if self.plan.hit("docs.lost_reply", "add", pk):
-            counted = self.inner.add_all_within(pk, members, maximum)  # the retry finds its own members counted
-        self._after_write("add", pk)
-        return counted
-
-    def remove_from(self, pk, member, amount):
-        self._throttle("remove", pk)
-        self.inner.remove_from(pk, member, amount)
-        self._after_write("remove", pk)
 
 
 class FaultyLedgerStore:

@@ -205,7 +205,7 @@ class Simulation:
 
     def _attribute_keys(self) -> None:
         """Remember which order each written document belongs to (its key names the order)."""
-        for pk in self.world.docs.touched:
+        for pk in self.world.docs_memory.touched:
             if "ord_" in pk:
                 match = _ORDER_ID.search(pk)
                 sim_order = self.by_id.get(match.group(0)) if match else None
@@ -278,8 +278,8 @@ class Simulation:
         docs = self.world.docs_memory
         stale = [key for key in docs.items if key[1] == "counter" and key[0].startswith("walletday#")
                  and key[0].rsplit("#", 1)[1] < cutoff]
-        for key in stale:
-            docs.items.pop(key, None)
+        for pk, _ in stale:
+            docs.forget(pk, ("counter",))
         self.world.cards.calls.clear()
         if not self._finished():
             self.after(86400 * SECOND, self._janitor)
@@ -615,7 +615,6 @@ class Simulation:
         docs.forget(f"pi#{sim_order.payment_intent_id}")
         for pid in payout_ids:
             docs.forget(f"payout#{pid}")
-            docs.items.pop((f"payout#{pid}", "member"), None)
         world.quote_store.forget([f"q_{oid}_pay", f"q_{oid}_payout"])
         cards = world.cards
         for key in (f"mizani:{oid}:payment_intent", f"mizani:{oid}:refund"):

@@ -4,7 +4,7 @@ Wired as ``chalicelib.bootstrap`` wires them in a Lambda container, with the fak
 tests use (``tests/payout_world.py``) and a clock on every service that takes one:
 
     Ledger(FaultyLedgerStore(MemoryLedgerStore()), clock_ns=clock.ns)
-    IndexedDocuments (MemoryDocuments with its gsi1 kept as an index) behind FaultyDocuments
+    IndexedDynamoDocuments (the adapter Lambda runs) over FakeDynamoClient (sim/dynamo.py: DynamoDB's faults)
     QuoteService (bootstrap.build_quote_service) over the rates snapshot and a MemoryQuoteStore
     FaultyCards (FakeCardGateway) · SimRail per rail (FakeRail on virtual time) · Outbox over SimSms (FakeSms)
     EscrowService · PayoutService + PayeeGate · OrderPayouts · the workflow port = the ASL interpreter
@@ -23,7 +23,6 @@ import logging
 import types
 from pathlib import Path
 
-from chalicelib.documents import MemoryDocuments
 from chalicelib.fx import MemoryQuoteStore, SnapshotRateSource
 from chalicelib.ledger import Ledger
 from chalicelib.ledger.memory import MemoryLedgerStore
@@ -31,7 +30,8 @@ from chalicelib.payments.fake import FakeCardGateway
 from chalicelib.settings import Settings
 from sim.asl import Interpreter, TaskFailed
 from sim.clock import SECOND, VirtualClock
-from sim.faults import FaultPlan, FaultyDocuments, FaultyLedgerStore, SimCrash
+from sim.dynamo import FakeDynamoClient
+from sim.faults import FaultPlan, FaultyLedgerStore, SimCrash
 from sim.rails import SimRail, SimSms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,48 +47,6 @@ RAIL_BEHAVIOUR = {
 
 class ThrottlingException(Exception):
     """Step Functions refused StartExecution (rate exceeded), as botocore names it."""
-
-
-class IndexedDocuments(MemoryDocuments):
-    """``MemoryDocuments`` with its secondary index kept as a dict, as DynamoDB keeps a GSI.
-
-    The fake scans every item on ``query_index``; a run holds hundreds of thousands of items and
-    the outbox and the payout sweeper query the index every minute. Same results, same order
-    (``gsi1sk``, then the key), without the scan. ``forget`` drops a finished order's items.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.index: dict[str, dict[tuple[str, str], str]] = {}
-
-    def put_new(self, pk, doc, sk="doc", index=None):
-        super().put_new(pk, doc, sk, index)
-        if index:
-            self.index.setdefault(index[0], {})[(pk, sk)] = index[1]
-
-    def delete(self, pk, sk="doc"):
-        found = self.items.get((pk, sk))
-        super().delete(pk, sk)
-        if found and found[2]:
-            self._unindex(found[2][0], (pk, sk))
-
-    def _unindex(self, gsi1pk: str, key: tuple[str, str]) -> None:
-        rows = self.index.get(gsi1pk)
-        if rows is not None:
-            rows.pop(key, None)
-            if not rows:
-                del self.index[gsi1pk]
-
-    def query_index(self, gsi1pk, limit=100, newest_first=True):
-        rows = sorted(((sk, key) for key, sk in self.index.get(gsi1pk, {}).items()), reverse=newest_first)[:limit]
-        return [json.loads(self.items[key][1]) for _, key in rows]
-
-    def forget(self, pk: str) -> None:
-        """Drop every item under ``pk`` (the simulator's memory bound, not an operation of the port)."""
-        for sk in ("doc", "claim", "counter"):
-            found = self.items.pop((pk, sk), None)
-            if found and found[2]:
-                self._unindex(found[2][0], (pk, sk))
 
 
 class FaultyQuoteStore:
@@ -211,6 +169,15 @@ def app_task_functions(app, definition: dict) -> dict:
     return found
 
 
+def documents_adapter(table: str, client):
+    """The documents adapter ``bootstrap.docs()`` builds (its class, on our client)."""
+    try:
+        from chalicelib.order_index import IndexedDynamoDocuments as adapter
+    except ImportError:  # pragma: no cover - before order projections existed
+        from chalicelib.documents import DynamoDocuments as adapter
+    return adapter(table, client=client)
+
+
 def _accepts(callable_, name: str) -> bool:
     try:
         return name in inspect.signature(callable_).parameters
@@ -242,8 +209,9 @@ class World:
         self.ledger = Ledger(FaultyLedgerStore(self.ledger_memory, plan, on_commit), clock_ns=clock.ns)
         self.ledger.store.burst_attempts = self.ledger.max_attempts
         bootstrap.ensure_platform_accounts(self.ledger)
-        self.docs_memory = IndexedDocuments()
-        self.docs = FaultyDocuments(self.docs_memory, plan)
+        self.docs_memory = FakeDynamoClient(plan)
+        self.docs = documents_adapter(settings.table("app"), self.docs_memory)
+        self.docs_memory.conflict_attempts = self.docs.max_attempts
         self.quote_store = FaultyQuoteStore(MemoryQuoteStore(), plan)
         self.quotes = bootstrap.build_quote_service(settings, store=self.quote_store, rate_source=SnapshotRateSource(),
                                                     clock=clock.now)
