@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from chalicelib.disputes.events import parse_dispute_event
 from chalicelib.disputes.gateway import FakeDisputeGateway
+from chalicelib.disputes.reserve import ReserveService
 from chalicelib.disputes.service import DisputeService
 from chalicelib.documents import MemoryDocuments
 from chalicelib.escrow.service import EscrowService, Principal
@@ -68,13 +69,17 @@ class World:
         self.payouts = PayoutService(self.docs, self.ledger, lambda name: self.rail, clock=clock)
         self.order_payouts = OrderPayouts(self.escrow, self.payouts)
         self.gateway = FakeDisputeGateway()
-        self.reserves = None
+        self.reserves = ReserveService(self.docs, self.ledger, days=120, clock=clock)
         self.disputes = DisputeService(self.docs, self.ledger, self.escrow, self.gateway, reserves=self.reserves,
                                        outbox=self.outbox, clock=clock)
         self.seller = self.escrow.register_seller(SELLER, "Kivu Hills", "RW",
                                                   {"rail": "mtn_momo", "msisdn": WALLET, "currency": "RWF"})
         self._ids = itertools.count(1)
         self._keys = itertools.count(1)
+
+    def set_reserve(self, bps: int) -> None:
+        """An admin's ``PATCH /v1/sellers/coop-1 {"reserve_bps"}``."""
+        self.docs.update("seller#coop-1", lambda doc: {**doc, "reserve_bps": bps})
 
     # -- orders ------------------------------------------------------------------------------
     def paid_order(self, kg: str = "100") -> dict:

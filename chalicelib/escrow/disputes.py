@@ -163,6 +163,52 @@ class OrderDisputes:
                                       rest, money.currency, code="card_refund", reference=pi))
         self._note(order_id, "refunded_rest", f"{money} not disputed, refunded to the buyer ({refund.refund_id})")
 
+    # -- the chargeback reserve (``chalicelib/disputes/reserve.py``) -------------------------------
+    def reserve_at_release(self, order: dict) -> dict | None:
+        """What of this order's payout the seller's ``reserve_bps`` holds back (Money JSON, or None):
+        rounded UP to the rail's step so what is paid out stays whole; for an allocated order at most
+        what the co-operative retains (members' shares are never held)."""
+        from chalicelib import rails
+        from chalicelib.disputes.reserve import reserve_amount
+        from chalicelib.money import Money
+
+        seller = self.docs.get(f"seller#{order['seller_id']}") or {}
+        bps = int(seller.get("reserve_bps") or 0)
+        payout = order["payout"]
+        step = rails.rail(order["payout_route"]["rail"]).step(payout["currency"])
+        amount = reserve_amount(payout["amount"], bps, step)
+        if order.get("allocation"):
+            amount = min(amount, order["allocation"]["retained"]["amount"])
+        return Money(amount, payout["currency"]).to_json() if amount else None
+
+    def reserve_legs(self, order: dict, source_account_id: str) -> list:
+        """The release chain's leg into ``reserve:<seller>`` (none without a reserve)."""
+        from chalicelib.disputes.reserve import ensure_reserve_account, hold_leg
+
+        leg = hold_leg(order, source_account_id)
+        if leg is None:
+            return []
+        ensure_reserve_account(self.ledger, order["seller_id"], leg.currency)
+        return [leg]
+
+    def reserve_tranche(self, order: dict) -> None:
+        """After the chain committed: the tranche the schedule releases, 120 days after the card payment."""
+        from chalicelib.disputes.reserve import release_at, write_tranche
+        from chalicelib.money import Money
+
+        reserve = order.get("reserve")
+        if reserve and reserve["amount"]:
+            days = getattr(self.settings, "reserve_days", 120)
+            write_tranche(self.docs, order["order_id"], order, Money(reserve["amount"], reserve["currency"]),
+                          release_at(order, days))
+
+    def reserved(self, seller_id: str) -> int:
+        """What the seller's reserve holds now."""
+        from chalicelib.accounts import reserve_account_id
+
+        account = self.ledger.get_account(reserve_account_id(seller_id))
+        return account.balance if account else 0
+
     def _stamp(self) -> str:
         from datetime import timezone
 

@@ -32,7 +32,9 @@ class OrderPayouts:
                      for s in allocation["shares"]
                      if s["amount"]["amount"] >= limits_for(s["route"]["rail"], s["amount"]["currency"]).min_per_tx]
         else:
-            lines = [PayoutLine(None, Money(order["payout"]["amount"], order["payout"]["currency"]), order["payout_route"])]
+            # Less what the reserve holds against chargebacks (it stays in ``reserve:<seller>`` for 120 days).
+            amount = order["payout"]["amount"] - (order.get("reserve") or {}).get("amount", 0)
+            lines = [PayoutLine(None, Money(amount, order["payout"]["currency"]), order["payout_route"])] if amount else []
         if not lines:  # no share big enough to send: it is all in the members' and the co-operative's balances
             return "succeeded"
         return self.payouts.start_for_order(order_id, order["seller_id"], lines)

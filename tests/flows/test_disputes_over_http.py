@@ -152,3 +152,61 @@ def test_a_seller_sees_its_own_disputes_only_and_finance_lists_them_by_status(wo
 def _balance_or_zero(world, account_id: str) -> int:
     reply = world.get(f"/v1/ledger/accounts/{account_id}", "finance", "fin-1")
     return reply.json()["balance"] if reply.status_code == 200 else 0
+
+
+def scheduled_event(world, rule: str) -> dict:
+    """The event EventBridge delivers for a scheduled rule."""
+    import time
+    import uuid
+
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": "us-east-1",
+            "resources": [f"arn:aws:events:us-east-1:123456789012:rule/{world.sb.table_prefix}-{rule}"], "detail": {}}
+
+
+def _set_reserve(world, seller: dict, bps: int) -> dict:
+    reply = world.request("PATCH", f"/v1/sellers/{seller['seller_id']}", "admin", "ops", json_body={"reserve_bps": bps})
+    return world.ok(reply)
+
+
+def test_with_a_reserve_a_dispute_after_release_is_paid_from_the_reserve_first(world):
+    seller = world.seller()
+    assert _set_reserve(world, seller, 2000)["reserve_bps"] == 2000
+    order = world.wait_for(world.cleared(seller)["order_id"], "settled")
+    reserve = order["reserve"]["amount"]
+    assert reserve == -(-order["payout"]["amount"] * 2000 // 10_000)
+    assert wallet_total(world, seller["payout"]["msisdn"], order["order_id"]) == order["payout"]["amount"] - reserve
+    assert world.balance(seller["seller_id"])["reserved"]["amount"] == reserve
+    loss_before = _balance_or_zero(world, "loss:chargebacks:RWF")
+    disputed = order["pay"]["amount"] // 10  # 10 % of the payment: the reserve (20 %) covers it
+    opened = dispute(world, order, amount=disputed)
+    close(world, opened["dispute_id"], "lost")
+    world.until(lambda: world.ok(mizani_dispute(world, opened["dispute_id"]))["status"] == "lost", "the dispute lost")
+    owed = -(-order["payout"]["amount"] * disputed // order["pay"]["amount"])
+    seen = world.ok(mizani_dispute(world, opened["dispute_id"]))
+    assert seen["recovered"]["reserve"]["amount"] == owed and seen["recovered"]["loss"]["amount"] == 0
+    assert world.balance(seller["seller_id"])["reserved"]["amount"] == reserve - owed
+    assert _balance_or_zero(world, "loss:chargebacks:RWF") == loss_before
+    assert world.trial_balance()["balanced"]
+
+
+def test_the_schedule_releases_a_reserve_once_its_days_have_passed(world):
+    with world.settings(MIZANI_RESERVE_DAYS="0"):  # the 120 days, shortened to none
+        seller = world.seller()
+        _set_reserve(world, seller, 1000)
+        order = world.wait_for(world.cleared(seller)["order_id"], "settled")
+        reserve = order["reserve"]["amount"]
+        assert world.balance(seller["seller_id"])["reserved"]["amount"] == reserve
+        world.sb.invoke("release_reserves", scheduled_event(world, "release_reserves"))
+        balance = world.balance(seller["seller_id"])
+        assert balance["reserved"]["amount"] == 0 and balance["available"]["amount"] == reserve
+    assert world.trial_balance()["balanced"]
+
+
+def test_a_reserve_is_set_by_an_admin_only_and_within_bounds(world):
+    seller = world.seller()
+    path = f"/v1/sellers/{seller['seller_id']}"
+    assert world.request("PATCH", path, "seller", seller["seller_id"], json_body={"reserve_bps": 100}).status_code == 403
+    assert world.request("PATCH", path, "admin", "ops", json_body={"reserve_bps": 10_001}).status_code == 400
+    assert world.request("PATCH", path, "admin", "ops", json_body={"reserve_bps": "100"}).status_code == 400
+    assert world.request("PATCH", path, "admin", "ops", json_body={}).status_code == 400

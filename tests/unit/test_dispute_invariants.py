@@ -1,4 +1,4 @@
-"""Orders, payouts, withdrawals and disputes mixed at random (Hypothesis state machine, fakes).
+"""Orders, payouts, withdrawals, reserves and disputes mixed at random (Hypothesis state machine, fakes).
 
 Disputes open on orders at any stage, partly or wholly, and their Stripe events arrive in any
 order, some twice. After every step: the books balance per currency, no constrained account is
@@ -80,6 +80,17 @@ class DisputeMachine(RuleBasedStateMachine):
     @rule()
     def a_day_passes(self):
         self.world.tomorrow()
+
+    @rule(bps=st.sampled_from([0, 500, 2000, 10_000]))
+    def an_admin_sets_the_reserve(self, bps):
+        self.world.set_reserve(bps)
+
+    @rule()
+    def reserves_fall_due(self):
+        from datetime import timedelta
+
+        self.world.now += timedelta(days=121)
+        self.world.reserves.release_due()
 
     # -- disputes ------------------------------------------------------------------------------
     @precondition(lambda self: set(self.orders) - self.disputed)
