@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 ASL_FILES   := $(wildcard infra/*.asl.json)
 ASL_LOCAL   := .tools/node_modules/.bin/asl-validator
 
-.PHONY: help demo test run ussd sim scale bench token package asl policies venv clean
+.PHONY: help demo test run ussd sim scale bench token package asl policies venv clean browser screenshots
 
 help:
 	@echo "make demo      the coffee story end to end on the embedded sandbox"
@@ -32,6 +32,8 @@ help:
 	@echo "make sim SEED=1 ORDERS=10000 [JOBS=2]   the deterministic simulator: the money path under faults, invariants after every step"
 	@echo "make scale RATE=10000   the scale model: DynamoDB keys' WCU/s, conflicts, Step Functions, cost per order at RATE movements/s"
 	@echo "make bench     benchmarks (prints figures)"
+	@echo "make browser   the finance console's browser tests (Playwright on Debian's chromium)"
+	@echo "make screenshots   the same tests, saving the console's pictures in docs/ (the README shows them)"
 	@echo "make package STAGE=dev   CloudFormation package in build/package (chalice package + infra merge template)"
 	@echo "make asl       validate infra/*.asl.json with asl-validator (needs node)"
 	@echo "make policies  regenerate policies/<stage>/*.json and their config.json entries from infra/policies.py"
@@ -63,6 +65,12 @@ scale: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+browser: $(STAMP)
+	$(PY) -m pytest tests/browser -p no:cacheprovider $(PYTEST_ARGS)
+
+screenshots: $(STAMP)
+	MIZANI_SCREENSHOTS=docs $(PY) -m pytest tests/browser -p no:cacheprovider $(PYTEST_ARGS)
 
 token: $(STAMP)
 	@$(PY) -m sandbox.token $(ROLE) $(SUB)

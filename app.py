@@ -496,6 +496,26 @@ def customs_reminders(event):
     bootstrap.customs().remind()
 
 
+# -- the finance console (static page; it calls only the public API above) ---------------------------
+
+
+@api.get("/console", roles=PUBLIC, media_type="text/html",
+         summary="The finance console: a web page for the finance and admin roles (strict Content-Security-Policy)")
+def console_page(call: Call) -> Reply:
+    from chalicelib import console
+
+    body, content_type, headers = console.page()
+    return Reply(body=body, content_type=content_type, headers=headers)
+
+
+@api.get("/console/{asset}", roles=PUBLIC, media_type="text/plain", summary="The console's script and style sheet")
+def console_asset(call: Call, asset: str) -> Reply:
+    from chalicelib import console
+
+    body, content_type, headers = console.asset(asset)
+    return Reply(body=body, content_type=content_type, headers=headers)
+
+
 # -- escrow workflow tasks (Step Functions Lambda tasks) -----------------------------------------
 
 
