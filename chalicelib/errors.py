@@ -32,6 +32,12 @@ class ValidationError(MizaniError):
         self.path = path
 
 
+class UnsupportedMediaType(MizaniError):
+    """A JSON route was sent a body of another media type (HTTP 415)."""
+
+    code = "unsupported_media_type"
+
+
 class NotFound(MizaniError):
     """The object does not exist, or it is not the caller's (HTTP 404)."""
 

@@ -26,6 +26,7 @@ from chalicelib.errors import (
     NotFound,
     ProviderUnavailable,
     Unauthorized,
+    UnsupportedMediaType,
     ValidationError,
 )
 
@@ -39,6 +40,7 @@ STATUS_BY_ERROR: dict[type[MizaniError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    UnsupportedMediaType: 415,
     InvalidState: 409,
     Conflict: 409,
     BusinessRuleViolation: 422,

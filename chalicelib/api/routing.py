@@ -42,7 +42,7 @@ from chalicelib.api import auth, config_check
 from chalicelib.api.errors import status_for, to_http
 from chalicelib.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from chalicelib.api.idempotency import Idempotency, IdempotencyStore, StoredResponse, record_key, require_key
-from chalicelib.errors import MizaniError, ValidationError
+from chalicelib.errors import MizaniError, UnsupportedMediaType, ValidationError
 
 logger = logging.getLogger("mizani.api")
 
@@ -218,6 +218,8 @@ class Api:
                 auth.authorize(principal, spec.roles)
             key = require_key(headers.get(IDEMPOTENCY_HEADER.lower())) if spec.idempotent else None
             raw_body = (request.raw_body if request is not None else b"") or b""
+            if spec.body is not None:
+                require_json_media_type(headers.get("content-type"))
             payload = parse_json_object(raw_body) if spec.body is not None else None
             call = Call(
                 request_id=request_id,
@@ -304,6 +306,19 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict:
             raise ValueError(f"the key {k!r} appears twice")
         out[k] = v
     return out
+
+
+def require_json_media_type(content_type: str | None) -> None:
+    """A JSON route's body must say it is JSON (``application/json`` or ``application/<x>+json``, any
+    parameters); another media type is a 415. No header at all is read as JSON (``parse_json_object``
+    then decides), so hand-written clients keep working; the form-encoded gateway callbacks declare
+    no ``body`` model and are never held to this."""
+    if content_type is None or not content_type.strip():
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == JSON or (media_type.startswith("application/") and media_type.endswith("+json")):
+        return
+    raise UnsupportedMediaType("unsupported_media_type", f"send the body as {JSON}, not {media_type[:60]}")
 
 
 def parse_json_object(raw: bytes | str) -> dict:

@@ -122,9 +122,16 @@ def test_a_public_post_that_is_not_idempotent_needs_no_key_nor_token(world):
     assert (response.status_code, json.loads(response.body)) == (202, {"received": 2})
 
 
-def test_a_json_body_is_accepted_whatever_content_type_the_client_sent(world):
+def test_a_json_route_refuses_a_body_sent_as_another_media_type(world):
     client, *_ = world
     headers = {**post_headers("buyer"), "Content-Type": "application/x-www-form-urlencoded"}  # curl -d
+    response = client.http.post("/v1/payments", headers=headers, body=body(PAY))
+    assert response.status_code == 415 and json.loads(response.body)["error"]["code"] == "unsupported_media_type"
+
+
+def test_a_json_body_without_a_content_type_is_read_as_json(world):
+    client, *_ = world
+    headers = {k: v for k, v in post_headers("buyer").items() if k != "Content-Type"}
     assert client.http.post("/v1/payments", headers=headers, body=body(PAY)).status_code == 201
 
 
