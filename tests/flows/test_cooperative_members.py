@@ -164,9 +164,13 @@ def test_a_blocked_member_is_not_paid_and_keeps_the_share_in_its_balance(world):
     assert world.read(order["order_id"])["status"] == "payout_pending"
 
 
-def test_a_co_operative_of_a_thousand_members_settles_each_paid_once_and_the_books_balance(world):
-    """1,000 farmers on the sandbox: registered through the service (in parallel, to keep the test short),
-    the order, allocation, customs and every payout over HTTP, moto and the MTN simulator."""
+MANY = 250
+
+
+def test_a_co_operative_of_250_members_settles_each_paid_once_and_the_books_balance(world):
+    """250 farmers on the sandbox (11 share chains, 5 payout steps; 1,000 run in memory in
+    tests/unit/test_cooperative_members.py): registered through the service, in parallel, to keep the
+    test short; the order, allocation, customs and every payout over HTTP, moto and the MTN simulator."""
     from concurrent.futures import ThreadPoolExecutor
 
     from chalicelib import bootstrap
@@ -174,7 +178,7 @@ def test_a_co_operative_of_a_thousand_members_settles_each_paid_once_and_the_boo
 
     coop = world.seller()
     owner = Principal(coop["seller_id"], "seller")
-    numbers = sorted({fresh_msisdn() for _ in range(1100)})[:1000]
+    numbers = sorted({fresh_msisdn() for _ in range(300)})[:MANY]
     with ThreadPoolExecutor(max_workers=8) as pool:
         farmers = list(pool.map(lambda n: bootstrap.cooperatives().register_member(
             owner, coop["seller_id"], f"Farmer {n[-4:]}", {"rail": "mtn_momo", "msisdn": n, "currency": "RWF"}), numbers))
@@ -182,9 +186,9 @@ def test_a_co_operative_of_a_thousand_members_settles_each_paid_once_and_the_boo
     allocation = world.ok(allocate(world, coop, order, [(f["member_id"], 1 + i % 9) for i, f in enumerate(farmers)]))
     assert world.ship(order).status_code == 200
     assert world.customs(world.read(order["order_id"]), "cleared").status_code == 200
-    world.wait_for(order["order_id"], "settled", timeout=900)
+    world.wait_for(order["order_id"], "settled", timeout=600)
     paid = {p["member_id"]: p for p in world.payouts(coop["seller_id"]) if p["order_id"] == order["order_id"]}
-    assert len(paid) == 1000 and all(p["status"] == "succeeded" for p in paid.values())
+    assert len(paid) == MANY and all(p["status"] == "succeeded" for p in paid.values())
     transfers = {n: world.wallet_transfers(n, order["order_id"]) for n in numbers}
     for farmer, share in zip(farmers, allocation["shares"]):
         sent = transfers[farmer["payout"]["msisdn"]]
