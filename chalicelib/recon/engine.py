@@ -579,7 +579,8 @@ class Reconciliation:
         }
 
     def breaks_csv(self) -> str:
-        """Every break as CSV, amounts in major units (``12.50``) beside their currency."""
+        """Every break as CSV, amounts in major units (``12.50``) beside their currency; a text cell that a
+        spreadsheet would run as a formula is written with a leading ``'`` (OWASP's CSV injection advice)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["line", "reference", "kind", "outcome", "classification", "day", "ledger_amount",
@@ -589,11 +590,12 @@ class Reconciliation:
             difference = ""
             if b.ledger_minor is not None and b.provider_minor is not None and b.ledger_currency == b.provider_currency:
                 difference = _major(b.provider_minor - b.ledger_minor, b.provider_currency)
+            text = _csv_text  # what a provider or a client wrote: never a formula; our amounts stay numbers
             writer.writerow([
-                "" if b.line is None else b.line, b.reference, b.kind, b.outcome, b.classification,
-                b.day.isoformat(), _major(b.ledger_minor, b.ledger_currency), b.ledger_currency,
-                _major(b.provider_minor, b.provider_currency), b.provider_currency, difference, b.transfer_id,
-                b.provider_id,
+                "" if b.line is None else b.line, text(b.reference), text(b.kind), text(b.outcome),
+                text(b.classification), b.day.isoformat(), _major(b.ledger_minor, b.ledger_currency),
+                text(b.ledger_currency), _major(b.provider_minor, b.provider_currency), text(b.provider_currency),
+                difference, text(b.transfer_id), text(b.provider_id),
             ])
         return out.getvalue()
 
@@ -625,3 +627,14 @@ def _major(minor: int | None, currency: str) -> str:
         return ""
     exp = exponent(currency)
     return f"{Decimal(minor).scaleb(-exp):.{exp}f}"
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_text(value):
+    """``value`` for a CSV text cell: one starting like a formula (``=``, ``+``, ``-``, ``@``, tab, CR) gets
+    a leading apostrophe, so a spreadsheet shows it as text instead of running it."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
