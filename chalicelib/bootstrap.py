@@ -448,7 +448,15 @@ def disputes():
     """Card disputes from Stripe's webhooks: the order held, the money moved, evidence submitted."""
     from chalicelib.disputes.service import DisputeService
 
-    return _cached("disputes", lambda: DisputeService(docs(), ledger(), escrow(), dispute_gateway(), outbox=outbox()))
+    return _cached("disputes", lambda: DisputeService(docs(), ledger(), escrow(), dispute_gateway(), reserves=reserves(),
+                                                      outbox=outbox()))
+
+
+def reserves():
+    """The chargeback reserve's tranches, released by the schedule 120 days after the card payment."""
+    from chalicelib.disputes.reserve import ReserveService
+
+    return _cached("reserves", lambda: ReserveService(docs(), ledger(), days=settings.get().reserve_days))
 
 
 def parties():

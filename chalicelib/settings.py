@@ -17,6 +17,7 @@ LOCAL_JWT_SECRET = "local-dev-secret"
 LOCAL_CUSTOMS_SECRET = "customs-local-secret"
 LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local"
 LOCAL_STRIPE_API_KEY = "sk_test_local_sandbox"
+LOCAL_SEAL_SECRET = "seal-local-secret"
 
 
 def _env(name: str, default: str = "") -> str:
@@ -78,6 +79,13 @@ class Settings:
     customs_promise_seconds: int = 24 * 3600
     payout_poll_seconds: int = 60
 
+    # trust (issue 13): the chargeback reserve, KYC tier limits, sanctions lists, sealed books
+    reserve_days: int = 120  # a reserve is released this many days after the card payment
+    tier_limits: dict = field(default_factory=dict)  # {"<tier>:<CUR>": {"per_day", "per_month"}} over the defaults
+    sanctions_s3_key: str = ""  # where an operator loads the lists (statements bucket); empty: the shipped sample
+    seal_kms_key_id: str = ""  # a KMS HMAC key signs each day's seal in AWS; empty: HMAC with seal_secret
+    seal_secret: str = LOCAL_SEAL_SECRET
+
     # reconciliation: statements and results (S3); large statements run in the reconcile state machine
     statements_bucket: str = ""
     reconcile_state_machine_arn: str = ""  # empty (and always in the local stage): in one process
@@ -131,6 +139,11 @@ def load() -> Settings:
         customs_timeout_seconds=_int("MIZANI_CUSTOMS_TIMEOUT_SECONDS", 14 * 24 * 3600),
         customs_promise_seconds=_int("MIZANI_CUSTOMS_PROMISE_SECONDS", 24 * 3600),
         payout_poll_seconds=_int("MIZANI_PAYOUT_POLL_SECONDS", 60),
+        reserve_days=_int("MIZANI_RESERVE_DAYS", 120),
+        tier_limits=json.loads(_env("MIZANI_TIER_LIMITS", "{}") or "{}"),
+        sanctions_s3_key=_env("MIZANI_SANCTIONS_S3_KEY"),
+        seal_kms_key_id=_env("MIZANI_SEAL_KMS_KEY_ID"),
+        seal_secret=_env("MIZANI_SEAL_SECRET", LOCAL_SEAL_SECRET),
         statements_bucket=_env("MIZANI_STATEMENTS_BUCKET") or f"{_env('MIZANI_TABLE_PREFIX', 'mizani-local')}-statements",
         reconcile_state_machine_arn=_env("MIZANI_RECONCILE_STATE_MACHINE_ARN"),
         recon_distributed_lines=_int("MIZANI_RECON_DISTRIBUTED_LINES", 200_000),

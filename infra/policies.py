@@ -111,6 +111,8 @@ ACCESS: dict[str, dict] = {
     # scheduled: texts each seller whose order waits at customs past eWTP's 24-hour promise (queues the SMS
     # in the app table's outbox, once an order; drain_outbox sends it); reads the order projections (gsi1)
     "customs_reminders": {"dynamodb": _merge(APP_RW)},
+    # scheduled: gives back chargeback reserves whose 120 days have passed (reserve -> seller)
+    "release_reserves": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
     # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
     "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
     # scheduled: asks the providers about every open mobile-money collection (provider credentials); one

@@ -165,6 +165,7 @@ class EscrowService(OrderDisputes, OrderPayments):
             "available": Money(account.available if account else 0, currency).to_json(),
             "in_escrow": [Money(v, c).to_json() for c, v in sorted(in_escrow.items())],
             "payout_pending": Money(account.debits_pending if account else 0, currency).to_json(),
+            "reserved": Money(self.reserved(seller_id), currency).to_json(),
         }
 
     # -- orders ----------------------------------------------------------------
@@ -434,7 +435,9 @@ class EscrowService(OrderDisputes, OrderPayments):
             raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; cannot release")
         if order["status"] == S.CUSTOMS_CLEARED.value:
             payout = Money(order["payout"]["amount"], order["payout"]["currency"])
-            order = self._transition(order_id, S.RELEASED, detail=f"{payout} guaranteed to the seller")
+            # The reserve is decided with the status (``reserve_bps`` as it stands now), so a retry holds the same.
+            order = self._transition(order_id, S.RELEASED, detail=f"{payout} guaranteed to the seller",
+                                     fields={"reserve": self.reserve_at_release(order)})
         pay = Money(order["pay"]["amount"], order["pay"]["currency"])
         payout = Money(order["payout"]["amount"], order["payout"]["currency"])
         total = order["total"]["amount"]
@@ -457,7 +460,9 @@ class EscrowService(OrderDisputes, OrderPayments):
             # TigerBeetle's currency-exchange recipe (fx/conversion.py), at the two rates locked at checkout.
             chain += conversion_legs(pay - fee_pay, payout, escrow, seller, f"release:{order_id}", reference=order_id,
                                      meta={"rates": order.get("rates")})
+        chain += self.reserve_legs(order, seller)  # part of the payout held against chargebacks, same chain
         self.ledger.transfer(*chain)
+        self.reserve_tranche(order)
         if self.fx_positions is not None:
             self.fx_positions.settle(order_id)  # converted: the FX position closes, its P&L at this moment's rates
         if allocation:
@@ -476,9 +481,10 @@ class EscrowService(OrderDisputes, OrderPayments):
         transfers = [Transfer(f"share:{order_id}:{s['member_id']}", source, member_account_id(s["member_id"]),
                               s["amount"]["amount"], currency, code="member_share", reference=order_id)
                      for s in allocation["shares"] if s["amount"]["amount"] > 0]
-        if allocation["retained"]["amount"] > 0:
+        retained = allocation["retained"]["amount"] - (order.get("reserve") or {}).get("amount", 0)  # less the reserve
+        if retained > 0:
             transfers.append(Transfer(f"share:{order_id}:retained", source, seller_account_id(order["seller_id"]),
-                                      allocation["retained"]["amount"], currency, code="member_share", reference=order_id))
+                                      retained, currency, code="member_share", reference=order_id))
         for start in range(0, len(transfers), SHARES_PER_CHAIN):
             self.ledger.transfer(*transfers[start:start + SHARES_PER_CHAIN])
 

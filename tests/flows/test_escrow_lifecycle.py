@@ -50,7 +50,7 @@ def test_after_settlement_the_escrow_is_empty_and_nothing_is_owed_or_pending(wor
     assert (seller["debits_pending"], seller["credits_pending"]) == (0, 0)
     balance = world.balance(coffee.seller["seller_id"])
     assert balance == {"available": {"amount": 0, "currency": "RWF"}, "in_escrow": [],
-                       "payout_pending": {"amount": 0, "currency": "RWF"}}
+                       "payout_pending": {"amount": 0, "currency": "RWF"}, "reserved": {"amount": 0, "currency": "RWF"}}
 
 
 def test_the_trial_balance_is_balanced_after_the_story(world, coffee):
