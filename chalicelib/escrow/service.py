@@ -25,6 +25,7 @@ from chalicelib.accounts import (
     seller_account_id,
 )
 from chalicelib.escrow.disputes import OrderDisputes, order_disputed
+from chalicelib.escrow.ewtp import EwtpChecks
 from chalicelib.escrow.model import ALLOWED_FROM, IN_ESCROW, OrderStatus, public_allocation, public_order
 from chalicelib.escrow.payments import OrderPayments
 from chalicelib.fx.conversion import conversion_legs
@@ -64,7 +65,7 @@ def _same_registration(existing: dict, details: dict) -> dict:
     return existing
 
 
-class EscrowService(OrderDisputes, OrderPayments):
+class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
     """Orders from checkout to settlement or refund. Ports are injected (see ``bootstrap``)."""
 
     #: ``treasury.Treasury``: each cross-currency order's FX position, opened at checkout within its
@@ -219,6 +220,8 @@ class EscrowService(OrderDisputes, OrderPayments):
 
         payment = self.checkout.start(order_id, chosen, pay, payer_msisdn=payer,
                                       metadata={"order_id": order_id, "seller_id": seller_id, "buyer_id": principal.sub})
+        # eWTP over 30 days (this buyer and seller): counted once, decided by one conditional write.
+        ewtp = self.ewtp_fields(principal.sub, seller_id, order_id, total_usd)
         now = _now_iso(self.clock)
         order = {
             "order_id": order_id,
@@ -231,7 +234,7 @@ class EscrowService(OrderDisputes, OrderPayments):
             "fee": fee.to_json(),
             "payout": payout.to_json(),
             "total_usd": total_usd.to_json(),
-            "tariff_free": pricing.is_tariff_free(total_usd),
+            **ewtp,
             "quotes": {
                 "pay": pay_quote.quote_id if pay_quote else None,
                 "payout": payout_quote.quote_id if payout_quote else None,

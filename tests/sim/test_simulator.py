@@ -35,7 +35,9 @@ def test_a_replay_of_a_seed_reproduces_its_trace_byte_for_byte():
 
 
 PLANT_SYMPTOMS = {
-    "release-not-idempotent": "asked the ledger to move money again",
+    # A second release is refused by the ledger or, where the seller's balance could cover it, is caught
+    # by the settlement check (which one comes first depends on the trajectory).
+    "release-not-idempotent": ("asked the ledger to move money again", "credited for a payout of"),
     "payment-not-idempotent": "entered escrow as",
     "unknown-is-failed": "but the provider paid it or will",
 }
@@ -51,7 +53,8 @@ def test_a_planted_bug_is_caught_within_five_seeds(plant):
                 caught = (seed, result.violations[0])
                 break
     assert caught is not None, f"{plant} went unnoticed for 5 seeds"
-    assert PLANT_SYMPTOMS[plant] in caught[1].message
+    symptoms = PLANT_SYMPTOMS[plant]
+    assert any(symptom in caught[1].message for symptom in ((symptoms,) if isinstance(symptoms, str) else symptoms))
 
 
 def test_a_violation_names_the_step_that_replays_it():
