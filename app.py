@@ -51,7 +51,15 @@ from chalicelib.api.trade_schemas import (
 )
 from chalicelib.api.treasury_schemas import ExposureResponse, PositionsResponse
 from chalicelib.api.treasury_schemas import OrderStoryResponse, ReconciliationRunsResponse
-from chalicelib.api.trust_schemas import DisputeResponse, DisputesQuery, DisputesResponse
+from chalicelib.api.trust_schemas import (
+    DisputeResponse,
+    DisputesQuery,
+    DisputesResponse,
+    ScreeningCaseResponse,
+    ScreeningCasesQuery,
+    ScreeningCasesResponse,
+    ScreeningDecisionRequest,
+)
 from chalicelib.api.treasury_schemas import ClearanceQuery, ClearanceResponse, OrdersQuery, OrdersResponse
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.escrow.model import public_seller
@@ -277,6 +285,31 @@ def list_disputes(call: Call) -> dict:
          summary="A card dispute: its order, amount, status, evidence, and where the money came from")
 def get_dispute(call: Call, dispute_id: str) -> dict:
     return bootstrap.disputes().get(call.principal, dispute_id)
+
+
+# -- sanctions screening (admin) ---------------------------------------------------------------
+
+ADMIN = frozenset({"admin"})
+
+
+@api.get("/v1/screening/cases", roles=ADMIN, query=ScreeningCasesQuery, response=ScreeningCasesResponse,
+         summary="Sanctions screening cases, newest first (?status=open|cleared|blocked, ?limit=, ?cursor=)")
+def list_screening_cases(call: Call) -> dict:
+    return bootstrap.screening().page(call.query.status, call.query.page_size, call.query.cursor)
+
+
+@api.get("/v1/screening/cases/{case_id}", roles=ADMIN, response=ScreeningCaseResponse,
+         summary="A screening case: the party, the list version, the entries it possibly matches, the decision")
+def get_screening_case(call: Call, case_id: str) -> dict:
+    return bootstrap.screening().get_case(case_id)
+
+
+@api.post("/v1/screening/cases/{case_id}/decision", roles=ADMIN, body=ScreeningDecisionRequest,
+          response=ScreeningCaseResponse, status=200,
+          summary="An admin's decision on a possible match: clear (payouts go) or block (payouts refused)")
+def decide_screening_case(call: Call, case_id: str) -> dict:
+    req: ScreeningDecisionRequest = call.body
+    return bootstrap.screening().decide(call.principal, case_id, req.decision, req.note)
 
 
 # -- USSD (Africa's Talking callback: basic phones) ------------------------------------------
@@ -615,6 +648,12 @@ def poll_collections(event):
 def release_reserves(event):
     """Give back the chargeback reserves held 120 days (``MIZANI_RESERVE_DAYS``) since their card payment."""
     bootstrap.reserves().release_due()
+
+
+@app.schedule("rate(6 hours)", name="refresh_sanctions")
+def refresh_sanctions(event):
+    """Load the sanctions lists in force; a new version screens every party again."""
+    bootstrap.screening().refresh()
 
 
 @app.schedule("rate(1 minute)", name="drain_outbox")

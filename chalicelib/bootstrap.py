@@ -287,9 +287,9 @@ def escrow():
     from chalicelib.escrow.service import EscrowService
 
     return _cached(
-        "escrow", lambda: _tracking_fx(EscrowService(docs(), ledger(), quotes(), cards(), workflow(), settings.get(),
-                                                     outbox=outbox(), payee_rails=rail, languages=languages(),
-                                                     payments=checkout()))
+        "escrow", lambda: _screened(_tracking_fx(EscrowService(docs(), ledger(), quotes(), cards(), workflow(),
+                                                               settings.get(), outbox=outbox(), payee_rails=rail,
+                                                               languages=languages(), payments=checkout())))
     )
 
 
@@ -319,7 +319,7 @@ def members():
     """A co-operative's members: registration, balances, the parties of an allocation."""
     from chalicelib.members.service import MemberService
 
-    return _cached("members", lambda: MemberService(docs(), ledger(), settings.get(), payee_rails=rail))
+    return _cached("members", lambda: _screened(MemberService(docs(), ledger(), settings.get(), payee_rails=rail)))
 
 
 def cooperatives():
@@ -364,7 +364,7 @@ def payouts():
 
     from chalicelib.payouts.service import SEND_THREADS
 
-    return _cached("payouts", lambda: PayoutService(docs(), ledger(), rail, payees=PayeeGate(docs(), rail, _utc_now),
+    return _cached("payouts", lambda: PayoutService(docs(), ledger(), rail, payees=PayeeGate(docs(), rail, _utc_now, screening=screening()),
                                                     send_threads=SEND_THREADS))
 
 
@@ -450,6 +450,19 @@ def disputes():
 
     return _cached("disputes", lambda: DisputeService(docs(), ledger(), escrow(), dispute_gateway(), reserves=reserves(),
                                                       outbox=outbox()))
+
+
+def screening():
+    """Sanctions screening: the lists in force (S3, or the shipped sample), parties, cases, decisions."""
+    from chalicelib.screening.service import ScreeningService, build_list_loader
+
+    return _cached("screening", lambda: ScreeningService(docs(), build_list_loader(settings.get())))
+
+
+def _screened(service):
+    """Sellers and members are screened at registration (``service.screening``)."""
+    service.screening = screening()
+    return service
 
 
 def reserves():

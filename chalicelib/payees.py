@@ -69,16 +69,23 @@ class PayeeGate:
     ``docs`` holds the party (``seller#<id>``); ``rails`` is ``name -> PayoutRail``.
     """
 
-    def __init__(self, docs, rails: Callable, clock: Callable[[], datetime]):
+    def __init__(self, docs, rails: Callable, clock: Callable[[], datetime], screening=None):
         self.docs = docs
         self.rails = rails
         self.clock = clock
+        self.screening = screening  # ScreeningService: the name against the sanctions lists in force
 
     def hold_reason(self, party_key: str) -> str | None:
-        """``None`` if the party may be paid now, else why not (``review``, ``blocked``, ``payee_invalid``)."""
+        """``None`` if the party may be paid now, else why not (``screening``, ``review``, ``blocked``)."""
         party = self.docs.get(party_key)
         if party is None:
             return None
+        if self.screening is not None:
+            # Before each payout: screened again if the lists in force changed since (a possible match waits).
+            party = self.screening.before_payout(party_key, party)
+            held = self.screening.hold_reason(party)
+            if held:
+                return held
         status = party.get("status", ACTIVE)
         if status == BLOCKED:
             return "blocked"

@@ -71,6 +71,8 @@ APP_RW = {
     + ["dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
     "app/index/gsi1": ["dynamodb:Query"],
 }
+#: the sanctions lists (``MIZANI_SANCTIONS_S3_KEY``): read wherever a party is screened (before a payout)
+LISTS_READ = {"statements": ["s3:GetObject"]}
 #: for a consumer of the app table's stream (@app.on_dynamodb_record); add with "stream": True
 APP_STREAM = {"app/stream/*": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"]}
 
@@ -99,8 +101,8 @@ ACCESS: dict[str, dict] = {
     # escrow workflow tasks (infra/escrow.asl.json)
     "customs_wait": {"dynamodb": _merge(APP_RW)},
     "release_escrow": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
-    "start_payout": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
-    "check_payout": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
+    "start_payout": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True, "s3": LISTS_READ},
+    "check_payout": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True, "s3": LISTS_READ},
     "settle": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
     "refund": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},  # Stripe refund
     "manual_review": {"dynamodb": _merge(LEDGER_READ, APP_RW)},
@@ -113,8 +115,11 @@ ACCESS: dict[str, dict] = {
     "customs_reminders": {"dynamodb": _merge(APP_RW)},
     # scheduled: gives back chargeback reserves whose 120 days have passed (reserve -> seller)
     "release_reserves": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
+    # scheduled: loads the sanctions lists an operator keeps in the statements bucket; a new version
+    # screens every party again (parties and cases in the app table)
+    "refresh_sanctions": {"dynamodb": _merge(APP_RW), "s3": LISTS_READ},
     # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
-    "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True},
+    "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True, "s3": LISTS_READ},
     # scheduled: asks the providers about every open mobile-money collection (provider credentials); one
     # paid goes into escrow (ledger, app table) and starts the order's escrow workflow; the SMS is queued
     "poll_collections": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True, "start_workflows": True},

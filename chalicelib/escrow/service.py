@@ -68,6 +68,8 @@ def _same_registration(existing: dict, details: dict) -> dict:
 class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
     """Orders from checkout to settlement or refund. Ports are injected (see ``bootstrap``)."""
 
+    screening = None  # a ScreeningService (``bootstrap`` sets it): sellers screened at registration
+
     #: ``treasury.Treasury``: each cross-currency order's FX position, opened at checkout within its
     #: currency's limit, closed at release or refund (``bootstrap.escrow`` sets it; None: not tracked).
     fx_positions = None
@@ -118,6 +120,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         check = self.payee_rails(rail).check_payee(wallet.e164, currency) if self.payee_rails else None
         seller = {"seller_id": seller_id, **details, **payees.assess(check, name, self.clock()),
                   "created_at": _now_iso(self.clock)}
+        if self.screening is not None:  # sanctions: a possible match is registered in review, its payouts wait
+            seller.update(self.screening.at_registration("seller", seller_id, None, name))
         # The wallet's claim decides a race between two parties registering the same number.
         self.wallets.claim(wallet.e164, seller_id, shareable=shareable)
         # The account before the document (idempotent): a registered seller always has its account.

@@ -36,6 +36,8 @@ def public_member(doc: dict) -> dict:
 class MemberService:
     """A co-operative's members (see the module doc). ``payee_rails``: rail name -> PayoutRail."""
 
+    screening = None  # a ScreeningService (``bootstrap`` sets it): names screened at registration
+
     def __init__(self, docs: Documents, ledger: Ledger, settings, payee_rails=None, clock: Callable[[], datetime] = _utc_now):
         self.docs = docs
         self.ledger = ledger
@@ -69,6 +71,8 @@ class MemberService:
         now = self.clock()
         member = {"member_id": member_id, "seller_id": seller_id, "name": name, "payout": route,
                   **payees.assess(check, name, now), "created_at": _iso(now)}
+        if self.screening is not None:  # sanctions: a possible match is registered in review, its payouts wait
+            member.update(self.screening.at_registration("member", seller_id, member_id, name))
         self.wallets.claim(wallet.e164, seller_id, member_id, shareable=shareable)
         self.ledger.create_account(member_account_id(member_id), currency, "liability",
                                    [AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS])

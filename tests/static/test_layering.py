@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOMAIN = ["ledger", "fx", "escrow", "payouts", "notify", "recon", "money.py", "errors.py"]
+DOMAIN = ["ledger", "fx", "escrow", "payouts", "notify", "recon", "disputes", "screening", "money.py", "errors.py"]
 FORBIDDEN_IN_DOMAIN = {"chalice", "stripe"}
 
 
@@ -146,7 +146,7 @@ def _offenders(importer_package: str, forbidden: set[str]) -> dict[str, list[str
     return bad
 
 
-@pytest.mark.parametrize("package", ["ledger", "fx", "escrow", "payouts", "notify", "recon"])
+@pytest.mark.parametrize("package", ["ledger", "fx", "escrow", "payouts", "notify", "recon", "disputes", "screening"])
 def test_domain_packages_never_import_the_edge(package):
     """``workflow/tasks.py`` is the Lambda tasks' glue and may reach the composition root; the domain may not."""
     assert _offenders(package, {"api", "webhooks", "bootstrap"}) == {}
