@@ -76,7 +76,10 @@ def handle_customs(raw_body: bytes, signature: str | None) -> dict:
         order = escrow.order(event.order_id)
         if (order.get("customs") or {}).get("event_id") != event.event_id:
             raise
-        # This very event was handled before a crash kept us from marking it.
+        # This very event was recorded before a failure kept us from marking it, perhaps before the
+        # workflow heard it (answering its token failed): answer the token again (a second answer
+        # to a token already answered is ignored).
+        escrow.redeliver_customs_outcome(event.order_id)
     docs.claim(marker)
     return _ack()
 

@@ -7,6 +7,7 @@ document records *what happened* (status, timeline); the ledger holds the money.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -20,6 +21,7 @@ from chalicelib.accounts import (
     allocation_account_id,
     escrow_account_id,
     fee_account_id,
+    fx_account_id,
     member_account_id,
     psp_account_id,
     seller_account_id,
@@ -36,6 +38,7 @@ from chalicelib.money import Money, Rounding, check_currency
 from chalicelib.payments import methods
 
 S = OrderStatus
+log = logging.getLogger("mizani.escrow")
 DMNEC = AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS
 #: Member shares moved per linked chain at release: each share is 4 of a commit's 100 writes (the
 #: transfer, the member's account, two history entries), plus the allocation account once.
@@ -191,6 +194,7 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         order_id = derived_id("ord_", principal.sub, request_key)
         existing = self.docs.get(f"order#{order_id}")
         if existing is not None:
+            self._link_order(existing)  # an earlier attempt may have died between the order and its links
             return public_order(existing, principal)
 
         priced, total = pricing.price_lines(lines)
@@ -257,12 +261,24 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         }
         try:
             self.docs.put_new(f"order#{order_id}", order, index=(f"seller#{seller_id}", f"{now}#{order_id}"))
-            self.docs.put_new(f"buyerorder#{order_id}", {"order_id": order_id}, index=(f"buyer#{principal.sub}", f"{now}#{order_id}"))
-            if payment.get("payment_intent_id"):
-                self.docs.put_new(f"pi#{payment['payment_intent_id']}", {"order_id": order_id})
         except DocumentExists:
             pass  # a concurrent retry stored the same order
-        return public_order(self.docs.get(f"order#{order_id}"), principal)
+        stored = self.docs.get(f"order#{order_id}")
+        self._link_order(stored)
+        return public_order(stored, principal)
+
+    def _link_order(self, order: dict) -> None:
+        """The order's buyer index and its payment's link to it, each written once and on its own: a
+        retry after a crash between the order and a link writes the missing link (without the
+        ``pi#`` link the payment's webhook could never find its order and the money no escrow)."""
+        links = [(f"buyerorder#{order['order_id']}", (f"buyer#{order['buyer_id']}", f"{order['created_at']}#{order['order_id']}"))]
+        if (order.get("payment") or {}).get("payment_intent_id"):
+            links.append((f"pi#{order['payment']['payment_intent_id']}", None))
+        for key, index in links:
+            try:
+                self.docs.put_new(key, {"order_id": order["order_id"]}, index=index)
+            except DocumentExists:
+                pass
 
     def _in_usd(self, total: Money, pay_quote, payout_quote) -> Money:
         """The order total in USD at the rate locked at checkout (for the eWTP rule)."""
@@ -415,6 +431,11 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         if (order.get("customs") or {}).get("outcome"):
             self._deliver_customs_outcome(order)
 
+    def redeliver_customs_outcome(self, order_id: str) -> None:
+        """Answer the AwaitCustoms token again with the decision the order holds (a customs webhook
+        retried after answering the token failed)."""
+        self._deliver_customs_outcome(self.order(order_id))
+
     def _deliver_customs_outcome(self, order: dict) -> None:
         token = order.get("task_token")
         outcome = (order.get("customs") or {}).get("outcome")
@@ -461,8 +482,18 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
             chain.append(Transfer(f"release:{order_id}:fee", escrow, fee_account_id(pay.currency), fee_pay.minor, pay.currency,
                                   code="platform_fee", reference=order_id))
         if pay.currency == payout.currency:
-            chain.append(Transfer(f"release:{order_id}:seller", escrow, seller, (pay - fee_pay).minor, pay.currency,
+            # The seller gets what was guaranteed, not what the buyer paid less the fee: when the listing
+            # is in another currency the two quotes' spreads (and a whole-unit rounding) are the house's,
+            # kept in its FX account as they are when the currencies differ.
+            chain.append(Transfer(f"release:{order_id}:seller", escrow, seller, payout.minor, pay.currency,
                                   code="escrow_release", reference=order_id))
+            margin = (pay - fee_pay).minor - payout.minor
+            if margin > 0:
+                chain.append(Transfer(f"release:{order_id}:fx-margin", escrow, fx_account_id(pay.currency), margin,
+                                      pay.currency, code="fx_margin", reference=order_id))
+            elif margin < 0:
+                chain.append(Transfer(f"release:{order_id}:fx-topup", fx_account_id(pay.currency), escrow, -margin,
+                                      pay.currency, code="fx_margin", reference=order_id))
         else:
             # TigerBeetle's currency-exchange recipe (fx/conversion.py), at the two rates locked at checkout.
             chain += conversion_legs(pay - fee_pay, payout, escrow, seller, f"release:{order_id}", reference=order_id,
@@ -556,7 +587,9 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
 
     def manual_review(self, order_id: str, cause: str) -> dict:
         order = self.order(order_id)
-        if order["status"] in (S.MANUAL_REVIEW.value, S.SETTLED.value, S.REFUNDED.value, S.CHARGED_BACK.value):
+        # An order that is over (settled, refunded, charged back, its payout failed back to the balance) stays over.
+        if order["status"] in (S.MANUAL_REVIEW.value, S.SETTLED.value, S.REFUNDED.value, S.CHARGED_BACK.value,
+                               S.PAYOUT_FAILED.value):
             return order
         return self._transition(order_id, S.MANUAL_REVIEW, detail=cause[:500])
 
@@ -578,22 +611,26 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         order = self.order(order_id)
         paid, unpaid = summary["paid"], summary["unpaid"]
         refs = ", ".join(summary["provider_references"]) or None
+        # Every SMS is queued (idempotently) before the terminal status is written, and sent after it
+        # by a drain that never fails the task: nothing that can fail comes after the terminal write,
+        # so a retried Settle finds the order done and the SMS queued, never a ManualReview.
         for member_id, member in (summary.get("members") or {}).items():
-            self._member_sms(order, member_id, member)  # queued; sent by the drain below (or the sweeper's)
+            self._member_sms(order, member_id, member)
         if order.get("allocation"):
-            if self.outbox is not None:  # the members are told before the order says it is over
-                self.outbox.drain(limit=max(50, len(summary.get("members") or {})))
-            return self._finish_allocated(order, outcome, paid, unpaid, len(summary.get("members") or {}))
+            finished = self._finish_allocated(order, outcome, paid, unpaid, len(summary.get("members") or {}))
+            self._drain(limit=max(50, len(summary.get("members") or {})))
+            return finished
         if outcome == "succeeded":
+            self._sms("payout_sent", order, paid, refs, send=False)
             order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {order['payout_route']['msisdn']}")
-            self._sms("payout_sent", order, paid, refs)
         elif paid.minor:
+            self._sms("payout_failed", order, paid, unpaid=unpaid, text_event="payout_partial", send=False)
             order = self.mark(order_id, S.PAYOUT_FAILED,
                               detail=f"{paid} paid to the wallet; {unpaid} failed and is in the seller's balance")
-            self._sms("payout_failed", order, paid, unpaid=unpaid, text_event="payout_partial")
         else:
+            self._sms("payout_failed", order, send=False)
             order = self.mark(order_id, S.PAYOUT_FAILED, detail="the wallet payout failed; the money is in the seller's balance")
-            self._sms("payout_failed", order)
+        self._drain()
         return public_order(order)
 
     def _finish_allocated(self, order: dict, outcome: str, paid: Money, unpaid: Money, members: int) -> dict:
@@ -631,8 +668,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         return self.languages.get(msisdn) if self.languages is not None else "en"
 
     def _sms(self, event: str, order: dict, amount: Money | None = None, ref: str | None = None,
-             unpaid: Money | None = None, text_event: str | None = None) -> None:
-        """Queue (once per event and order) and send the seller's SMS; never blocks the money."""
+             unpaid: Money | None = None, text_event: str | None = None, send: bool = True) -> None:
+        """Queue (once per event and order) and, unless ``send`` is False, send the seller's SMS."""
         if self.outbox is None:
             return
         from chalicelib.notify.messages import compose
@@ -640,7 +677,18 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         msisdn = order["payout_route"]["msisdn"]
         text = compose(text_event or event, order, amount, ref, unpaid, language=self._language(msisdn))
         self.outbox.enqueue(f"{event}:{order['order_id']}", msisdn, text)
-        self.outbox.drain()
+        if send:
+            self._drain()
+
+    def _drain(self, limit: int = 50) -> None:
+        """Send what is queued now; a failure only leaves it queued for the sweeper's drain (the money
+        and the order's status never wait on, or fail with, an SMS)."""
+        if self.outbox is None:
+            return
+        try:
+            self.outbox.drain(limit=limit)
+        except Exception as error:  # noqa: BLE001 - an SMS must never fail the step that moved the money
+            log.warning("SMS not sent now (the sweeper retries): %s", type(error).__name__)
 
     def mark(self, order_id: str, to: OrderStatus, detail: str | None = None, fields: dict | None = None) -> dict:
         """Idempotent status step for the workflow: already there is fine."""
