@@ -13,7 +13,7 @@ CONSOLE = Path(console.__file__).parent
 
 @pytest.fixture(scope="module")
 def client():
-    with Client(mizani.app) as c:
+    with Client(mizani.app, stage_name="local") as c:  # the local stage: its secrets are the known defaults
         yield c
 
 
