@@ -147,13 +147,15 @@ class Interpreter:
     """Runs executions of one state machine definition (see the module doc)."""
 
     def __init__(self, definition: dict, invoke: Callable, scheduler, *, on_end: Callable | None = None,
-                 trace: Callable[[str], None] | None = None, task_latency_ns: Callable[[], int] | None = None):
+                 trace: Callable[[str], None] | None = None, task_latency_ns: Callable[[], int] | None = None,
+                 on_timeout: Callable | None = None):
         check_supported(definition)
         self.definition = definition
         self.states: dict[str, dict] = definition["States"]
         self.invoke = invoke
         self.scheduler = scheduler
         self.on_end = on_end
+        self.on_timeout = on_timeout  # on_timeout(execution, state): a task token timed out
         self.trace = trace
         self.task_latency_ns = task_latency_ns or (lambda: 0)
         self.executions: dict[str, Execution] = {}
@@ -260,6 +262,8 @@ class Interpreter:
     def _token_timeout(self, execution: Execution, token: str) -> None:
         if self._take_token(token) is not None:
             self._log(execution, f"{execution.state} States.Timeout")
+            if self.on_timeout is not None:
+                self.on_timeout(execution, execution.state)
             self._task_failed(execution, execution.state, "States.Timeout", "The task timed out.")
 
     def _take_token(self, token: str) -> Execution | None:

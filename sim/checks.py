@@ -12,7 +12,8 @@ Every step (cheap, from what the step touched):
   (equal once nothing is reserved): never paid twice, checked per wallet, not only in the trial balance;
 * an order that has ended never changes status again;
 * a workflow step never asks the ledger to move money a second time (a step that is retried or
-  delivered twice must replay, so a refusal for funds in a task means it was not idempotent).
+  delivered twice must replay, so a refusal for funds in a task means it was not idempotent);
+* the workflow never times out waiting for customs when the order already holds customs' decision.
 
 When an order's execution ends (``order_ended``): the execution's end and the order's one terminal
 status agree (Settled/settled, Refunded/refunded, PayoutNotDelivered/payout_failed,
@@ -42,6 +43,8 @@ NOT_IDEMPOTENT = ("exceeds_credits", "exists_with_different_fields", "insufficie
 
 @dataclass(frozen=True)
 class Violation:
+    """An invariant that broke: at which step, and how."""
+
     step: int
     message: str
     tag: str | None = None  # the known bug (sim/known.py) it is an instance of, if any
@@ -158,6 +161,15 @@ class Checker:
     def on_task_error(self, execution_name: str, state: str, error: str, cause: str) -> None:
         if error in ("LedgerRejected", "BusinessRuleViolation") and any(code in cause for code in NOT_IDEMPOTENT):
             self.violate(f"{state} of {execution_name} asked the ledger to move money again: {error} {cause[:160]}")
+
+    def on_token_timeout(self, order_id: str, state: str) -> None:
+        """A task token timed out: the order must not already hold the answer the workflow waited for."""
+        order = self.world.docs_memory.get(f"order#{order_id}")
+        outcome = ((order or {}).get("customs") or {}).get("outcome") if state == "AwaitCustoms" else None
+        if outcome:
+            self.violate(f"{state} of {order_id} timed out, but customs had {outcome} it "
+                         f"({order['customs'].get('event_id')}): the decision never reached the workflow",
+                         "customs-decision-never-reaches-the-workflow")
 
     def after_step(self) -> None:
         accounts = self.world.ledger_memory.accounts

@@ -27,17 +27,13 @@ from __future__ import annotations
 import json
 import re
 
-from sim.faults import FaultPlan, SimCrash
+from sim.faults import FaultPlan, ProvisionedThroughputExceededException, SimCrash
 
 _ABSENT_IDS = re.compile(r"NOT contains\(members, (:id\d+)\)")
 
 
 class ConditionalCheckFailedException(Exception):
     """As botocore names it: a condition expression was false; nothing was written."""
-
-
-class ProvisionedThroughputExceededException(Exception):
-    """As botocore names it: throttled, and the SDK's own retries ran out."""
 
 
 class TransactionCanceledException(Exception):

@@ -56,6 +56,7 @@ DEFAULT_RATES: dict[str, float] = {
     "sfn.token_twice": 0.05,
     "sfn.token_late": 0.02,
     "sfn.start_throttled": 0.005,
+    "sfn.answer_throttled": 0.01,
     # payout providers
     "rail.not_sent": 0.02,
     "rail.lost_request": 0.01,

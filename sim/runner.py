@@ -67,6 +67,8 @@ class SimOrder:
 
 @dataclass(frozen=True)
 class Result:
+    """What one world's run did: its counts, its violations, its known bugs, its trace's SHA-256."""
+
     seed: int
     orders: int
     steps: int
@@ -110,7 +112,8 @@ class Simulation:
                                  payout_poll_seconds=POLL_SECONDS)
         self.world = World(self, self.plan, self.rngs, self.trace, self.settings,
                            on_commit=self._on_commit, on_execution_end=self._execution_ended,
-                           on_task_error=lambda *args: self.checker.on_task_error(*args))
+                           on_task_error=lambda *args: self.checker.on_task_error(*args),
+                           on_timeout=lambda execution, state: self.checker.on_token_timeout(execution.name, state))
         self.checker = Checker(self.world, stop_on_first=stop_on_first, strict=strict)
         for rail in self.world.rails.values():
             rail.observer = self.checker.on_provider_payment

@@ -45,6 +45,8 @@ def _weighted(rng: random.Random, choices):
 
 @dataclass(frozen=True)
 class SellerPlan:
+    """A seller of the run: who, paid on which rail, in which currency, to which wallet (and under whose name)."""
+
     seller_id: str
     name: str
     rail: str

@@ -110,10 +110,10 @@ class FaultyCards(FakeCardGateway):
 class SimWorkflow:
     """The workflow port (``start``/``succeed``/``fail``, as ``StepFunctionsWorkflow``) over the interpreter.
 
-    Faults: ``sfn.start_throttled`` (StartExecution refused), ``sfn.token_twice`` (the answer is
-    sent twice), ``sfn.token_late`` (the answer is sent minutes to days later, maybe after the
-    task timed out). Like the real adapter, an answer to a token that is no longer waiting is
-    ignored.
+    Faults: ``sfn.start_throttled`` (StartExecution refused), ``sfn.answer_throttled``
+    (SendTaskSuccess/Failure refused: the caller sees the error), ``sfn.token_twice`` (the answer
+    reaches Step Functions twice), ``sfn.token_late`` (it is processed up to a minute later). Like
+    the real adapter, an answer to a token that is no longer waiting is ignored.
     """
 
     def __init__(self, scheduler, plan: FaultPlan, rng, trace):
@@ -135,9 +135,10 @@ class SimWorkflow:
         self._answer(token, ("failure", error, cause))
 
     def _answer(self, token: str, answer: tuple) -> None:
+        if self.plan.hit("sfn.answer_throttled", token):
+            raise ThrottlingException("Rate exceeded (SendTask%s)" % ("Success" if answer[0] == "success" else "Failure"))
         if self.plan.hit("sfn.token_late", token):
-            delay = self.rng.choice((60, 600, 3600, 6 * 3600, 2 * 86400, 4 * 86400))
-            self.scheduler.after(delay * SECOND, self._deliver, token, answer)
+            self.scheduler.after(self.rng.randint(1, 60) * SECOND, self._deliver, token, answer)
             return
         self._deliver(token, answer)
         if self.plan.hit("sfn.token_twice", token):
@@ -189,7 +190,7 @@ class World:
     """Everything one run needs (see the module doc). ``scheduler`` has ``now_ns`` and ``after``."""
 
     def __init__(self, scheduler, plan: FaultPlan, rngs: dict, trace, settings: Settings, on_commit=None,
-                 on_execution_end=None, on_task_error=None):
+                 on_execution_end=None, on_task_error=None, on_timeout=None):
         from chalicelib import bootstrap
         from chalicelib.escrow.service import EscrowService
         from chalicelib.notify.outbox import Outbox
@@ -244,7 +245,7 @@ class World:
         self.functions = app_task_functions(mizani.app, self.definition)
         self.task_rng = rngs["workflow"]
         self.interpreter = Interpreter(self.definition, self._invoke, scheduler, on_end=on_execution_end, trace=trace,
-                                       task_latency_ns=self._task_latency)
+                                       task_latency_ns=self._task_latency, on_timeout=on_timeout)
         self.workflow.interpreter = self.interpreter
         self.invocations = 0
         self.on_task_error = on_task_error
