@@ -365,7 +365,7 @@ def payouts():
     from chalicelib.payouts.service import SEND_THREADS
 
     return _cached("payouts", lambda: PayoutService(docs(), ledger(), rail, payees=PayeeGate(docs(), rail, _utc_now, screening=screening()),
-                                                    send_threads=SEND_THREADS))
+                                                    send_threads=SEND_THREADS, tiers=_tiers()))
 
 
 def order_payouts():
@@ -457,6 +457,13 @@ def screening():
     from chalicelib.screening.service import ScreeningService, build_list_loader
 
     return _cached("screening", lambda: ScreeningService(docs(), build_list_loader(settings.get())))
+
+
+def _tiers():
+    """What each party's KYC tier may be paid per day and month (``MIZANI_TIER_LIMITS``)."""
+    from chalicelib.payouts.tiers import TierCounters
+
+    return TierCounters(docs())
 
 
 def _screened(service):

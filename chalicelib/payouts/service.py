@@ -89,8 +89,10 @@ def public_payout(doc: dict) -> dict:
 
 
 class PayoutService:
-    def __init__(self, docs: Documents, ledger: Ledger, rails, clock=_now, payees=None, send_threads: int = 1):
+    def __init__(self, docs: Documents, ledger: Ledger, rails, clock=_now, payees=None, send_threads: int = 1,
+                 tiers=None):
         self.docs = docs
+        self.tiers = tiers  # TierCounters: what a party's KYC tier may be paid per day and month (payouts/tiers.py)
         self.send_threads = send_threads  # an order's payouts advanced at once (1: in order, deterministic)
         self.payees = payees  # PayeeGate: a party under review or blocked is not paid (its money stays reserved)
         self.ledger = ledger
@@ -241,6 +243,12 @@ class PayoutService:
         if not self.docs.add_all_within(day_key, dict(zip(ids, parts)), limits.max_per_day):
             self._forget_intent(base)
             raise self._over_daily(limits, amount.currency)
+        refused, intent["tier_keys"] = self._tier_admit(seller, dict(zip(ids, parts)), amount.currency, now)
+        if refused:
+            for payout_id, part in zip(ids, parts):  # the wallet's count is given back: nothing of it stays
+                self.docs.remove_from(day_key, payout_id, part)
+            self._forget_intent(base)
+            raise refused.error()
         try:
             # Reserve all parts in one linked chain: two concurrent withdrawals can never overdraw.
             self._reserve_many(ids, parts, party_account_id(seller["seller_id"], member_id), route, amount.currency)
@@ -249,6 +257,7 @@ class PayoutService:
             # what the counter holds under its ids is this withdrawal's own count, given back.
             for payout_id, part in zip(ids, parts):
                 self.docs.remove_from(day_key, payout_id, part)
+                self._tier_give_back(intent.get("tier_keys"), payout_id, part)
             self._forget_intent(base)
             raise
         self._admitted(intent)
@@ -259,7 +268,7 @@ class PayoutService:
         currency = intent["amount"]["currency"]
         for payout_id, part in zip(intent["payout_ids"], intent["parts"]):
             self._create(payout_id, intent["seller_id"], None, Money(part, currency), intent["route"], reserved=True,
-                         day_key=intent["day_key"], member_id=intent.get("member_id"))
+                         day_key=intent["day_key"], member_id=intent.get("member_id"), tier_keys=intent.get("tier_keys"))
         self.docs.delete(f"admitting#{intent['base']}")
 
     def _forget_intent(self, base: str) -> None:
@@ -377,7 +386,8 @@ class PayoutService:
 
     # -- the machinery ----------------------------------------------------------------
     def _create(self, payout_id: str, seller_id: str, order_id: str | None, amount: Money, route: dict,
-                reserved: bool = False, day_key: str | None = None, member_id: str | None = None) -> None:
+                reserved: bool = False, day_key: str | None = None, member_id: str | None = None,
+                tier_keys: list | None = None) -> None:
         now = _iso(self.clock())
         doc = {
             "payout_id": payout_id, "order_id": order_id, "seller_id": seller_id, "member_id": member_id,
@@ -386,6 +396,7 @@ class PayoutService:
             "reason": None, "created_at": now, "updated_at": now,
             "reserved": reserved,  # the pending ledger transfer already exists (withdrawals reserve first)
             "day_key": day_key,  # set: already counted against that day's wallet limit (withdrawals)
+            "tier_keys": tier_keys,  # set: already counted against the party's KYC tier (withdrawals)
         }
         # Two writes, each idempotent on its own: a retry after a crash between them still queues the payout.
         try:
@@ -453,6 +464,18 @@ class PayoutService:
                     raise self._over_daily(limits, amount.currency)
                 tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
                 return self._update(payout_id, status="scheduled", not_before=_iso(tomorrow), reason="daily_limit")
+            if self.tiers is not None:
+                refused, tier_keys = self.tiers.admit_payout(payout, party_key(payout), amount, now)
+                if refused:
+                    if not payout.get("day_key"):  # counted for the wallet just now: given back, not sent today
+                        self.docs.remove_from(day_key, payout_id, amount.minor)
+                    if not schedule_when_over_daily:
+                        self._fail_before_sending(payout, refused.reason)
+                        raise refused.error()
+                    return self._update(payout_id, status="scheduled", not_before=refused.not_before,
+                                        reason=refused.reason, tier_keys=None)
+                if tier_keys != (payout.get("tier_keys") or []):
+                    payout = self._update(payout_id, tier_keys=tier_keys)
             lease = self._claim_send(payout_id, day_key, now)
             if lease is None:
                 return self.docs.get(f"payout#{payout_id}")  # another invocation is sending it right now
@@ -492,6 +515,7 @@ class PayoutService:
         elif status.state == "failed":
             self.ledger.void(f"{payout_id}:void", payout_id, code="payout_failed", reference=payout_id)
             self.docs.remove_from(payout["day_key"], payout_id, amount.minor)
+            self._tier_give_back(payout.get("tier_keys"), payout_id, amount.minor)
             payout = self._update(payout_id, status="failed", reason=status.reason or "failed")
             self.docs.delete(f"openpayout#{payout_id}")
         return payout
@@ -538,6 +562,17 @@ class PayoutService:
                 self._fail_before_sending(payout, "insufficient_funds")
                 raise BusinessRuleViolation("insufficient_funds", "the amount is more than the available balance") from None
             raise
+
+    def _tier_admit(self, party: dict, parts: dict, currency: str, now: datetime):
+        """A withdrawal's parts against the party's KYC tier (all or none): (refusal or None, keys counted)."""
+        if self.tiers is None:
+            return None, None
+        key = f"member#{party['member_id']}" if party.get("member_id") else f"seller#{party['seller_id']}"
+        return self.tiers.admit(key, currency, parts, now)
+
+    def _tier_give_back(self, keys, payout_id: str, amount: int) -> None:
+        if self.tiers is not None and keys:
+            self.tiers.give_back(keys, payout_id, amount)
 
     def _fail_before_sending(self, payout: dict, reason: str) -> None:
         if self.ledger.get_transfer(payout["payout_id"]) is not None:
