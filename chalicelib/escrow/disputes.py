@@ -119,6 +119,10 @@ class OrderDisputes:
             return {**order, "status": to, "dispute": closed, "timeline": order["timeline"] + [entry], "updated_at": at}
 
         order = self.docs.update(f"order#{order_id}", mutate)
+        if order["status"] == S.CHARGED_BACK.value and getattr(self, "fx_positions", None) is not None:
+            # Charged back: nothing will be converted; the guarantee leaves the FX capacity (idempotent, so a
+            # repeated webhook after a crash here finishes it).
+            self.fx_positions.cancel(order_id)
         self._answer_dispute_wait(order)
         return order
 

@@ -191,3 +191,15 @@ def test_a_limit_setting_that_is_not_minor_units_is_a_deploy_error(monkeypatch):
         settings.load()
     monkeypatch.setenv("MIZANI_FX_EXPOSURE_LIMITS", '{"RWF": 5000000}')
     assert settings.load().fx_exposure_limits == {"RWF": 5000000}
+
+
+def test_a_dispute_lost_before_release_takes_the_guarantee_off_the_fx_capacity():
+    w = World(limits={"RWF": 10**12})
+    order = w.order()
+    w.pay(order)
+    assert w.escrow.hold_for_dispute(order["order_id"], "du_1", "needs_response")[0] == "held"
+    w.escrow.dispute_closed(order["order_id"], "du_1", kept=False, status="lost")
+    w.escrow.dispute_closed(order["order_id"], "du_1", kept=False, status="lost")  # Stripe repeats the webhook
+    assert w.escrow.order(order["order_id"])["status"] == "charged_back"
+    assert w.treasury.position(order["order_id"]).state == "cancelled"
+    assert w.store.counters(["RWF"]) == {"RWF": 0}
