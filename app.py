@@ -656,6 +656,14 @@ def refresh_sanctions(event):
     bootstrap.screening().refresh()
 
 
+@app.schedule("cron(30 0 * * ? *)", name="seal_books")
+def seal_books(event):
+    """Seal yesterday's transfers: their Merkle root, signed (``python -m chalicelib.ledger.seal verify DAY``)."""
+    from chalicelib.ledger.seal import build_sealer, yesterday
+
+    build_sealer().seal(yesterday())
+
+
 @app.schedule("rate(1 minute)", name="drain_outbox")
 def drain_outbox(event):
     """Send queued SMS and advance open payouts (withdrawals have no workflow of their own)."""

@@ -115,6 +115,10 @@ ACCESS: dict[str, dict] = {
     "customs_reminders": {"dynamodb": _merge(APP_RW)},
     # scheduled: gives back chargeback reserves whose 120 days have passed (reserve -> seller)
     "release_reserves": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
+    # scheduled: seals yesterday's transfers (read through the sharded by_seal_day index), the seal in the
+    # app table and its leaves in the statements bucket; the KMS key's kms:GenerateMac is granted with the key
+    "seal_books": {"dynamodb": _merge(APP_RW, {"transfers/index/by_seal_day": ["dynamodb:Query"]}),
+                   "s3": {"statements": ["s3:PutObject"]}},
     # scheduled: loads the sanctions lists an operator keeps in the statements bucket; a new version
     # screens every party again (parties and cases in the app table)
     "refresh_sanctions": {"dynamodb": _merge(APP_RW), "s3": LISTS_READ},

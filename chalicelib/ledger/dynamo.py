@@ -17,6 +17,7 @@ from typing import Iterable
 
 from chalicelib import aws
 from chalicelib.ledger.model import Account, AccountFlag, Entry, PendingStatus, Transfer, TransferKind, TransferRecord
+from chalicelib.ledger.hashing import seal_day_key, transfer_hash
 from chalicelib.ledger.store import (
     AccountDelta,
     Batch,
@@ -268,6 +269,9 @@ def _transfer_item(r: TransferRecord) -> dict:
     if t.code and TransferKind(t.kind) in (TransferKind.POSTED, TransferKind.POST_PENDING):
         day = time.strftime("%Y-%m-%d", time.gmtime(t.timestamp // 1_000_000_000))
         item["code_day"] = _s(f"{t.code}#{day}")
+    # Sealed books (ledger/seal.py): the transfer's own hash, and its day's shard of the by_seal_day index.
+    item["hash"] = _s(transfer_hash(t))
+    item["seal_day"] = _s(seal_day_key(t))
     if r.status is not None:
         item["status"] = _s(r.status.value)
         item["expires_at"] = _n(r.expires_at)
@@ -294,7 +298,7 @@ def _transfer_from(item: dict) -> TransferRecord:
         meta={k: v["S"] for k, v in item.get("meta", {"M": {}})["M"].items()},
     )
     status = PendingStatus(s("status")) if "status" in item else None
-    return TransferRecord(transfer, status, n("expires_at"), s("resolved_by"))
+    return TransferRecord(transfer, status, n("expires_at"), s("resolved_by"), hash=s("hash"))
 
 
 def _entry_item(e: Entry) -> dict:

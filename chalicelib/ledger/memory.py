@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Iterable
 
 from chalicelib.ledger.model import Account, AccountFlag, Entry, PendingStatus, TransferRecord
+from chalicelib.ledger.hashing import transfer_hash
 from chalicelib.ledger.store import (
     AccountDelta,
     Batch,
@@ -59,7 +60,8 @@ class MemoryLedgerStore:
 
     def _apply(self, op) -> None:
         if isinstance(op, PutTransfer):
-            self.transfers[op.record.transfer.transfer_id] = op.record
+            # As the DynamoDB store does: the transfer stored with its own hash (ledger/seal.py).
+            self.transfers[op.record.transfer.transfer_id] = replace(op.record, hash=transfer_hash(op.record.transfer))
         elif isinstance(op, ResolvePending):
             record = self.transfers[op.pending_id]
             self.transfers[op.pending_id] = replace(record, status=op.new_status, resolved_by=op.resolved_by)

@@ -145,6 +145,7 @@ class TransferRecord:
     status: PendingStatus | None = None  # pending transfers only
     expires_at: int = 0  # unix seconds; pending with timeout only
     resolved_by: str = ""  # id of the post/void/expire transfer
+    hash: str = field(default="", compare=False)  # of the transfer's fields, as stored (ledger/seal.py)
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ the score without sinking it, a one-letter typo in a long name barely moves it.
 
 ``Matcher(entries)`` indexes every name and alias of a list by token. ``matches(name)`` finds the
 list tokens within ``CANDIDATE_TOKEN_SIMILARITY`` of any of the name's tokens (RapidFuzz's
-``process.extract`` over the list's distinct tokens, in C++), scores only the names that contain
-one of them, and returns those at or above ``THRESHOLD``, best first.
+``process.extract`` over the list's distinct tokens, in C++; the ``CANDIDATE_TOKENS`` most similar
+of each; tokens common to more than ``COMMON_TOKEN_POSTINGS`` names only when the name has no rarer
+one), scores only the names that contain one of them, and returns those at or above ``THRESHOLD``,
+best first.
 
 The threshold, 0.88, was chosen on the labelled sample ``data/labelled_sample.csv`` (75 variants
 of the sample list's names: transliterations, reordering, missing or extra names, typos, accents,
@@ -34,6 +36,12 @@ from dataclasses import dataclass
 THRESHOLD = 0.88
 #: A list token this similar to one of the name's tokens makes its names candidates to score.
 CANDIDATE_TOKEN_SIMILARITY = 0.82
+#: At most this many of the list's tokens per token of the name (the most similar): bounds the work on a big list.
+CANDIDATE_TOKENS = 40
+#: A list token in more names than this ("trading", "mohammed") does not make candidates on its own (it is
+#: still compared): a name's rarer tokens find its candidates, plus the names holding two of its common ones;
+#: a name with no rarer token uses its common ones.
+COMMON_TOKEN_POSTINGS = 200
 #: Words of company names that say nothing about which company it is.
 LEGAL_FORMS = frozenset("ltd limited llc inc incorporated co company corp corporation sa sarl plc gmbh ag bv".split())
 #: Arabic articles written apart ("al-Harbi", "el Sayed"): the name is the same with or without them.
@@ -110,12 +118,25 @@ class Matcher:
         query = normalise(name)
         if not query:
             return []
-        candidates: set[int] = set()
         scorer = _similarity()
-        for token in set(query):
-            for found, _, _ in process.extract(token, self._tokens, scorer=scorer, limit=None,
-                                               score_cutoff=CANDIDATE_TOKEN_SIMILARITY):
+        similar = {found for token in set(query)
+                   for found, _, _ in process.extract(token, self._tokens, scorer=scorer, limit=CANDIDATE_TOKENS,
+                                                      score_cutoff=CANDIDATE_TOKEN_SIMILARITY)}
+        rare = {t for t in similar if len(self._by_token[t]) <= COMMON_TOKEN_POSTINGS}
+        candidates: set[int] = set()
+        for found in rare:
+            candidates.update(self._by_token[found])
+        common = similar - rare
+        if common and not rare:
+            for found in common:
                 candidates.update(self._by_token[found])
+        elif common:
+            # Names made of the common tokens alone ("Mohammed Ali" in "Mohammed Xyz Ali"): those with two of them.
+            seen: dict[int, int] = {}
+            for found in common:
+                for index in self._by_token[found]:
+                    seen[index] = seen.get(index, 0) + 1
+            candidates.update(index for index, times in seen.items() if times >= 2)
         best: dict[str, Match] = {}
         for index in candidates:
             tokens, listed, entry = self._variants[index]

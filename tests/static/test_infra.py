@@ -45,6 +45,7 @@ def test_the_indexes_and_the_stream():
     assert [(g["IndexName"], _keys(g["KeySchema"]), g["Projection"]) for g in pending] == [
         ("open_pending", [("pending_open", "HASH"), ("expires_at", "RANGE")], {"ProjectionType": "ALL"}),
         ("by_code_day", [("code_day", "HASH"), ("transfer_id", "RANGE")], {"ProjectionType": "ALL"}),
+        ("by_seal_day", [("seal_day", "HASH"), ("transfer_id", "RANGE")], {"ProjectionType": "ALL"}),
     ]
     gsi1 = defs["app"].properties["GlobalSecondaryIndexes"]
     assert [(g["IndexName"], _keys(g["KeySchema"]), g["Projection"]) for g in gsi1] == [
@@ -52,7 +53,7 @@ def test_the_indexes_and_the_stream():
     ]
     assert defs["app"].properties["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     types = {a["AttributeName"]: a["AttributeType"] for a in defs["transfers"].properties["AttributeDefinitions"]}
-    assert types == {"transfer_id": "S", "pending_open": "S", "expires_at": "N", "code_day": "S"}
+    assert types == {"transfer_id": "S", "pending_open": "S", "expires_at": "N", "code_day": "S", "seal_day": "S"}
 
 
 def test_every_bucket_is_named_by_stage_private_and_encrypted():

@@ -191,3 +191,10 @@ def test_a_crash_between_the_case_and_the_party_is_finished_by_the_same_decision
     assert docs.get("seller#s1")["status"] == "pending_review"
     service.decide(ADMIN, case_id, "clear", "not the same person")  # the admin (or the client) tries again
     assert docs.get("seller#s1")["status"] == "active"
+
+
+def test_a_name_of_common_tokens_is_still_found_beside_a_rare_one():
+    """Common tokens do not pick candidates on their own, but a listed name made of two of them is found."""
+    entries = [ListEntry(f"ofac:{i}", "OFAC SDN", f"MOHAMMED, Ali Kalamazoo{i}") for i in range(300)]
+    matcher = Matcher(entries + [ListEntry("un:1", "UN", "Mohammed Ali")])
+    assert [m.entry_id for m in matcher.matches("Mohammed Zqwertyx Ali")][:1] == ["un:1"]
