@@ -74,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
     if known:
         print("known bugs (sim/known.py, not counted; --strict counts them): "
               + ", ".join(f"{k} {v}" for k, v in sorted(known.items())))
+        for shard, result in zip(shards, results):
+            for tag, example in sorted(result.known_examples.items()):
+                where = f" --jobs {args.jobs} --shard {shard + 1}" if args.jobs > 1 else ""
+                print(f"  {tag}: first at step {example.step}{f' of world {shard + 1}' if where else ''} "
+                      f"(--seed {args.seed} --orders {args.orders}{where} --until-step {example.step}): "
+                      f"{example.message[:220]}")
     top = sorted(faults.items(), key=lambda kv: (-kv[1], kv[0]))
     print("faults: " + (", ".join(f"{k} {v}" for k, v in top) or "none"))
     print(f"sim: seed {args.seed}, orders {sum(r.orders for r in results)}, steps {sum(r.steps for r in results)}, "

@@ -32,9 +32,9 @@ from chalicelib.ledger.model import AccountFlag, PendingStatus, TransferKind
 from chalicelib.ledger.store import AccountDelta, PutTransfer, ResolvePending
 from sim.known import KNOWN_BUGS
 
-TERMINAL = frozenset({"settled", "refunded", "payout_failed", "manual_review"})
+TERMINAL = frozenset({"settled", "refunded", "payout_failed", "manual_review", "charged_back"})
 END_TO_STATUS = {"Settled": "settled", "Refunded": "refunded", "PayoutNotDelivered": "payout_failed",
-                 "AwaitingOperator": "manual_review"}
+                 "AwaitingOperator": "manual_review", "ChargedBack": "charged_back"}
 DMNEC = AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS.value
 CMNED = AccountFlag.CREDITS_MUST_NOT_EXCEED_DEBITS.value
 #: Ledger refusals that a replayed workflow step must never meet.

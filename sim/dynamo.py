@@ -27,21 +27,25 @@ from __future__ import annotations
 import json
 import re
 
-from sim.faults import FaultPlan, ProvisionedThroughputExceededException, SimCrash
+from sim.faults import AwsError, FaultPlan, ProvisionedThroughputExceededException, SimCrash
 
 _ABSENT_IDS = re.compile(r"NOT contains\(members, (:id\d+)\)")
 
 
-class ConditionalCheckFailedException(Exception):
-    """As botocore names it: a condition expression was false; nothing was written."""
+class ConditionalCheckFailedException(AwsError):
+    """A condition expression was false; nothing was written."""
+
+    code = "ConditionalCheckFailedException"
 
 
-class TransactionCanceledException(Exception):
-    """As botocore names it; ``response["CancellationReasons"]`` says, item by item, why."""
+class TransactionCanceledException(AwsError):
+    """A transaction was cancelled; ``response["CancellationReasons"]`` says, item by item, why."""
+
+    code = "TransactionCanceledException"
 
     def __init__(self, codes: list[str]):
-        super().__init__(f"Transaction cancelled, please refer cancellation reasons for specific reasons {codes}")
-        self.response = {"CancellationReasons": [{"Code": code} for code in codes]}
+        super().__init__(f"Transaction cancelled, please refer cancellation reasons for specific reasons {codes}",
+                         "TransactWriteItems", CancellationReasons=[{"Code": code} for code in codes])
 
 
 class _Exceptions:
@@ -76,7 +80,7 @@ class FakeDynamoClient:
     def get_item(self, TableName, Key, ConsistentRead=False):  # noqa: N803 (boto3's names)
         self._throttle("get", Key["pk"]["S"])
         found = self.items.get(_key(Key))
-        return {"Item": dict(found)} if found is not None else {}
+        return {"Item": found} if found is not None else {}  # items are replaced on every write, never changed
 
     def query(self, TableName, IndexName, KeyConditionExpression, ExpressionAttributeValues, ScanIndexForward=True,
               Limit=None, ExclusiveStartKey=None):  # noqa: N803

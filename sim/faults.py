@@ -21,15 +21,30 @@ The app table's faults are injected under the real adapter, at the DynamoDB API 
 """
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from typing import Callable
 
+from botocore.exceptions import ClientError
+
 from chalicelib.ledger.store import BatchContended, BatchRejected, PutTransfer
 
 
-class ProvisionedThroughputExceededException(Exception):
-    """DynamoDB throttled the request and botocore's retries ran out (named as botocore names it)."""
+class AwsError(ClientError):
+    """An error answer of an AWS API as botocore raises it: a ``ClientError`` whose class is named after
+    the error code (botocore generates one per code), ``response["Error"]["Code"]`` set."""
+
+    code = "InternalServerError"
+
+    def __init__(self, message: str = "", operation: str = "Request", **response):
+        super().__init__({"Error": {"Code": self.code, "Message": message}, **response}, operation)
+
+
+class ProvisionedThroughputExceededException(AwsError):
+    """DynamoDB throttled the request and botocore's retries ran out."""
+
+    code = "ProvisionedThroughputExceededException"
 
 
 class SimCrash(Exception):
@@ -92,24 +107,37 @@ PROFILES: dict[str, dict[str, float]] = {
 
 
 class FaultPlan:
-    """Seeded fault decisions; ``counts`` says how many of each kind were injected."""
+    """Seeded fault decisions; ``counts`` says how many of each kind were injected.
+
+    Each kind is a Bernoulli trial per visit of its sites at its rate; drawn as the geometric number
+    of visits until the next fault (the same distribution, one random number per fault instead of
+    one per visit: the sites are visited hundreds of times per order)."""
 
     def __init__(self, rng: random.Random, rates: dict[str, float], trace: Callable[[str], None] | None = None,
                  excluded: frozenset[str] = frozenset()):
         self.rng = rng
-        self.rates = {kind: rate for kind, rate in rates.items() if kind not in excluded and rate > 0}
+        self.rates = {kind: rate for kind, rate in sorted(rates.items()) if kind not in excluded and rate > 0}
         self.trace = trace
         self.active = False
         self.counts: Counter[str] = Counter()
-        self._random = rng.random
+        self._until = {kind: self._draw(rate) for kind, rate in self.rates.items()}
+
+    def _draw(self, rate: float) -> int:
+        if rate >= 1:
+            return 1
+        return int(math.log(1.0 - self.rng.random()) / math.log(1.0 - rate)) + 1
 
     def hit(self, kind: str, *where: str) -> bool:
         """Inject a fault of ``kind`` now? ``where`` (joined with spaces) names the site in the trace."""
         if not self.active:
             return False
-        rate = self.rates.get(kind)
-        if rate is None or self._random() >= rate:
+        left = self._until.get(kind)
+        if left is None:
             return False
+        if left > 1:
+            self._until[kind] = left - 1
+            return False
+        self._until[kind] = self._draw(self.rates[kind])
         self.counts[kind] += 1
         if self.trace is not None:
             self.trace(" ".join(("fault", kind) + where))

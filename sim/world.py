@@ -31,7 +31,7 @@ from chalicelib.settings import Settings
 from sim.asl import Interpreter, TaskFailed
 from sim.clock import SECOND, VirtualClock
 from sim.dynamo import FakeDynamoClient
-from sim.faults import FaultPlan, FaultyLedgerStore, SimCrash
+from sim.faults import AwsError, FaultPlan, FaultyLedgerStore, SimCrash
 from sim.rails import SimRail, SimSms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,8 +45,10 @@ RAIL_BEHAVIOUR = {
 }
 
 
-class ThrottlingException(Exception):
-    """Step Functions refused StartExecution (rate exceeded), as botocore names it."""
+class ThrottlingException(AwsError):
+    """Step Functions refused a request (rate exceeded)."""
+
+    code = "ThrottlingException"
 
 
 class FaultyQuoteStore:
