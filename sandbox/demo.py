@@ -12,8 +12,9 @@ balance, and she dials the USSD code on a basic phone, checks it and withdraws w
 PIN. Buyers then pay the way they pay at home: a roastery in Nairobi pays the Rwandan
 co-operative from M-Pesa (KES in, RWF out), and a 1,200,000 USD container, too large for a
 card and not tariff-free, is paid by bank transfer (the bank's camt.054 matched on the order's
-reference). Finance then reconciles the providers' statements against the ledger. Everything
-runs on 127.0.0.1.
+reference). A buyer disputes a card payment before release and the bank rules for the seller on
+the shipping and customs evidence; a new seller's name is a sanctions hit an admin clears. Finance
+then reconciles the providers' statements against the ledger. Everything runs on 127.0.0.1.
 """
 from __future__ import annotations
 
@@ -183,9 +184,10 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
 
     farmers_ok = farmers(c, sandbox_url)
     methods_ok = buyers_methods(c, sandbox_url, lines)
+    trust_ok = trust(c, sandbox_url, lines)
 
     tb = c.call("GET", "/v1/ledger/trial-balance", "finance", "fin-1")
-    print("\n13. Trial balance (finance)")
+    print("\n14. Trial balance (finance)")
     for cur, row in tb["currencies"].items():
         if not (row["debits"] or row["credits"]):
             continue
@@ -193,7 +195,8 @@ def tell(api_url: str, sandbox_url: str, env: dict) -> bool:
     print(f"   balanced: {tb['balanced']}")
 
     ok = (done["status"] == "settled" and done3["status"] == "settled" and done4["status"] == "settled"
-          and refused["error"]["code"] == "payee_invalid" and tb["balanced"] and farmers_ok and methods_ok)
+          and refused["error"]["code"] == "payee_invalid" and tb["balanced"] and farmers_ok and methods_ok
+          and trust_ok)
     recon_ok = reconcile(c, sandbox_url)
     print(f"\nThe story took {time.monotonic() - started:.1f} s.")
     return ok and recon_ok
@@ -338,9 +341,64 @@ def buyers_methods(c: Client, sandbox_url: str, lines: list) -> bool:
         and held["status"] == "paid"
 
 
+GUANGZHOU_BUYER_ID = "buyer-guangzhou-cafe"
+HUYE_SELLER_ID = "coop-huye-mountain"  # its own wallet: Kivu Hills' has had its day's MTN limit by now
+HIT_SELLER_ID = "coop-new-applicant"
+
+
+def trust(c: Client, sandbox_url: str, lines: list) -> bool:
+    """A card dispute before release, won with the shipping and customs evidence; a new seller whose name
+    is a sanctions hit (the local stage's SAMPLE list), cleared by an admin."""
+    print("\n13. Trust: a buyer in Guangzhou disputes a card payment; a new seller's name is a sanctions hit")
+    huye = c.call("POST", "/v1/sellers", "seller", HUYE_SELLER_ID, {
+        "name": "Huye Mountain Coffee", "country": "RW",
+        "payout": {"rail": "mtn_momo", "msisdn": "25078" + str(uuid.uuid4().int % 10**7).zfill(7), "currency": "RWF"}})
+    order = c.call("POST", "/v1/orders", "buyer", GUANGZHOU_BUYER_ID,
+                   {"seller_id": huye["seller_id"], "pay_currency": "CNY", "lines": lines})
+    pi = order["payment"]["payment_intent_id"]
+    requests.post(f"{sandbox_url}/sandbox/payments/{pi}/pay", json={"outcome": "succeeded"}, timeout=30)
+    c.wait_for(order["order_id"], {"paid"})
+    shipped = c.call("POST", f"/v1/orders/{order['order_id']}/shipment", "seller", huye["seller_id"],
+                     {"carrier": "Ethiopian Cargo", "tracking_number": "ET-071-88240311",
+                      "customs_declaration_ref": "RW-KGL-2026-118301"})
+    opened = requests.post(f"{sandbox_url}/sandbox/payments/{pi}/dispute", json={"reason": "product_not_received"},
+                           timeout=30).json()
+    dispute_id = opened["dispute_id"]
+    held = c.wait_for(order["order_id"], {"disputed"})
+    at_stripe = requests.get(f"{sandbox_url}/sandbox/disputes/{dispute_id}", timeout=10).json()
+    evidence = at_stripe["evidence"]
+    print(f"   {huye['name']} sells to a café in Guangzhou: order {order['order_id']} ({money(order['pay'])}); "
+          f"the bank opened dispute {dispute_id} "
+          f"({at_stripe['reason']}); the order is {held['status']}, {money(order['pay'])} withdrawn by the card network")
+    print(f"   evidence sent to Stripe at once ({at_stripe['status']}): {evidence['shipping_carrier']} "
+          f"{evidence['shipping_tracking_number']}, shipped {evidence['shipping_date']}")
+    c.customs(shipped, "cleared", "cust-" + uuid.uuid4().hex[:10])
+    print("   customs clears the shipment: recorded, but nothing is released while the dispute is open")
+    requests.post(f"{sandbox_url}/sandbox/disputes/{dispute_id}/close", json={"outcome": "won"}, timeout=30)
+    done = c.wait_for(order["order_id"], TERMINAL, timeout=180)
+    dispute = c.call("GET", f"/v1/disputes/{dispute_id}", "finance", "fin-1")
+    print(f"   the bank rules for the seller: dispute {dispute['status']}, the money reinstated; the order is "
+          f"{done['status']} ({money(done['payout'])} to the co-operative's wallet)")
+
+    msisdn = "25078" + str(uuid.uuid4().int % 10**7).zfill(7)
+    seller = c.call("POST", "/v1/sellers", "seller", HIT_SELLER_ID, {
+        "name": "Sanctioned Test Person", "country": "RW",
+        "payout": {"rail": "mtn_momo", "msisdn": msisdn, "currency": "RWF"}})
+    case = c.call("GET", f"/v1/screening/cases/{seller['screening']['case_id']}", "admin", "ops")
+    match = case["matches"][0]
+    print(f"   seller {seller['seller_id']} registers as {seller['name']!r}: {seller['status']}, case {case['case_id']} "
+          f"({match['list']} {match['entry_id']} {match['name']!r}, score {match['score']}, lists {case['list_version']})")
+    decided = c.call("POST", f"/v1/screening/cases/{case['case_id']}/decision", "admin", "ops",
+                     {"decision": "clear", "note": "the sample entry: the applicant's documents were checked"})
+    after = c.call("GET", f"/v1/sellers/{seller['seller_id']}", "admin", "ops")
+    print(f"   an admin clears it ({decided['status']}): the seller is {after['status']} and can be paid")
+    return done["status"] == "settled" and dispute["status"] == "won" and dispute["evidence_submitted"] \
+        and seller["status"] == "pending_review" and after["status"] == "active"
+
+
 def reconcile(c: Client, sandbox_url: str) -> bool:
     """Finance reconciles each provider's statement against the ledger, then a doctored one."""
-    print("\n14. Finance reconciles the providers' statements against the ledger")
+    print("\n15. Finance reconciles the providers' statements against the ledger")
     clean = True
     for source in ("stripe_balance", "mtn_momo", "mpesa_b2c", "airtel_money", "mpesa_c2b", "camt053"):
         statement = requests.get(f"{sandbox_url}/sandbox/statements/{source}", timeout=10).text

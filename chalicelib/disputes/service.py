@@ -55,6 +55,7 @@ INDEX = "disputes"
 #: Ledger codes of a dispute's transfers.
 DISPUTE_CODE, REINSTATED_CODE = "card_dispute", "card_dispute_reversal"
 RECOVERY_CODE, LOSS_CODE, FEE_CODE = "chargeback_recovery", "chargeback_loss", "dispute_fee"
+BACK_CODE = "chargeback_reversal"  # each funding leg given back when the dispute is won
 _FUNDING_LEGS = ("loss", "fee-back", "fx-pay", "reserve", "balance", "loss-payout")
 
 
@@ -309,7 +310,7 @@ class DisputeService:
         legs = self._committed_legs(dispute_id)
         for leg, t in legs.items():
             back.append(Transfer(f"{t.transfer_id}:back", t.credit_account_id, t.debit_account_id, t.amount, t.currency,
-                                 code=REINSTATED_CODE, reference=t.reference))
+                                 code=BACK_CODE, reference=t.reference))
         self.ledger.transfer(*back)
         if "reserve" in legs and self.reserves is not None:
             # Back in the reserve, released with the disputed order's own reserve (or at once if that has passed).

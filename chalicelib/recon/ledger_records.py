@@ -19,7 +19,8 @@ from chalicelib.recon.model import LEDGER_CODE_SIGNS, LedgerLine, collection_pro
 
 #: Transfer codes each provider reports on.
 PROVIDER_CODES = {
-    "stripe": ("card_payment", "card_refund"),  # card, Alipay and WeChat Pay through Stripe
+    # card, Alipay and WeChat Pay through Stripe, and card disputes (withdrawn, reinstated)
+    "stripe": ("card_payment", "card_refund", "card_dispute", "card_dispute_reversal"),
     # float top-ups, and buyers' bank transfers (and their refunds, once finance has sent them)
     "bank": ("float_topup", "float_withdrawal", "bank_transfer", "bank_refund"),
     **{name: ("payout",) for name in RAILS},  # every rail of the registry: its payouts from its float

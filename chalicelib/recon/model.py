@@ -70,7 +70,9 @@ SOURCES = {
 
 #: Ledger transfer codes and their sign in reconciliation (see the module docstring).
 LEDGER_CODE_SIGNS = {"card_payment": 1, "card_refund": -1, "payout": -1, "float_topup": 1, "float_withdrawal": -1,
-                     "collection": 1, "collection_refund": -1, "bank_transfer": 1, "bank_refund": -1}
+                     "collection": 1, "collection_refund": -1, "bank_transfer": 1, "bank_refund": -1,
+                     # a card dispute: the card network takes the disputed amount, and gives it back if won
+                     "card_dispute": -1, "card_dispute_reversal": 1}
 
 
 def _money(minor: int | None, currency: str) -> Money | None:

@@ -30,7 +30,8 @@ Minor units: ISO 4217 exponents, which are Stripe's for every currency Mizani tr
 of these currencies).
 
 Kinds: ``charge`` and ``partial_capture_reversal`` are ``card_payment`` (their sum is
-the captured amount); ``refund`` and ``refund_failure`` are ``card_refund``; any other
+the captured amount); ``refund`` and ``refund_failure`` are ``card_refund``; ``dispute`` and
+``dispute_reversal`` are ``card_dispute`` and ``card_dispute_reversal``; any other
 category is kept as the kind (``payout``, ``fee``, ``dispute``...) and, unless the
 ledger books it under that code, is reported ``missing_in_ledger``.
 """
@@ -55,6 +56,8 @@ KINDS = {
     "refund": "card_refund",
     "refund_failure": "card_refund",
     "payment_refund": "card_refund",
+    "dispute": "card_dispute",  # the disputed amount withdrawn (the dispute fee is the line's fee)
+    "dispute_reversal": "card_dispute_reversal",  # given back: the dispute was won
 }
 COLUMNS = {
     "raw_id": ("balance_transaction_id", "id"),
