@@ -223,6 +223,8 @@ class Simulation:
         escrow = self.world.escrow
         members = MemberService(self.world.docs, self.world.ledger, self.settings, payee_rails=self.world.rail,
                                 clock=self.clock.now)
+        if self.world.screening is not None:
+            members.screening = self.world.screening  # as bootstrap.members() screens members
         self.member_service = members
         rng = self.rngs["workload"]
         next_wallet = len(self.workload.sellers) + 1000

@@ -172,6 +172,23 @@ def app_task_functions(app, definition: dict) -> dict:
     return found
 
 
+def _optional(module: str, name: str, build):
+    """``build(module.name)``, or ``None`` when the code under test does not have that part (yet)."""
+    import importlib
+
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return None
+    return build(found)
+
+
+def _list_loader(settings):
+    from chalicelib.screening.service import build_list_loader
+
+    return build_list_loader(settings)
+
+
 def documents_adapter(table: str, client):
     """The documents adapter ``bootstrap.docs()`` builds (its class, on our client)."""
     try:
@@ -229,15 +246,33 @@ class World:
             for name in RAIL_NAMES
         }
         self.callback_queue = []  # (rail, reference, delay_ns): the runner schedules them
+        # As bootstrap wires them (escrow(), members(), payouts(), screening(), _tiers(), treasury()), with the clock.
+        self.screening = _optional("chalicelib.screening.service", "ScreeningService",
+                                   lambda cls: cls(self.docs, _list_loader(settings), clock=clock.now))
+        escrow_kwargs = {"languages": _optional("chalicelib.i18n.preferences", "LanguagePreferences",
+                                                lambda cls: cls(self.docs))}
         self.escrow = EscrowService(self.docs, self.ledger, self.quotes, self.cards, self.workflow, settings,
-                                    clock=clock.now, outbox=self.outbox, payee_rails=self.rail)
-        self.payees = PayeeGate(self.docs, self.rail, clock.now)
-        self.payouts = PayoutService(self.docs, self.ledger, self.rail, clock=clock.now, payees=self.payees)
+                                    clock=clock.now, outbox=self.outbox, payee_rails=self.rail,
+                                    **{k: v for k, v in escrow_kwargs.items() if v is not None and _accepts(EscrowService, k)})
+        if self.screening is not None:
+            self.escrow.screening = self.screening
+        self.treasury = _optional("chalicelib.treasury.service", "Treasury", lambda cls: cls(
+            _optional("chalicelib.treasury.positions", "MemoryPositionStore", lambda store: store()),
+            self.quotes.rate_source, self.ledger, limits=getattr(settings, "fx_exposure_limits", None), clock=clock.now))
+        if self.treasury is not None:
+            self.escrow.fx_positions = self.treasury
+        gate_kwargs = {"screening": self.screening} if self.screening is not None and _accepts(PayeeGate, "screening") else {}
+        self.payees = PayeeGate(self.docs, self.rail, clock.now, **gate_kwargs)
+        tiers = _optional("chalicelib.payouts.tiers", "TierCounters", lambda cls: cls(self.docs))
+        payout_kwargs = {"tiers": tiers} if tiers is not None and _accepts(PayoutService, "tiers") else {}
+        # send_threads stays 1 (bootstrap sends 8 at once on threads): a run must take one path to replay.
+        self.payouts = PayoutService(self.docs, self.ledger, self.rail, clock=clock.now, payees=self.payees, **payout_kwargs)
         self.order_payouts = OrderPayouts(self.escrow, self.payouts)
         self.services = {
             "ledger": self.ledger, "docs": self.docs, "quotes": self.quotes, "rate_source": self.quotes.rate_source,
             "cards": self.cards, "workflow": self.workflow, "outbox": self.outbox, "escrow": self.escrow,
-            "payouts": self.payouts, "order_payouts": self.order_payouts,
+            "payouts": self.payouts, "order_payouts": self.order_payouts, "screening": self.screening,
+            "treasury": self.treasury,
         }
 
         import app as mizani
@@ -303,7 +338,8 @@ def installed(world: World):
     from chalicelib.ledger import service as ledger_service
 
     bootstrap.reset()
-    bootstrap.override(**{name: service for name, service in world.services.items() if callable(getattr(bootstrap, name, None))})
+    bootstrap.override(**{name: service for name, service in world.services.items()
+                          if service is not None and callable(getattr(bootstrap, name, None))})
     saved_time = ledger_service.time
     ledger_service.time = types.SimpleNamespace(time_ns=saved_time.time_ns, sleep=lambda seconds: None)
     mizani_logger = logging.getLogger("mizani")
