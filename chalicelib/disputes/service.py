@@ -157,7 +157,10 @@ class DisputeService:
             recovery = self._withdraw(doc)
             doc = self._record(dispute_id, lambda d: {"recovery": recovery, "booked": {**d["booked"], "withdrawn": True}})
             self._note(doc, "withdrawn")
-        self._book_fees(doc)
+        booked_fees = self._book_fees(doc)
+        if booked_fees:
+            doc = self._record(dispute_id, lambda d: {"booked": {**d["booked"],
+                                                                 "fees": sorted(set(d["booked"].get("fees", [])) | booked_fees)}})
         booked = doc["booked"]
         if doc["reinstated"] and booked.get("withdrawn") and not booked.get("reinstated"):
             self._reinstate(doc)
@@ -317,12 +320,16 @@ class DisputeService:
             order = self.escrow.order(doc["order_id"])
             self.reserves.hold_again(order, f"dispute-{dispute_id}", Money(legs["reserve"].amount, legs["reserve"].currency))
 
-    def _book_fees(self, doc: dict) -> None:
-        """The card processor's dispute fee of each balance transaction (a negative fee: given back)."""
+    def _book_fees(self, doc: dict) -> set[str]:
+        """The card processor's dispute fee of each balance transaction not booked yet (a negative fee:
+        given back); the balance transactions booked now."""
         from chalicelib.money import SUPPORTED_CURRENCIES
 
+        booked = set()
         for txn_id, move in sorted(doc["moves"].items()):
             fee = move["fee"]
+            if txn_id in (doc.get("booked") or {}).get("fees", []):
+                continue
             if not fee["amount"] or fee["currency"] not in SUPPORTED_CURRENCIES:
                 continue
             expense = dispute_fee_account_id(fee["currency"])
@@ -331,6 +338,8 @@ class DisputeService:
             debit, credit = (expense, psp) if fee["amount"] > 0 else (psp, expense)
             self.ledger.transfer(Transfer(f"dispute:{doc['dispute_id']}:fee:{txn_id}", debit, credit, abs(fee["amount"]),
                                           fee["currency"], code=FEE_CODE, reference=doc["payment_intent_id"] or ""))
+            booked.add(txn_id)
+        return booked
 
     def _note(self, doc: dict, what: str) -> None:
         recovery = doc.get("recovery") or {}
