@@ -156,13 +156,30 @@ class PayoutService:
         elif batch:
             from concurrent.futures import ThreadPoolExecutor
 
-            with ThreadPoolExecutor(max_workers=min(self.send_threads, len(batch))) as pool:
-                futures = {payout_id: pool.submit(advance, payout_id) for payout_id in batch}
-            for payout_id, future in futures.items():
-                try:
-                    payouts[payout_id] = future.result()
-                except Exception as error:  # noqa: BLE001 - re-raised below, after the others finished
-                    errors.append(error)
+            # One wallet's parts in order in one thread: they share its daily limit, so which part waits
+            # for tomorrow must not depend on thread timing; different wallets go side by side.
+            by_wallet: dict[str, list[str]] = {}
+            for payout_id in batch:
+                by_wallet.setdefault(payouts[payout_id]["msisdn"], []).append(payout_id)
+
+            def advance_wallet(ids: list[str]) -> list[tuple[str, dict | Exception]]:
+                done = []
+                for payout_id in ids:
+                    try:
+                        done.append((payout_id, advance(payout_id)))
+                    except Exception as error:  # noqa: BLE001 - re-raised below, after the others finished
+                        done.append((payout_id, error))
+                        break
+                return done
+
+            with ThreadPoolExecutor(max_workers=min(self.send_threads, len(by_wallet))) as pool:
+                results = list(pool.map(advance_wallet, by_wallet.values()))
+            for done in results:
+                for payout_id, outcome in done:
+                    if isinstance(outcome, Exception):
+                        errors.append(outcome)
+                    else:
+                        payouts[payout_id] = outcome
         if errors:
             raise errors[0]
         return _aggregate([p["status"] if p else "new" for p in payouts.values()])
