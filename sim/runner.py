@@ -519,18 +519,19 @@ class Simulation:
         from chalicelib.payouts.limits import limits_for
         from chalicelib.rails import rail as rail_entry
 
-        party = self.world.docs.get(party_key)
         kind, _, party_id = party_key.partition("#")
-        account = self.world.ledger.get_account(member_account_id(party_id) if kind == "member"
-                                                else seller_account_id(party_id))
-        route = party["payout"]
-        step = rail_entry(route["rail"]).step(route["currency"])
-        limits = limits_for(route["rail"], route["currency"])
-        amount = min(account.available, limits.max_per_day) // step * step if account else 0
-        if amount < limits.min_per_tx:
-            self.trace(f"withdrawal {party_key} {request_key}: nothing to withdraw ({amount})")
-            return
         try:
+            # What the seller's app shows before it asks: the party and its balance (API reads, faults included).
+            party = self.world.docs.get(party_key)
+            account = self.world.ledger.get_account(member_account_id(party_id) if kind == "member"
+                                                    else seller_account_id(party_id))
+            route = party["payout"]
+            step = rail_entry(route["rail"]).step(route["currency"])
+            limits = limits_for(route["rail"], route["currency"])
+            amount = min(account.available, limits.max_per_day) // step * step if account else 0
+            if amount < limits.min_per_tx:
+                self.trace(f"withdrawal {party_key} {request_key}: nothing to withdraw ({amount})")
+                return
             view = self.world.payouts.withdraw(party, Money(amount, route["currency"]), f"{request_key}-{attempt // 4}")
             self.trace(f"withdrawal {party_key} {Money(amount, route['currency'])} -> {view['status']}")
         except Exception as error:
