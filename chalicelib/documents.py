@@ -55,6 +55,25 @@ class Documents(Protocol):
         counted (now, or all of them by an earlier call), False if the total would not fit."""
 
 
+def matching_page(docs, gsi1pk: str, limit: int, cursor: str | None, keep, newest_first: bool = True,
+                  max_read: int = 1000) -> tuple[list[dict], str | None]:
+    """Up to ``limit`` documents of an index that ``keep`` accepts, and the cursor after the last one read.
+
+    Reads on past the ones it leaves out, so a filtered list is not short because its first page
+    of the index held other rows; it stops after ``max_read`` rows read and then hands back a cursor
+    (``has_more``) rather than reading a whole index in one request. Each read asks for no more rows
+    than are still wanted, so the cursor never skips a match it did not return.
+    """
+    kept: list[dict] = []
+    read = 0
+    while True:
+        found, cursor = docs.query_page(gsi1pk, limit - len(kept), cursor, newest_first=newest_first)
+        read += len(found)
+        kept.extend(d for d in found if keep(d))
+        if cursor is None or len(kept) >= limit or read >= max_read:
+            return kept, cursor
+
+
 def encode_cursor(position: dict) -> str:
     return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
 

@@ -38,6 +38,24 @@ FINAL = frozenset({"warning_closed", "won", "lost", "prevented"})
 KEPT = frozenset({"warning_closed", "won", "prevented"})
 #: Statuses in which evidence can (still) be submitted.
 AWAITING_EVIDENCE = frozenset({"warning_needs_response", "needs_response"})
+#: How far along Stripe's lifecycle a status is: waiting for evidence, then under review, then closed.
+STAGE = {"warning_needs_response": 0, "needs_response": 0, "warning_under_review": 1, "under_review": 1,
+         **{status: 2 for status in FINAL}}
+
+
+def supersedes(status: str, created: int, current: str, current_at: int) -> bool:
+    """Whether an event's snapshot (``status`` at ``created``) replaces the one recorded.
+
+    A final status is never replaced. Otherwise the later snapshot wins; Stripe's ``created`` is
+    in whole seconds, so events of one second (``funds_withdrawn`` is snapshotted before the
+    evidence that makes the dispute ``under_review``, yet may arrive after it) are ordered by the
+    lifecycle instead, which never goes back within a second.
+    """
+    if current in FINAL:
+        return False
+    if status in FINAL or created > current_at:
+        return True
+    return created == current_at and STAGE.get(status, 0) >= STAGE.get(current, 0)
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,9 @@ from chalicelib.accounts import (
     reserve_account_id,
     seller_account_id,
 )
-from chalicelib.disputes.events import AWAITING_EVIDENCE, FINAL, KEPT, DisputeEvent
+from chalicelib.disputes.events import AWAITING_EVIDENCE, FINAL, KEPT, DisputeEvent, supersedes
 from chalicelib.disputes.waterfall import split_recovery
-from chalicelib.documents import DocumentExists
+from chalicelib.documents import DocumentExists, matching_page
 from chalicelib.errors import Conflict, MizaniError, NotFound
 from chalicelib.ledger import AccountFlag, LedgerRejected, Result, Transfer
 from chalicelib.money import Money, Rounding
@@ -136,8 +136,7 @@ class DisputeService:
                    "reinstated": doc["reinstated"] or event.reinstated,
                    "evidence_submitted": doc["evidence_submitted"] or event.evidence_submitted,
                    "due_by": doc["due_by"] or fresh["due_by"], "updated_at": now}
-            # A final status is never replaced; otherwise the latest snapshot wins.
-            if doc["status"] not in FINAL and (event.status in FINAL or event.created >= doc["status_at"]):
+            if supersedes(event.status, event.created, doc["status"], doc["status_at"]):
                 new["status"], new["status_at"] = event.status, event.created
             return new
 
@@ -382,9 +381,9 @@ class DisputeService:
         return public_dispute(doc)
 
     def page(self, status: str | None, limit: int, cursor: str | None) -> dict:
-        """Disputes newest first, one page; ``status`` keeps only that status (a page may then be short)."""
-        found, following = self.docs.query_page(INDEX, limit, cursor)
-        disputes = [public_dispute(d) for d in found if status is None or d["status"] == status]
+        """Disputes newest first, one page; ``status`` keeps only that status."""
+        found, following = matching_page(self.docs, INDEX, limit, cursor, lambda d: status in (None, d["status"]))
+        disputes = [public_dispute(d) for d in found]
         return {"disputes": disputes, "has_more": following is not None, "next_cursor": following}
 
 

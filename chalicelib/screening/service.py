@@ -25,7 +25,7 @@ import threading
 import time
 from datetime import datetime, timezone
 
-from chalicelib.documents import DocumentExists
+from chalicelib.documents import DocumentExists, matching_page
 from chalicelib.errors import InvalidState, NotFound
 from chalicelib.ids import derived_id
 from chalicelib.screening.matching import THRESHOLD, Matcher
@@ -211,8 +211,8 @@ class ScreeningService:
         return public_case(case)
 
     def page(self, status: str | None, limit: int, cursor: str | None) -> dict:
-        found, following = self.docs.query_page(CASES, limit, cursor)
-        cases = [public_case(c) for c in found if status is None or c["status"] == status]
+        found, following = matching_page(self.docs, CASES, limit, cursor, lambda c: status in (None, c["status"]))
+        cases = [public_case(c) for c in found]
         return {"cases": cases, "has_more": following is not None, "next_cursor": following}
 
     def get_case(self, case_id: str) -> dict:

@@ -9,7 +9,7 @@ from chalicelib.disputes.events import parse_dispute_event
 from chalicelib.disputes.waterfall import split_recovery
 from chalicelib.errors import Conflict, InvalidState
 from chalicelib.payments.errors import MalformedEvent
-from dispute_world import DISPUTE_FEE, SELLER, World
+from dispute_world import ADMIN, DISPUTE_FEE, SELLER, World
 
 
 @pytest.fixture
@@ -200,6 +200,24 @@ def test_events_in_any_order_end_in_the_same_books(outcome, released, data):
     in_order = run(range)
     permutation = data.draw(st.permutations(range(4 if outcome == "lost" else 5)))
     assert run(lambda n: permutation) == in_order
+
+
+@pytest.mark.parametrize("arrival", list(itertools.permutations(range(3))))
+def test_events_of_one_second_leave_the_dispute_under_review_in_any_order(arrival):
+    # Stripe snapshots funds_withdrawn before Mizani's evidence makes the dispute under_review, all
+    # within one second; the stale snapshot may arrive last and must not send it back.
+    world = World()
+    order = world.shipped_order()
+    at = 1_790_000_500
+    events = [world.event("created", order, "du_1", "needs_response", created=at, withdrawn=True),
+              world.event("funds_withdrawn", order, "du_1", "needs_response", created=at, withdrawn=True),
+              world.event("updated", order, "du_1", "under_review", created=at, withdrawn=True, submissions=1)]
+    for i in arrival:
+        world.deliver(events[i])
+    seen = world.disputes.get(ADMIN, "du_1")
+    assert seen["status"] == "under_review" and seen["evidence_submitted"] is True
+    assert [d["dispute_id"] for d in world.disputes.page("under_review", 10, None)["disputes"]] == ["du_1"]
+    assert world.disputes.page("needs_response", 10, None)["disputes"] == []
 
 
 def test_a_dispute_of_a_charge_mizani_does_not_know_moves_nothing(world):
