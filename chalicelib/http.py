@@ -1,34 +1,49 @@
-"""One small HTTP client for the payout and SMS adapters, over urllib3.
+"""One small HTTP client for every outbound call (rails, SMS, FX rates), over urllib3.
 
 urllib3 ships with botocore, so this adds no dependency. One ``PoolManager`` per
 client (connections are reused across warm Lambda invocations), connect and read
 timeouts from ``settings.http_timeout_seconds``, and a deliberate retry policy:
 
-* ``retry=True`` (GETs, token requests): urllib3 ``Retry`` with exponential
-  backoff, bounded (``max_retries``), on connection errors, read timeouts and
-  429/500/502/503/504. These requests change nothing at the provider.
+* ``retry=True`` (GETs, token requests): bounded (``max_retries``) retries with
+  exponential backoff on connection errors, read timeouts and 429/500/502/503/504.
+  These requests change nothing at the provider.
 * ``retry=False`` (every money-moving POST): exactly one attempt. A blind retry
   of a POST whose first attempt may have been processed is how platforms pay
   twice. Adapters decide themselves whether a repeat is safe (MTN: the same
   ``X-Reference-Id`` is refused with 409, so a repeat cannot pay twice).
 
+Two bounds keep a provider from holding a Lambda past its timeout:
+
+* a provider's ``Retry-After`` is honoured but capped at ``retry_after_cap_seconds``
+  (``MIZANI_HTTP_RETRY_AFTER_CAP_SECONDS``, 5 s; urllib3's own cap is six hours);
+* every request, all its attempts and waits together, ends within ``deadline_seconds``
+  (``MIZANI_HTTP_DEADLINE_SECONDS``, 20 s, below the API's 30-second Lambda timeout):
+  each attempt's timeouts shrink to what is left, and a wait that would end past the
+  deadline is not started (the last answer, or the last transport error, is final).
+
+The retry loop is ours, not urllib3's ``Retry``: urllib3 cannot bound the total time.
 Transport failures raise ``TransportError`` carrying whether the request may have
 reached the provider; HTTP error statuses are returned, never raised.
 """
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Callable
 from urllib.parse import urlencode
 
 from chalicelib.errors import ProviderUnavailable
 
 #: Statuses worth a retry for requests that change nothing (never applied to money POSTs).
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Longest exponential backoff between two attempts (a provider's Retry-After has its own cap).
+BACKOFF_MAX_SECONDS = 2.0
 
 
 class TransportError(ProviderUnavailable):
-    """No HTTP answer: connection refused, DNS, TLS, connect or read timeout.
+    """No HTTP answer: connection refused, DNS, TLS, connect or read timeout, or the deadline.
 
     ``maybe_delivered`` is False only when the connection was never established,
     so the provider cannot have seen the request.
@@ -39,7 +54,7 @@ class TransportError(ProviderUnavailable):
     def __init__(self, message: str, *, maybe_delivered: bool, kind: str):
         super().__init__("provider_unavailable", message, kind=kind)
         self.maybe_delivered = maybe_delivered
-        self.kind = kind  # "timeout" | "connect" | "protocol"
+        self.kind = kind  # "timeout" | "connect" | "protocol" | "deadline"
 
 
 class RailNotSent(ProviderUnavailable):
@@ -57,6 +72,8 @@ class HttpResponse:
     status: int
     body: bytes
     headers: dict = field(default_factory=dict)
+    attempts: int = 1  # how many requests this answer took (retries included)
+    truncated: bool = False  # the body was longer than the caller's ``max_body_bytes``
 
     def json(self):
         """The body as JSON, or ``None`` when it is empty or not JSON (providers send HTML on 5xx)."""
@@ -72,8 +89,25 @@ class HttpResponse:
         return self.body.decode("utf-8", "replace")
 
 
+def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time) -> float | None:
+    """A ``Retry-After`` header in seconds (delta-seconds or an HTTP date; RFC 9110 10.2.3), or None."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now())
+
+
 class HttpClient:
-    """A pooled urllib3 client with explicit timeouts and an opt-in, bounded retry."""
+    """A pooled urllib3 client with explicit timeouts, an opt-in bounded retry, a capped
+    ``Retry-After`` and a total deadline per request (see the module docstring)."""
 
     def __init__(
         self,
@@ -83,35 +117,52 @@ class HttpClient:
         max_retries: int = 2,
         backoff_factor: float = 0.2,
         pool_maxsize: int = 8,
+        retry_after_cap_seconds: float | None = None,
+        deadline_seconds: float | None = None,
+        headers: dict | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         import urllib3  # lazy: keeps `import app` cheap
 
+        if retry_after_cap_seconds is None or deadline_seconds is None:
+            from chalicelib import settings
+
+            conf = settings.get()
+            if retry_after_cap_seconds is None:
+                retry_after_cap_seconds = conf.http_retry_after_cap_seconds
+            if deadline_seconds is None:
+                deadline_seconds = conf.http_deadline_seconds
         self._urllib3 = urllib3
-        read = float(timeout_seconds)
-        connect = float(connect_timeout_seconds) if connect_timeout_seconds is not None else min(read, 3.05)
-        self.timeout = urllib3.Timeout(connect=connect, read=read)
+        self.read_timeout = float(timeout_seconds)
+        self.connect_timeout = (float(connect_timeout_seconds) if connect_timeout_seconds is not None
+                                else min(self.read_timeout, 3.05))
+        self.timeout = urllib3.Timeout(connect=self.connect_timeout, read=self.read_timeout)
         self.max_retries = max_retries
         self.backoff_factor = backoff_factor
-        self._pool = urllib3.PoolManager(num_pools=8, maxsize=pool_maxsize, retries=False, timeout=self.timeout)
+        self.retry_after_cap_seconds = float(retry_after_cap_seconds)
+        self.deadline_seconds = float(deadline_seconds)
+        self._clock, self._sleep = clock, sleep
+        self._pool = urllib3.PoolManager(num_pools=8, maxsize=pool_maxsize, retries=False, timeout=self.timeout,
+                                         headers=headers)
+        # One attempt per urllib3 call: no redirects followed, no retries of its own (the loop below decides).
+        self._one_attempt = urllib3.util.Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0,
+                                               raise_on_status=False)
 
-    def _retry_policy(self, retry: bool):
-        Retry = self._urllib3.util.Retry
-        if not retry:
-            return Retry(total=0, connect=0, read=0, redirect=0, status=0, other=0, raise_on_status=False)
-        return Retry(
-            total=self.max_retries,
-            connect=self.max_retries,
-            read=self.max_retries,
-            status=self.max_retries,
-            other=0,
-            redirect=0,
-            backoff_factor=self.backoff_factor,
-            backoff_max=2.0,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET", "POST", "PUT", "HEAD"}),  # only reached when the caller opted in
-            respect_retry_after_header=True,
-            raise_on_status=False,
-        )
+    def _backoff(self, attempt: int) -> float:
+        """The wait after the ``attempt``-th failed attempt (0, then factor * 2^n, at most 2 s)."""
+        if attempt <= 1:
+            return 0.0
+        return min(BACKOFF_MAX_SECONDS, self.backoff_factor * (2 ** (attempt - 1)))
+
+    def _wait_for(self, attempt: int, response=None) -> float:
+        """The backoff, or the provider's ``Retry-After`` (429/503) when longer, capped."""
+        wait = self._backoff(attempt)
+        if response is not None and response.status in (429, 503):
+            asked = retry_after_seconds(response.headers.get("Retry-After"))
+            if asked is not None:
+                wait = max(wait, min(asked, self.retry_after_cap_seconds))
+        return wait
 
     def request(
         self,
@@ -122,8 +173,12 @@ class HttpClient:
         json_body=None,
         form: dict | None = None,
         retry: bool = False,
+        max_body_bytes: int | None = None,
     ) -> HttpResponse:
-        """Send one request (``retry=True`` only for requests that change nothing at the provider)."""
+        """Send one request (``retry=True`` only for requests that change nothing at the provider).
+
+        ``max_body_bytes``: read at most this much of the body (one byte more, to tell;
+        ``truncated`` says so). The whole exchange ends within ``deadline_seconds``."""
         exc = self._urllib3.exceptions
         send_headers = dict(headers or {})
         body = None
@@ -133,24 +188,60 @@ class HttpClient:
         elif form is not None:
             body = urlencode(form).encode("utf-8")
             send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        deadline = self._clock() + self.deadline_seconds
+        attempts_allowed = 1 + (self.max_retries if retry else 0)
+        attempt = 0
+        while True:
+            attempt += 1
+            left = deadline - self._clock()
+            if left <= 0:  # only reachable after a wait: the first attempt always has the whole deadline
+                raise TransportError("the request's deadline passed", maybe_delivered=True, kind="deadline")
+            timeout = self._urllib3.Timeout(connect=min(self.connect_timeout, left), read=min(self.read_timeout, left))
+            try:
+                response = self._send(method, url, body, send_headers, timeout, max_body_bytes)
+            except exc.MaxRetryError as err:  # our one attempt failed: unwrap the cause
+                error = _transport_error(err.reason or err, exc)
+            except exc.HTTPError as err:
+                error = _transport_error(err, exc)
+            else:
+                if attempt < attempts_allowed and response.status in RETRY_STATUSES:
+                    wait = self._wait_for(attempt, response)
+                    if self._clock() + wait < deadline:
+                        self._sleep(wait)
+                        continue
+                return HttpResponse(status=response.status, body=response.data, headers=dict(response.headers),
+                                    attempts=attempt, truncated=response.truncated)
+            # a transport error: retried like an error status, within the attempts and the deadline
+            if attempt >= attempts_allowed:
+                raise error
+            wait = self._wait_for(attempt)
+            if self._clock() + wait >= deadline:
+                raise error
+            self._sleep(wait)
+
+    def _send(self, method, url, body, headers, timeout, max_body_bytes):
+        response = self._pool.request(method, url, body=body, headers=headers, retries=self._one_attempt,
+                                      timeout=timeout, preload_content=False)
         try:
-            response = self._pool.request(
-                method,
-                url,
-                body=body,
-                headers=send_headers,
-                retries=self._retry_policy(retry),
-                timeout=self.timeout,
-                preload_content=True,
-            )
-        except exc.MaxRetryError as err:  # retries exhausted: unwrap the cause
-            raise _transport_error(err.reason or err, exc) from err
-        except exc.HTTPError as err:
-            raise _transport_error(err, exc) from err
-        return HttpResponse(status=response.status, body=response.data or b"", headers=dict(response.headers))
+            if max_body_bytes is None:
+                data = response.read() or b""
+            else:
+                data = response.read(max_body_bytes + 1) or b""
+        finally:
+            response.release_conn()
+        truncated = max_body_bytes is not None and len(data) > max_body_bytes
+        return _Answer(response.status, data[: max_body_bytes] if truncated else data, response.headers, truncated)
 
     def close(self) -> None:
         self._pool.clear()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    data: bytes
+    headers: object
+    truncated: bool
 
 
 def _transport_error(err, exc) -> TransportError:

@@ -102,6 +102,10 @@ class Settings:
 
     # outbound HTTP (providers)
     http_timeout_seconds: float = 10.0
+    # chalicelib/http.py: a provider's Retry-After is honoured up to this cap, and one request with all
+    # its retries ends within the deadline (below the API's 30-second Lambda timeout)
+    http_retry_after_cap_seconds: float = 5.0
+    http_deadline_seconds: float = 20.0
     sandbox_base_url: str = ""  # local stage: the provider simulators
 
     @property
@@ -152,6 +156,8 @@ def load() -> Settings:
         momo_send_retries=_int("MIZANI_MOMO_SEND_RETRIES", 0),
         ledger_shards=json.loads(_env("MIZANI_LEDGER_SHARDS", "") or "null") or dict(DEFAULT_LEDGER_SHARDS),
         http_timeout_seconds=float(_env("MIZANI_HTTP_TIMEOUT_SECONDS", "10") or 10),
+        http_retry_after_cap_seconds=float(_env("MIZANI_HTTP_RETRY_AFTER_CAP_SECONDS", "5") or 5),
+        http_deadline_seconds=float(_env("MIZANI_HTTP_DEADLINE_SECONDS", "20") or 20),
         sandbox_base_url=_env("MIZANI_SANDBOX_BASE_URL"),
     )
 

@@ -1,12 +1,13 @@
 """``HttpRateSource``: live rates over HTTP (``MIZANI_FX_SOURCE=http``, ``MIZANI_FX_URL``).
 
 The endpoint answers the snapshot's JSON shape (``{"base", "as_of", "source", "rates":
-{cur: "decimal string"}}``). The adapter uses urllib3 (already deployed as a dependency of
-botocore; imported lazily so ``import app`` stays fast) with:
+{cur: "decimal string"}}``). The adapter goes through ``chalicelib.http.HttpClient``, the
+client of every outbound call (imported lazily so ``import app`` stays fast), with:
 
-- a connect and a read timeout on every attempt;
-- bounded retries (urllib3 ``Retry``) on connection errors, read errors and 429/5xx, with
-  exponential backoff; ``Retry-After`` is not honoured, so a Lambda never sleeps for minutes;
+- a connect and a read timeout on every attempt, and one total deadline for all of them;
+- bounded retries on connection errors, read errors and 429/5xx, with exponential
+  backoff; a ``Retry-After`` is honoured only up to the client's cap (5 s), so a Lambda
+  never sleeps for minutes;
 - a short in-process cache (``cache_ttl_seconds``): a warm container asks at most once per TTL;
 - strict validation of the payload (``parse_rates``): decimal strings only, positive, dated.
 
@@ -24,8 +25,7 @@ from typing import Callable
 from chalicelib.fx.errors import InvalidRates, RateSourceUnavailable
 from chalicelib.fx.rates import Rates, parse_rates
 
-#: Statuses worth another attempt: throttling and server-side failures.
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+HEADERS = {"Accept": "application/json", "User-Agent": "mizani-fx/1"}
 
 
 class HttpRateSource:
@@ -41,11 +41,11 @@ class HttpRateSource:
         cache_ttl_seconds: float = 60.0,
         max_bytes: int = 1_000_000,
         monotonic: Callable[[], float] = time.monotonic,
+        http=None,
     ):
         if not url.startswith(("http://", "https://")):
             raise ValueError("the FX rates URL must be http:// or https://")
-        import urllib3  # lazily: keeps cold start of routes that never price FX cheap
-        from urllib3.util.retry import Retry
+        from chalicelib.http import HttpClient  # lazily: keeps cold start of routes that never price FX cheap
 
         self.url = url
         self.cache_ttl_seconds = cache_ttl_seconds
@@ -54,24 +54,8 @@ class HttpRateSource:
         self._lock = threading.Lock()
         self._cached: Rates | None = None
         self._cached_at = 0.0
-        self._http_error = urllib3.exceptions.HTTPError
-        retry = Retry(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
-            backoff_factor=backoff_factor,
-            backoff_max=2.0,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET"}),
-            raise_on_status=False,  # after the last attempt, hand back the response: we raise our own error
-            respect_retry_after_header=False,
-        )
-        self._pool = urllib3.PoolManager(
-            timeout=urllib3.Timeout(connect=timeout_seconds, read=timeout_seconds),
-            retries=retry,
-            headers={"Accept": "application/json", "User-Agent": "mizani-fx/1"},
-        )
+        self.http = http or HttpClient(timeout_seconds, connect_timeout_seconds=timeout_seconds,
+                                       max_retries=retries, backoff_factor=backoff_factor)
 
     def latest(self) -> Rates:
         # The lock also collapses a burst of concurrent callers into one fetch.
@@ -88,28 +72,24 @@ class HttpRateSource:
             self._cached = None
 
     def close(self) -> None:
-        self._pool.clear()
+        self.http.close()
 
     def _fetch(self) -> Rates:
+        from chalicelib.http import TransportError
+
         # Messages never echo the URL: it may carry a provider's API key.
         try:
-            response = self._pool.request("GET", self.url, preload_content=False)
-        except self._http_error as exc:
-            raise RateSourceUnavailable(message=f"the FX rate source did not answer ({type(exc).__name__})") from None
-        try:
-            if response.status != 200:
-                raise RateSourceUnavailable(
-                    message=f"the FX rate source answered HTTP {response.status}", status=response.status
-                )
-            body = response.read(self.max_bytes + 1)
-        except self._http_error as exc:
-            raise RateSourceUnavailable(message=f"reading the FX rates failed ({type(exc).__name__})") from None
-        finally:
-            response.release_conn()
-        if len(body) > self.max_bytes:
+            response = self.http.request("GET", self.url, headers=HEADERS, retry=True, max_body_bytes=self.max_bytes)
+        except TransportError as exc:
+            raise RateSourceUnavailable(message=f"the FX rate source did not answer ({exc.kind})") from None
+        if response.status != 200:
+            raise RateSourceUnavailable(
+                message=f"the FX rate source answered HTTP {response.status}", status=response.status
+            )
+        if response.truncated:
             raise InvalidRates(message=f"the FX rates payload is larger than {self.max_bytes} bytes")
         try:
-            payload = json.loads(body)
+            payload = json.loads(response.body)
         except ValueError:  # includes UnicodeDecodeError
             raise InvalidRates(message="the FX rate source did not answer JSON") from None
         return parse_rates(payload)
