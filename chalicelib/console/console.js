@@ -450,34 +450,65 @@
     );
   }
 
-  async function disputes() {
-    const page = await api("v1/disputes?limit=100");
-    show(el("h1", {}, "Disputes"), card("Card disputes", table("disputes", [
-      { title: "Dispute", get: (d) => code(d.dispute_id) },
-      { title: "Order", get: (d) => ({ node: orderLink(d.order_id), text: d.order_id, value: d.order_id }) },
-      { title: "Amount", get: (d) => moneyCell(d.amount) }, { title: "Reason", get: (d) => d.reason },
-      { title: "Status", get: (d) => d.status }, { title: "Evidence", get: (d) => (d.evidence_submitted ? "submitted" : "not yet") },
-      { title: "Due by", get: (d) => d.due_by || "" },
-    ], page.disputes)));
+  // A list with status tabs and cursor paging: disputes and screening cases.
+  function pagedList(base, statuses, status, cursor, rows, nextCursor, columns, name) {
+    const tabs = el("div", { class: "tabs" }, [el("a", { href: base, "aria-current": status ? null : "page" }, "all")]
+      .concat(statuses.map((s) => el("a", { href: base + "?status=" + s, "aria-current": s === status ? "page" : null },
+        s.replace(/_/g, " ")))));
+    const more = nextCursor ? link(base + "?" + (status ? "status=" + status + "&" : "") + "cursor=" +
+      encodeURIComponent(nextCursor), "More…") : null;
+    return [tabs, table(name, columns, rows), more];
+  }
+  function query(status, cursor) {
+    return "limit=50" + (status ? "&status=" + encodeURIComponent(status) : "") +
+      (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
   }
 
-  async function screening() {
-    // TODO(issue 13): GET /v1/screening/cases is not served yet; this view shows the cases once it is.
+  const DISPUTE_STATUSES = ["needs_response", "under_review", "won", "lost", "warning_needs_response",
+    "warning_under_review", "warning_closed"];
+  async function disputes(params) {
+    const status = DISPUTE_STATUSES.includes(params.get("status")) ? params.get("status") : null;
+    const page = await api("v1/disputes?" + query(status, params.get("cursor")));
+    show(el("h1", {}, "Disputes"), card("Card disputes", ...pagedList("#/disputes", DISPUTE_STATUSES, status,
+      params.get("cursor"), page.disputes, page.next_cursor, [
+        { title: "Dispute", get: (d) => code(d.dispute_id) },
+        { title: "Order", get: (d) => ({ node: orderLink(d.order_id), text: d.order_id, value: d.order_id }) },
+        { title: "Amount", get: (d) => moneyCell(d.amount) }, { title: "Reason", get: (d) => d.reason },
+        { title: "Status", get: (d) => d.status }, { title: "Stage", get: (d) => d.stage || "" },
+        { title: "Evidence", get: (d) => (d.evidence_submitted ? "submitted" : "not yet") },
+        { title: "Due by", get: (d) => d.due_by || "" },
+        { title: "Taken from escrow", get: (d) => moneyCell(d.recovered && d.recovered.escrow) },
+        { title: "Platform loss", get: (d) => moneyCell(d.recovered && d.recovered.loss) },
+      ], "disputes")));
+  }
+
+  const CASE_STATUSES = ["open", "cleared", "blocked"];
+  async function screening(params) {
+    const status = CASE_STATUSES.includes(params.get("status")) ? params.get("status") : null;
     let page;
     try {
-      page = await api("v1/screening/cases?limit=100");
+      page = await api("v1/screening/cases?" + query(status, params.get("cursor")));
     } catch (error) {
-      if (error.status === 401 || error.ours) throw error;
+      if (error.status !== 403) throw error;
       show(el("h1", {}, "Screening cases"), el("p", { class: "notice" },
-        "Screening cases are not served by this deployment yet (GET /v1/screening/cases)."));
+        "Screening cases are for administrators: sign in with an admin token to see them."));
       return;
     }
-    const cases = page.cases || page.screening_cases || [];
-    show(el("h1", {}, "Screening cases"), card("Cases", table("screening-cases", [
-      { title: "Case", get: (c) => code(c.case_id) }, { title: "Party", get: (c) => c.party_id || c.seller_id || "" },
-      { title: "Name", get: (c) => c.name || "" }, { title: "Status", get: (c) => c.status || "" },
-      { title: "Opened", get: (c) => c.created_at || "" },
-    ], cases)));
+    const party = (c) => c.party || {};
+    const best = (c) => (c.matches && c.matches.length ? c.matches[0] : null);
+    show(el("h1", {}, "Screening cases"), card("Cases", ...pagedList("#/screening", CASE_STATUSES, status,
+      params.get("cursor"), page.cases, page.next_cursor, [
+        { title: "Case", get: (c) => code(c.case_id) },
+        { title: "Party", get: (c) => { const p = party(c); const id = p.member_id || p.seller_id || "";
+          return p.seller_id && !p.member_id ? { node: sellerLink(id), text: id, value: id } : (p.kind ? p.kind + " " : "") + id; } },
+        { title: "Name", get: (c) => party(c).name || "" },
+        { title: "Status", get: (c) => ({ node: el("span", { class: c.status === "open" ? "warn" : (c.status === "blocked" ? "bad" : "ok") }, c.status), text: c.status, value: c.status }) },
+        { title: "Reason", get: (c) => c.reason || "" },
+        { title: "Best match", get: (c) => { const m = best(c); return m ? m.name + " (" + m.list + ", " + m.score + ")" : ""; } },
+        { title: "List version", get: (c) => c.list_version || "" },
+        { title: "Decision", get: (c) => (c.decision ? c.decision.decision + " by " + c.decision.by + ": " + (c.decision.note || "") : "") },
+        { title: "Opened", get: (c) => c.created_at || "" },
+      ], "screening-cases")));
   }
 
   // -- routing ------------------------------------------------------------------------------------------
@@ -488,8 +519,8 @@
     [/^#\/sellers\/([^/?]+)$/, (m) => seller(decodeURIComponent(m[1]))],
     [/^#\/reconciliations$/, () => reconciliations()],
     [/^#\/reconciliations\/([^/?]+)$/, (m, params) => reconciliation(decodeURIComponent(m[1]), params)],
-    [/^#\/disputes$/, () => disputes()],
-    [/^#\/screening$/, () => screening()],
+    [/^#\/disputes$/, (m, params) => disputes(params)],
+    [/^#\/screening$/, (m, params) => screening(params)],
   ];
   let renderCount = 0;
   async function render() {

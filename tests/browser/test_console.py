@@ -1,5 +1,6 @@
 """The finance console in a real browser: what finance sees and does, on a laptop and on a phone."""
 import time
+import uuid
 
 from helpers import token
 
@@ -129,3 +130,38 @@ def test_views_have_addresses_and_work_on_a_phone(browser, sandbox_process, sett
         page.screenshot(path=str(shots / "console-phone.png"), full_page=False)
     finally:
         context.close()
+
+
+def test_an_admin_sees_a_screening_hit_and_an_open_dispute_in_their_views(page, sandbox_process, shots):
+    seller_id = f"coop-{uuid.uuid4().hex[:8]}"
+    hit = sandbox_process.ok(sandbox_process.call("POST", "/v1/sellers", "seller", seller_id, {
+        "name": "Sanctioned Test Person", "country": "RW",
+        "payout": {"rail": "mtn_momo", "msisdn": "25078" + str(uuid.uuid4().int)[:7], "currency": "RWF"}}), 201)
+    assert hit["status"] == "pending_review"
+    order = sandbox_process.paid_order()
+    pi = order["payment"]["payment_intent_id"]
+    opened = sandbox_process.http.post(f"{sandbox_process.sim}/sandbox/payments/{pi}/dispute",
+                                       json={"reason": "fraudulent"}, timeout=30).json()
+
+    page.goto(console_url(sandbox_process, role="admin", sub="ops"))
+    page.locator("#tb-status").wait_for()
+    open_view(page, sandbox_process, "#/screening?status=open")
+    page.wait_for_selector("[data-table=screening-cases] tbody tr")
+    row = page.locator("[data-table=screening-cases] tbody tr", has_text=seller_id)
+    assert "Sanctioned Test Person" in row.inner_text() and "OFAC SDN" in row.inner_text()
+    assert "open" in row.inner_text()
+    page.screenshot(path=str(shots / "console-screening.png"), full_page=True)
+
+    open_view(page, sandbox_process, "#/disputes")
+    page.wait_for_selector("[data-table=disputes] tbody tr")
+    row = page.locator("[data-table=disputes] tbody tr", has_text=opened["dispute_id"])
+    assert order["order_id"] in row.inner_text() and "fraudulent" in row.inner_text()
+    assert page.problems == []
+
+
+def test_finance_is_told_screening_is_for_administrators(page, sandbox_process):
+    page.goto(console_url(sandbox_process))
+    page.locator("#tb-status").wait_for()
+    open_view(page, sandbox_process, "#/screening")
+    page.wait_for_selector("#view .notice")
+    assert "administrators" in page.locator("#view .notice").inner_text()
