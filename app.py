@@ -61,6 +61,7 @@ from chalicelib.api.trust_schemas import (
     ScreeningDecisionRequest,
 )
 from chalicelib.api.treasury_schemas import ClearanceQuery, ClearanceResponse, OrdersQuery, OrdersResponse
+from chalicelib.api import webhook_schemas as hooks
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.escrow.model import public_seller
 
@@ -154,7 +155,7 @@ def get_seller(call: Call, seller_id: str) -> dict:
 
 
 @api.route("PATCH", "/v1/sellers/{seller_id}", roles=frozenset({"admin"}), idempotent=False, body=SellerPatch,
-           response=SellerResponse,
+           response=SellerResponse, errors=(409, 422),
            summary="An admin clears a seller under review (active) or blocks it; sets reserve_bps, kyc_tier")
 def update_seller(call: Call, seller_id: str) -> dict:
     patch: SellerPatch = call.body
@@ -206,7 +207,7 @@ def get_member(call: Call, seller_id: str, member_id: str) -> dict:
 
 
 @api.route("PATCH", "/v1/sellers/{seller_id}/members/{member_id}", roles=frozenset({"admin"}), idempotent=False,
-           body=SellerPatch, response=MemberResponse,
+           body=SellerPatch, response=MemberResponse, errors=(409, 422),
            summary="An admin clears a member under review (active) or blocks it; sets kyc_tier")
 def update_member(call: Call, seller_id: str, member_id: str) -> dict:
     from chalicelib.members.service import public_member
@@ -219,7 +220,7 @@ def update_member(call: Call, seller_id: str, member_id: str) -> dict:
 # -- orders -------------------------------------------------------------------------------
 
 
-@api.post("/v1/orders", roles=frozenset({"buyer"}), body=OrderRequest, response=OrderResponse, status=201,
+@api.post("/v1/orders", roles=frozenset({"buyer"}), body=OrderRequest, response=OrderResponse, status=201, errors=(404,),
           summary="Check out: price the lines, lock both FX quotes, start the payment by its method")
 def create_order(call: Call) -> dict:
     req: OrderRequest = call.body
@@ -242,7 +243,7 @@ def record_shipment(call: Call, order_id: str) -> dict:
 
 
 @api.route("PUT", "/v1/orders/{order_id}/allocation", roles=frozenset({"seller"}), idempotent=False,
-           body=AllocationRequest, response=AllocationResponse,
+           body=AllocationRequest, response=AllocationResponse, errors=(409, 422),
            summary="The co-operative shares the order's payout among its members by quantity delivered")
 def put_allocation(call: Call, order_id: str) -> dict:
     shares = [(share.member_id, share.quantity) for share in call.body.shares]
@@ -315,7 +316,7 @@ def decide_screening_case(call: Call, case_id: str) -> dict:
 # -- USSD (Africa's Talking callback: basic phones) ------------------------------------------
 
 
-@api.post("/v1/ussd", roles=PUBLIC, idempotent=False, media_type="text/plain",
+@api.post("/v1/ussd", roles=PUBLIC, idempotent=False, media_type="text/plain", request_doc=hooks.USSD_REQUEST,
           content_types=["application/x-www-form-urlencoded", "*/*"],  # any body gets a screen, never a 415
           summary="Africa's Talking USSD callback (form: sessionId, serviceCode, phoneNumber, networkCode, text): "
                   "always 200 text/plain, CON <screen> or END <screen>")
@@ -329,6 +330,7 @@ def ussd_callback(call: Call) -> Reply:
 
 
 @api.post("/v1/webhooks/stripe", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.STRIPE_REQUEST, errors=(404, 409),
           summary="Stripe events (Stripe-Signature verified, 300 s tolerance; deduplicated by event id)")
 def stripe_webhook(call: Call) -> dict:
     from chalicelib.api import webhooks
@@ -337,6 +339,7 @@ def stripe_webhook(call: Call) -> dict:
 
 
 @api.post("/v1/webhooks/bank", roles=PUBLIC, idempotent=False, response=BankNotificationAck,
+          request_doc=hooks.BANK_REQUEST, errors=(404, 409),
           content_types=["application/xml", "text/xml", "*/*"],
           summary="The bank's ISO 20022 camt.054 credit notifications (Mizani-Signature verified; each bank entry "
                   "booked once)")
@@ -347,6 +350,7 @@ def bank_webhook(call: Call) -> dict:
 
 
 @api.post("/v1/webhooks/collections/{rail}/{reference}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.COLLECTION_REQUEST,
           summary="A mobile-money collection's callback (M-Pesa STK push result, reversal result) on its own "
                   "tokened URL: a hint, the provider is asked")
 def collection_callback(call: Call, rail: str, reference: str, token: str) -> dict:
@@ -356,7 +360,7 @@ def collection_callback(call: Call, rail: str, reference: str, token: str) -> di
 
 
 @api.route("PUT", "/v1/webhooks/collections/{rail}/{reference}/{token}", roles=PUBLIC, idempotent=False,
-           response=Acknowledged, summary="MTN MoMo's request-to-pay callback (PUT, sent once) on the collection's "
+           response=Acknowledged, request_doc=hooks.COLLECTION_REQUEST, summary="MTN MoMo's request-to-pay callback (PUT, sent once) on the collection's "
                                           "own tokened URL: a hint, the status is asked")
 def collection_callback_put(call: Call, rail: str, reference: str, token: str) -> dict:
     from chalicelib.api import webhooks
@@ -365,6 +369,7 @@ def collection_callback_put(call: Call, rail: str, reference: str, token: str) -
 
 
 @api.post("/v1/webhooks/customs", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.CUSTOMS_REQUEST, errors=(404, 409),
           summary="Customs decisions (Mizani-Signature verified; deduplicated by event_id)")
 def customs_webhook(call: Call) -> dict:
     from chalicelib.api import webhooks
@@ -373,6 +378,7 @@ def customs_webhook(call: Call) -> dict:
 
 
 @api.post("/v1/webhooks/sms/delivery", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.SMS_DELIVERY_REQUEST,
           content_types=["application/x-www-form-urlencoded", "*/*"],  # another body: our 400, not Chalice's 415
           summary="Africa's Talking SMS delivery reports (form: id, status, phoneNumber, networkCode, failureReason)")
 def sms_delivery_report(call: Call) -> dict:
@@ -382,6 +388,7 @@ def sms_delivery_report(call: Call) -> dict:
 
 
 @api.post("/v1/webhooks/rails/{rail}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.AIRTEL_REQUEST,
           summary="A rail's callback to the one URL set in its portal (Airtel): a hint, the provider is asked")
 def rail_callback(call: Call, rail: str) -> dict:
     from chalicelib.api import webhooks
@@ -390,6 +397,7 @@ def rail_callback(call: Call, rail: str) -> dict:
 
 
 @api.post("/v1/webhooks/rails/{rail}/{kind}/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.RAIL_REQUEST,
           summary="A rail's callback on the payout's own tokened URL: a hint, the provider is asked")
 def rail_callback_for_payout(call: Call, rail: str, kind: str, payout_id: str, token: str) -> dict:
     from chalicelib.api import webhooks
@@ -398,6 +406,7 @@ def rail_callback_for_payout(call: Call, rail: str, kind: str, payout_id: str, t
 
 
 @api.route("PUT", "/v1/webhooks/momo", roles=PUBLIC, idempotent=False, response=Acknowledged,
+           request_doc=hooks.MOMO_REQUEST,
            summary="MTN MoMo's callback on the bare URL (transfers sent before tokened URLs): a hint only")
 def momo_callback(call: Call) -> dict:
     from chalicelib.api import webhooks
@@ -406,6 +415,7 @@ def momo_callback(call: Call) -> dict:
 
 
 @api.route("PUT", "/v1/webhooks/momo/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+           request_doc=hooks.MOMO_REQUEST,
            summary="MTN MoMo's callback on the payout's own tokened URL: a hint only, the status is re-queried")
 def momo_callback_tokened(call: Call, payout_id: str, token: str) -> dict:
     from chalicelib.api import webhooks
@@ -414,6 +424,7 @@ def momo_callback_tokened(call: Call, payout_id: str, token: str) -> dict:
 
 
 @api.post("/v1/webhooks/momo/{payout_id}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.MOMO_REQUEST,
           summary="A MoMo callback naming the payout in its path: a hint only, the status is re-queried")
 def momo_callback_for_payout(call: Call, payout_id: str) -> dict:
     bootstrap.payouts().on_provider_callback(payout_id, rail="mtn_momo")
@@ -421,6 +432,7 @@ def momo_callback_for_payout(call: Call, payout_id: str) -> dict:
 
 
 @api.post("/v1/webhooks/mpesa/result", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.MPESA_REQUEST,
           summary="The bare M-Pesa result URL: carries no payout token, so it is acknowledged and changes nothing")
 def mpesa_result(call: Call) -> dict:
     from chalicelib.api import webhooks
@@ -429,6 +441,7 @@ def mpesa_result(call: Call) -> dict:
 
 
 @api.post("/v1/webhooks/mpesa/result/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.MPESA_REQUEST,
           summary="M-Pesa B2C result and Transaction Status answers for one payout (a hint: Safaricom is asked)")
 def mpesa_result_for_payout(call: Call, payout_id: str, token: str) -> dict:
     from chalicelib.api import webhooks
@@ -437,6 +450,7 @@ def mpesa_result_for_payout(call: Call, payout_id: str, token: str) -> dict:
 
 
 @api.post("/v1/webhooks/mpesa/timeout", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.MPESA_REQUEST,
           summary="The bare M-Pesa queue-timeout URL: acknowledged, changes nothing")
 def mpesa_timeout(call: Call) -> dict:
     from chalicelib.api import webhooks
@@ -445,6 +459,7 @@ def mpesa_timeout(call: Call) -> dict:
 
 
 @api.post("/v1/webhooks/mpesa/timeout/{payout_id}/{token}", roles=PUBLIC, idempotent=False, response=Acknowledged,
+          request_doc=hooks.MPESA_REQUEST,
           summary="M-Pesa B2C queue timeout for one payout: the outcome is unknown, the payout is polled")
 def mpesa_timeout_for_payout(call: Call, payout_id: str, token: str) -> dict:
     from chalicelib.api import webhooks
@@ -456,6 +471,7 @@ def mpesa_timeout_for_payout(call: Call, payout_id: str, token: str) -> dict:
 
 
 @api.post("/v1/reconciliations", roles=STAFF, body=ReconciliationRequest, response=ReconciliationResponse, status=201,
+          errors=(404,),
           summary="Reconcile a provider statement (inline or an S3 key) against the ledger")
 def create_reconciliation(call: Call) -> dict:
     req: ReconciliationRequest = call.body
@@ -468,7 +484,7 @@ def get_reconciliation(call: Call, reconciliation_id: str) -> dict:
     return bootstrap.reconciliations().page(reconciliation_id, int(call.query.page or 1))
 
 
-@api.get("/v1/reconciliations/{reconciliation_id}/breaks.csv", roles=STAFF, media_type="text/csv",
+@api.get("/v1/reconciliations/{reconciliation_id}/breaks.csv", roles=STAFF, media_type="text/csv", errors=(409,),
          summary="Every break of a reconciliation as CSV")
 def get_reconciliation_breaks(call: Call, reconciliation_id: str) -> Reply:
     csv_text = bootstrap.reconciliations().breaks_csv(reconciliation_id)
@@ -541,7 +557,8 @@ def console_page(call: Call) -> Reply:
     return Reply(body=body, content_type=content_type, headers=headers)
 
 
-@api.get("/console/{asset}", roles=PUBLIC, media_type="text/plain", summary="The console's script and style sheet")
+@api.get("/console/{asset}", roles=PUBLIC, media_type="application/javascript",
+         other_media_types=("text/css",), summary="The console's script and style sheet")
 def console_asset(call: Call, asset: str) -> Reply:
     from chalicelib import console
 

@@ -71,10 +71,34 @@ class RouteSpec:
     tags: tuple[str, ...]
     media_type: str
     error_statuses: tuple[int, ...] = ()
+    request_doc: "RequestDoc | None" = None
+    other_media_types: tuple[str, ...] = ()  # success bodies of other types (a console asset: CSS or JS)
 
     @property
     def path_params(self) -> list[str]:
         return _PATH_PARAM.findall(self.path)
+
+
+@dataclass(frozen=True)
+class HeaderDoc:
+    """A request header a route reads itself (a webhook's signature), for the OpenAPI document."""
+
+    name: str
+    description: str
+    required: bool = True
+    pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestDoc:
+    """What a route without a ``body`` model reads from the raw request (webhooks, gateway forms,
+    XML): the media types and schema of the body, and the headers it checks. Documentation only:
+    the view parses and verifies it itself (signatures must see the raw bytes)."""
+
+    media_types: tuple[str, ...] = (JSON,)
+    schema: type[BaseModel] | None = None  # None: any text of those media types
+    required: bool = True
+    headers: tuple[HeaderDoc, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +164,8 @@ class Api:
         media_type: str = JSON,
         content_types: list[str] | None = None,
         errors: Iterable[int] = (),
+        request_doc: RequestDoc | None = None,
+        other_media_types: Iterable[str] = (),
     ):
         """Register ``view(call, **path_params)`` for ``method path``.
 
@@ -148,7 +174,10 @@ class Api:
         ``response``: the model of the success body (the view may return an instance
         of it, a dict it validates, or a ``Reply``). ``idempotent``: require and honour
         ``Idempotency-Key`` (default: every POST; webhooks pass ``False``).
-        ``errors``: extra error statuses for the OpenAPI document (e.g. 404).
+        ``errors``: the error statuses the view itself can answer besides those that follow
+        from the declaration (see ``openapi.error_statuses``), e.g. 404 for an id in the body.
+        ``request_doc``: the body and headers a route without ``body`` reads itself (webhooks).
+        ``other_media_types``: more media types of the success body than ``media_type``.
         """
         method = method.upper()
         if method not in _METHODS:
@@ -182,6 +211,8 @@ class Api:
                 tags=tuple(tags) or _default_tags(path),
                 media_type=media_type,
                 error_statuses=tuple(errors),
+                request_doc=request_doc,
+                other_media_types=tuple(other_media_types),
             )
             self.routes.append(spec)
 
