@@ -17,6 +17,17 @@ Output = ``infra/resources.base.json`` (tables, ``Stage`` parameter) plus, for e
   MIZANI_STATE_MACHINE_ARN = {"Ref": "EscrowStateMachine"}`` (chalice deep-merges this
   into its own ``APIHandler``), and an output ``<Name>StateMachineArn``.
 
+Operations (issue 16), each described in its module:
+
+- ``infra/gateway.py``: deep-merged into Chalice's ``RestAPI``: stage throttling (parameters
+  ``ApiThrottleRateLimit`` / ``ApiThrottleBurstLimit``, defaults from ``.chalice/config.json``
+  ``stages.<stage>.api_throttling``), X-Ray on the stage, ``GatewayResponses`` in the app's error
+  envelope, and the API's name ``mizani-${Stage}``;
+- ``infra/alarms.py``: the alarms, their SNS topic, and the dead-letter queue that every scheduled
+  function (``"dlq": True`` in ``infra/policies.py``) sends its failed events to;
+- X-Ray on every state machine (``TracingConfiguration``; its role may write traces); the
+  functions trace through Chalice's own ``"xray": true`` (``.chalice/config.json``).
+
 ``--stage`` sets the ``Stage`` parameter's default, so ``aws cloudformation deploy``
 needs no override when the package was built for that stage.
 """
@@ -27,10 +38,18 @@ import json
 import sys
 from pathlib import Path
 
+from infra import alarms, gateway
+from infra.policies import ACCESS
 from infra.statemachines import INFRA_DIR, discover
 from infra.tables import load_base_template
 
 API_HANDLER_LOGICAL_ID = "APIHandler"
+XRAY_STATE_MACHINE_ACTIONS = [
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+]
 
 
 def _state_machine_role(sm, grants) -> dict:
@@ -78,6 +97,15 @@ def _state_machine_role(sm, grants) -> dict:
                 "Resource": [{"Fn::Sub": f"{arn}:execution:mizani-${{Stage}}-{sm.name}/*"}],
             }
         )
+    # X-Ray (TracingConfiguration): the actions Step Functions needs, none scoped to a resource
+    statements.append(
+        {
+            "Sid": "XRayTraces",
+            "Effect": "Allow",
+            "Action": XRAY_STATE_MACHINE_ACTIONS,
+            "Resource": "*",
+        }
+    )
     role = {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -100,17 +128,20 @@ def _state_machine_role(sm, grants) -> dict:
     return role
 
 
-def build(stage: str = "dev", infra_dir: Path | str = INFRA_DIR) -> dict:
-    """The merge template as a dict."""
+def build(stage: str = "dev", infra_dir: Path | str = INFRA_DIR, chalice_config: dict | None = None) -> dict:
+    """The merge template as a dict (``chalice_config``: default ``.chalice/config.json``)."""
     template = load_base_template(Path(infra_dir) / "resources.base.json")
     param = template["Parameters"]["Stage"]
     if stage not in param.get("AllowedValues", [stage]):
         raise ValueError(f"stage {stage!r} is not one of {param['AllowedValues']}")
     param["Default"] = stage
+    config = gateway.load_chalice_config() if chalice_config is None else chalice_config
+    template["Parameters"].update(gateway.parameters(stage, config))
     resources = template["Resources"]
     outputs = template.setdefault("Outputs", {})
     api_env = {}
-    for sm in discover(infra_dir):
+    machines = discover(infra_dir)
+    for sm in machines:
         sm.check_placeholders()
         grants = sm.grants()
         substitutions = {f + "Arn": {"Fn::GetAtt": [f, "Arn"]} for f in sorted(sm.function_logical_ids())}
@@ -122,6 +153,7 @@ def build(stage: str = "dev", infra_dir: Path | str = INFRA_DIR) -> dict:
             "StateMachineType": "STANDARD",
             "DefinitionString": json.dumps(sm.definition, indent=2, sort_keys=False),
             "RoleArn": {"Fn::GetAtt": [sm.role_logical_id, "Arn"]},
+            "TracingConfiguration": {"Enabled": True},
         }
         if substitutions:
             props["DefinitionSubstitutions"] = substitutions
@@ -131,6 +163,13 @@ def build(stage: str = "dev", infra_dir: Path | str = INFRA_DIR) -> dict:
     if api_env:
         # Deep-merged by chalice into its APIHandler function (the merge file wins on conflicts).
         resources[API_HANDLER_LOGICAL_ID] = {"Properties": {"Environment": {"Variables": api_env}}}
+    # Deep-merged into Chalice's RestAPI: name, throttling, X-Ray, gateway errors in our envelope.
+    resources[gateway.REST_API_LOGICAL_ID] = {"Properties": gateway.rest_api_properties()}
+    resources.update(alarms.resources(machines, gateway.api_name(), gateway.api_gateway_stage(stage, config)))
+    for fn in alarms.scheduled_function_logical_ids(ACCESS):
+        resources[fn] = {"Properties": alarms.function_dead_letter_queue()}
+    outputs["AlarmTopicArn"] = {"Value": {"Ref": alarms.TOPIC_LOGICAL_ID}}
+    outputs["DeadLetterQueueUrl"] = {"Value": {"Ref": alarms.DLQ_LOGICAL_ID}}
     return template
 
 

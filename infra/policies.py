@@ -12,7 +12,8 @@ keeps them consistent; ``.chalice/config.json`` points every function of the ``d
 and ``prod`` stages at ``../policies/<stage>/<function>.json``.
 
 Resource names: tables ``mizani-<stage>-<table>`` (and their indexes / stream), buckets
-``mizani-<stage>-<bucket>``, the state machines ``mizani-<stage>-<name>``, provider credentials in SSM ``/mizani/<stage>/*``
+``mizani-<stage>-<bucket>``, the state machines ``mizani-<stage>-<name>``, the dead-letter queue
+``mizani-<stage>-dlq``, provider credentials in SSM ``/mizani/<stage>/*``
 or Secrets Manager ``mizani/<stage>/*``, log groups ``/aws/lambda/mizani-<stage>-*``
 (``chalice deploy`` names functions ``mizani-<stage>-<fn>``; for ``chalice package``
 deploy the stack as ``mizani-<stage>`` so CloudFormation's generated function names
@@ -27,6 +28,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from infra.alarms import dlq_arn_pattern
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICY_DIR = ROOT / "policies"
@@ -43,6 +46,9 @@ WILDCARD_ONLY_ACTIONS = frozenset(
         "states:SendTaskHeartbeat",
         # needed by the Lambda event source mapping for a DynamoDB stream
         "dynamodb:ListStreams",
+        # X-Ray (active tracing): trace segments have no resource type
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
     }
 )
 
@@ -91,6 +97,9 @@ def _merge(*parts: dict) -> dict:
 #: "start_workflows": starts the escrow workflow only (a collection paid outside a request: the poller).
 #: "secrets": reads provider credentials stored by reference (chalicelib/secrets.py):
 #:   SSM parameters under /mizani/<stage>/ or Secrets Manager secrets named mizani/<stage>/...
+#: "dlq": a scheduled function: an event it still fails after Lambda's retries goes to the stage's
+#:   dead-letter queue (mizani-<stage>-dlq, infra/alarms.py), so it may sqs:SendMessage there.
+#: Every function may write X-Ray trace segments (active tracing, "xray": true in .chalice/config.json).
 ACCESS: dict[str, dict] = {
     "api_handler": {
         "dynamodb": _merge(LEDGER_WRITE, LEDGER_REPORTS, LEDGER_BY_DAY, APP_RW),
@@ -109,24 +118,24 @@ ACCESS: dict[str, dict] = {
     # AwaitDispute*: keeps the task token on the order; a dispute closed meanwhile is answered at once
     "dispute_wait": {"dynamodb": _merge(APP_RW), "task_tokens": True},
     # scheduled sweeper: voids pending transfers whose timeout has passed
-    "expire_pending": {"dynamodb": _merge(LEDGER_WRITE, LEDGER_SWEEP)},
+    "expire_pending": {"dlq": True, "dynamodb": _merge(LEDGER_WRITE, LEDGER_SWEEP)},
     # scheduled: texts each seller whose order waits at customs past eWTP's 24-hour promise (queues the SMS
     # in the app table's outbox, once an order; drain_outbox sends it); reads the order projections (gsi1)
-    "customs_reminders": {"dynamodb": _merge(APP_RW)},
+    "customs_reminders": {"dlq": True, "dynamodb": _merge(APP_RW)},
     # scheduled: gives back chargeback reserves whose 120 days have passed (reserve -> seller)
-    "release_reserves": {"dynamodb": _merge(LEDGER_WRITE, APP_RW)},
+    "release_reserves": {"dlq": True, "dynamodb": _merge(LEDGER_WRITE, APP_RW)},
     # scheduled: seals yesterday's transfers (read through the sharded by_seal_day index), the seal in the
     # app table and its leaves in the statements bucket; the KMS key's kms:GenerateMac is granted with the key
-    "seal_books": {"dynamodb": _merge(APP_RW, {"transfers/index/by_seal_day": ["dynamodb:Query"]}),
+    "seal_books": {"dlq": True, "dynamodb": _merge(APP_RW, {"transfers/index/by_seal_day": ["dynamodb:Query"]}),
                    "s3": {"statements": ["s3:PutObject"]}},
     # scheduled: loads the sanctions lists an operator keeps in the statements bucket; a new version
     # screens every party again (parties and cases in the app table)
-    "refresh_sanctions": {"dynamodb": _merge(APP_RW), "s3": LISTS_READ},
+    "refresh_sanctions": {"dlq": True, "dynamodb": _merge(APP_RW), "s3": LISTS_READ},
     # scheduled: sends queued SMS (app table outbox) and advances open payouts (posts/voids)
-    "drain_outbox": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True, "s3": LISTS_READ},
+    "drain_outbox": {"dlq": True, "dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True, "s3": LISTS_READ},
     # scheduled: asks the providers about every open mobile-money collection (provider credentials); one
     # paid goes into escrow (ledger, app table) and starts the order's escrow workflow; the SMS is queued
-    "poll_collections": {"dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True, "start_workflows": True},
+    "poll_collections": {"dlq": True, "dynamodb": _merge(LEDGER_WRITE, APP_RW), "secrets": True, "start_workflows": True},
     # large statements (infra/reconcile.asl.json): the API kept the statement; plan reads it and the
     # ledger's movements of its period and writes the chunks; the others read chunks and chunk
     # results from the statements bucket and write results and the outcome there, nothing else
@@ -170,6 +179,18 @@ def build_policy(stage: str, function: str) -> dict:
             ],
         }
     ]
+    statements.append(
+        {
+            "Sid": "XRayTraces",
+            "Effect": "Allow",
+            "Action": ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+            "Resource": "*",
+        }
+    )
+    if access.get("dlq"):
+        statements.append(
+            {"Sid": "DeadLetterQueue", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [dlq_arn_pattern(stage, APP_NAME)]}
+        )
     # group resources that need the same actions into one statement
     by_actions: dict[tuple, list[str]] = {}
     for key, actions in sorted(access.get("dynamodb", {}).items()):

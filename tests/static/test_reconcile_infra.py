@@ -119,5 +119,5 @@ def test_the_api_may_start_the_reconcile_state_machine_and_the_chunk_functions_t
         assert f"arn:aws:states:*:*:stateMachine:mizani-{stage}-reconcile" in starts["Resource"]
         for fn in ("reconcile_chunk", "reconcile_finish", "reconcile_failed"):
             doc = json.loads(policies.policy_path(stage, fn).read_text())
-            resources = {r for s in doc["Statement"] if s["Sid"] != "Logs" for r in s["Resource"]}
+            resources = {r for s in doc["Statement"] if s["Sid"] not in ("Logs", "XRayTraces") for r in s["Resource"]}
             assert resources <= {f"arn:aws:s3:::mizani-{stage}-statements/*", f"arn:aws:s3:::mizani-{stage}-statements"}, fn
