@@ -566,6 +566,29 @@ def console_asset(call: Call, asset: str) -> Reply:
     return Reply(body=body, content_type=content_type, headers=headers)
 
 
+# -- the API reference (a page rendering the OpenAPI document above; vendored viewer, no CDN) ------------
+
+
+@api.get("/v1/docs", roles=PUBLIC, media_type="text/html",
+         summary="This API's reference: the OpenAPI document rendered by a vendored Swagger UI (strict "
+                 "Content-Security-Policy)")
+def docs_page(call: Call) -> Reply:
+    from chalicelib import apidocs
+
+    body, content_type, headers = apidocs.page()
+    return Reply(body=body, content_type=content_type, headers=headers)
+
+
+@api.get("/v1/docs/{asset}", roles=PUBLIC, media_type="application/javascript",
+         other_media_types=("text/css", "text/plain"),
+         summary="The reference page's script, style sheets and the viewer's licence")
+def docs_asset(call: Call, asset: str) -> Reply:
+    from chalicelib import apidocs
+
+    body, content_type, headers = apidocs.asset(asset)
+    return Reply(body=body, content_type=content_type, headers=headers)
+
+
 # -- escrow workflow tasks (Step Functions Lambda tasks) -----------------------------------------
 
 
