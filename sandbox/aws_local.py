@@ -134,6 +134,37 @@ def _check_port_free(host: str, port: int) -> None:
 def quiet_werkzeug() -> None:
     """moto's and the simulators' request logs drown everything else: warnings and up only."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    quiet_moto()
+
+
+#: moto's Step Functions interpreter warns on every parse of a Distributed Map with ToleratedFailureCount
+#: (infra/reconcile.asl.json) and on every Lambda task that raises (a handler's error the state machine
+#: catches on purpose, e.g. CustomsRejected; the sandbox's dispatcher already logs it by name).
+MOTO_NOISE = {
+    "moto.stepfunctions.parser.asl.parse.preprocessor":
+        "ToleratedFailureCount declarations currently have no effect",
+    "moto.stepfunctions.parser.asl.component.state.exec.execute_state":
+        "State Task encountered an unhandled exception",
+}
+
+
+class _DropMessage(logging.Filter):
+    """Drops the records whose message starts with ``prefix``; every other record passes."""
+
+    def __init__(self, prefix: str):
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def quiet_moto() -> None:
+    """Silence moto's two known warnings in the sandbox (idempotent); its other warnings still show."""
+    for name, prefix in MOTO_NOISE.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropMessage) and f.prefix == prefix for f in logger.filters):
+            logger.addFilter(_DropMessage(prefix))
 
 
 def enable_stepfunctions_execution(moto_url: str) -> None:

@@ -245,7 +245,7 @@ class Sandbox:
         self._apply_env()  # loading may have imported modules that read settings
 
         self._api_server = self._create_api_server()
-        self._api_server.port = self._api_server.server.server_port  # what serve_forever() prints
+        self._api_server.port = self._api_server.server.server_port  # the port actually bound (0: a free one)
         api_url = self.api_url
         self.env = self._rewrite_urls(self.env, {"api": api_url})
         self.env["MIZANI_API_BASE_URL"] = api_url
@@ -271,7 +271,9 @@ class Sandbox:
         self.providers.start(api_base_url=api_url, env=dict(os.environ))
         from chalice.local import HTTPServerThread
 
-        server = self._api_server
+        # The HTTP server itself, not chalice's LocalDevServer: its serve_forever() prints "Serving on ..."
+        # from this thread, which landed in the middle of the banner's lines (describe() names the URL).
+        server = self._api_server.server
         self._api_thread = HTTPServerThread(lambda: server)
         self._api_thread.start()
 
@@ -375,6 +377,13 @@ class Sandbox:
         return "\n".join(lines)
 
 
+#: make run's banner says it: moto, the simulators and the app keep everything in this process's memory.
+IN_MEMORY_NOTICE = (
+    "state              in memory only: stopping make run forgets every order, seller, balance, payout,\n"
+    "                   idempotency record and the simulators' wallets (the next start is empty)"
+)
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     aws_local.quiet_werkzeug()
@@ -386,6 +395,7 @@ def main() -> int:
         return 1
     try:
         print(sandbox.describe(), flush=True)
+        print(IN_MEMORY_NOTICE, flush=True)
         print("Ctrl-C to stop.", flush=True)
         while True:
             time.sleep(3600)

@@ -52,3 +52,23 @@ def test_the_platform_accounts_are_bootstrapped(runner):
     )
     assert reply.status_code == 200, reply.text
     assert reply.json()["currency"] == "USD"
+
+
+def test_a_start_prints_no_stray_line_and_moto_keeps_its_known_warnings(capsys, caplog):
+    """make demo / make run: no "Serving on" printed from the server's thread into the banner, and none of
+    moto's two known warnings (a Distributed Map's ToleratedFailureCount, a Lambda task that raised)."""
+    import logging
+
+    caplog.set_level(logging.WARNING)
+    with Sandbox(ports=0) as sandbox:
+        assert requests.get(sandbox.api_url + "/v1/health", timeout=10).status_code == 200
+    printed = capsys.readouterr()
+    assert "Serving on" not in printed.out + printed.err
+    noise = [r.getMessage() for r in caplog.records if r.name.startswith("moto.")]
+    assert not [m for m in noise if "ToleratedFailureCount" in m or "State Task encountered" in m]
+
+
+def test_the_banner_of_make_run_says_its_state_is_in_memory_only():
+    from sandbox.run import IN_MEMORY_NOTICE
+
+    assert "in memory only" in IN_MEMORY_NOTICE and "forgets" in IN_MEMORY_NOTICE
