@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from chalicelib import aws
@@ -25,14 +26,58 @@ class DocumentExists(Exception):
     """A document with that key already exists."""
 
 
+@dataclass(frozen=True)
+class Versioned:
+    """A document as read, with the version a conditional write of it names (``update(current=...)``)."""
+
+    doc: dict
+    version: int
+
+
+class WriteRefused(Exception):
+    """A prepared write's condition failed (the document changed since it was read): nothing was written."""
+
+
+class WriteContended(Exception):
+    """A prepared write met throttling or a concurrent transaction: nothing was written, a retry may succeed."""
+
+
+class DocWrite:
+    """A conditional write of one document (version = the one read), prepared to ride in another
+    store's atomic commit: the ledger's ``TransactWriteItems`` carries ``items`` (the order's status
+    and the money it moves commit together or not at all). A store that is not DynamoDB calls
+    ``commit()``, which writes all of it or nothing (``WriteRefused``, ``WriteContended``).
+
+    ``doc`` is the document as the write leaves it."""
+
+    def __init__(self, doc: dict, items: list[dict] | None, commit: Callable[[], None]):
+        self.doc = doc
+        self.items = items
+        self._commit = commit
+
+    def commit(self) -> None:
+        self._commit()
+
+
 class Documents(Protocol):
     def get(self, pk: str, sk: str = "doc") -> dict | None: ...
 
     def put_new(self, pk: str, doc: dict, sk: str = "doc", index: tuple[str, str] | None = None) -> None:
         """Create; raise DocumentExists if the key is taken. ``index`` = (gsi1pk, gsi1sk)."""
 
-    def update(self, pk: str, mutate: Mutation, sk: str = "doc") -> dict:
-        """Apply ``mutate`` to the current document atomically (optimistic, retried); returns the result."""
+    def read(self, pk: str, sk: str = "doc") -> Versioned | None:
+        """The document and its version (for ``update``/``prepare_update`` with ``current``)."""
+
+    def update(self, pk: str, mutate: Mutation, sk: str = "doc", current: Versioned | None = None) -> dict:
+        """Apply ``mutate`` to the current document atomically (optimistic, retried); returns the result.
+
+        ``current``: the document as the caller just read it (``read``), so the first attempt spares a
+        read; if it is stale, the version condition refuses the write and the next attempt reads."""
+
+    def prepare_update(self, pk: str, mutate: Mutation, sk: str = "doc",
+                       current: Versioned | None = None) -> tuple[Versioned, DocWrite | None]:
+        """The document now and the write ``mutate`` makes of it (``None``: no change), not yet
+        committed: another store's transaction commits it (``DocWrite``). ``KeyError`` if absent."""
 
     def query_index(self, gsi1pk: str, limit: int = 100, newest_first: bool = True) -> list[dict]: ...
 
@@ -90,7 +135,7 @@ def decode_cursor(cursor: str, gsi1pk: str) -> dict:
         ):
             raise ValueError(cursor)
         return position
-    except (ValueError, TypeError, AttributeError):
+    except (ValueError, TypeError, AttributeError, RecursionError):  # RecursionError: a cursor of "[[[[..."
         raise ValidationError("invalid_cursor", "the cursor is not one this list gave", path="cursor") from None
 
 
@@ -110,14 +155,42 @@ class MemoryDocuments:
                 raise DocumentExists(pk)
             self.items[(pk, sk)] = (1, json.dumps(doc), index)
 
-    def update(self, pk, mutate, sk="doc"):
+    def read(self, pk, sk="doc"):
         with self._lock:
+            found = self.items.get((pk, sk))
+        return Versioned(json.loads(found[1]), found[0]) if found else None
+
+    def update(self, pk, mutate, sk="doc", current=None):
+        with self._lock:  # under the lock the document cannot be stale: ``current`` is not needed
             version, raw, index = self.items[(pk, sk)]
             new = mutate(json.loads(raw))
             if new is None:
                 return json.loads(raw)
             self.items[(pk, sk)] = (version + 1, json.dumps(new), index)
-            return new
+        self._written(pk, sk, new)
+        return new
+
+    def prepare_update(self, pk, mutate, sk="doc", current=None):
+        current = current or self.read(pk, sk)
+        if current is None:
+            raise KeyError(pk)
+        new = mutate(current.doc)
+        if new is None:
+            return current, None
+        payload = json.dumps(new)
+
+        def commit() -> None:
+            with self._lock:
+                found = self.items.get((pk, sk))
+                if found is None or found[0] != current.version:
+                    raise WriteRefused(pk)
+                self.items[(pk, sk)] = (current.version + 1, payload, found[2])
+            self._written(pk, sk, json.loads(payload))
+
+        return current, DocWrite(new, None, commit)
+
+    def _written(self, pk, sk, doc) -> None:
+        """After a document's update (``IndexedMemoryDocuments`` keeps an order's projections here)."""
 
     def query_index(self, gsi1pk, limit=100, newest_first=True):
         with self._lock:
@@ -217,11 +290,53 @@ class DynamoDocuments:
             if found != item:
                 raise DocumentExists(pk) from None
 
-    def update(self, pk, mutate, sk="doc"):
+    def read(self, pk, sk="doc"):
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        return Versioned(json.loads(item["doc"]["S"]) if "doc" in item else {}, int(item.get("version", {"N": "0"})["N"]))
+
+    def _update_items(self, pk: str, sk: str, seen: int, new: dict) -> list[dict]:
+        """The TransactWriteItems elements of a version-conditioned update of (pk, sk) to ``new``."""
+        return [{"Update": {
+            "TableName": self.table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+            "UpdateExpression": "SET doc = :doc, version = version + :one",
+            "ConditionExpression": "version = :seen",
+            "ExpressionAttributeValues": {":doc": {"S": json.dumps(new)}, ":one": {"N": "1"}, ":seen": {"N": str(seen)}},
+        }}]
+
+    def prepare_update(self, pk, mutate, sk="doc", current=None):
+        current = current or self.read(pk, sk)
+        if current is None:
+            raise KeyError(pk)
+        new = mutate(current.doc)
+        if new is None:
+            return current, None
+        items = self._update_items(pk, sk, current.version, new)
+        return current, DocWrite(new, items, lambda: self._commit_items(items))
+
+    def _commit_items(self, items: list[dict]) -> None:
+        """One TransactWriteItems of prepared items, alone (when the store carrying them is not DynamoDB)."""
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as error:
+            codes = [(r or {}).get("Code") for r in error.response.get("CancellationReasons") or []]
+            if "ConditionalCheckFailed" in codes:
+                raise WriteRefused(items[0]) from None
+            raise WriteContended(items[0]) from None
+
+    def update(self, pk, mutate, sk="doc", current=None):
         key = {"pk": {"S": pk}, "sk": {"S": sk}}
         refused = None  # (version, doc) our last refused write would have left
+        given, current = current, None
         for _ in range(self.max_attempts):
-            item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+            if given is not None:  # the caller's own read of it, just now: spared once
+                item = {"version": {"N": str(given.version)}, "doc": {"S": json.dumps(given.doc)}}
+                given = None
+            else:
+                item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
             if item is None:
                 raise KeyError(pk)
             if refused is not None and (item["version"]["N"], item["doc"]["S"]) == refused[:2]:

@@ -79,12 +79,41 @@ def projections(order: dict) -> list[tuple[str, tuple[str, str], dict]]:
     return found
 
 
+def order_links(order: dict) -> list[tuple[str, tuple[str, str] | None]]:
+    """(pk, index) of the documents that find an order from elsewhere, each ``{"order_id": ...}``:
+    its buyer's list (gsi1 ``buyer#<buyer>``) and its PaymentIntent's link (the card webhook's way
+    to the order). Written with the order's creation, in the same transaction, by the indexed
+    adapters (``links_orders``); ``EscrowService`` writes them itself on any other adapter."""
+    links = []
+    if order.get("buyer_id") and order.get("created_at"):
+        links.append((f"buyerorder#{order['order_id']}",
+                      (f"buyer#{order['buyer_id']}", f"{order['created_at']}#{order['order_id']}")))
+    if (order.get("payment") or {}).get("payment_intent_id"):
+        links.append((f"pi#{order['payment']['payment_intent_id']}", None))
+    return links
+
+
 def _is_order(pk: str, sk: str) -> bool:
     return pk.startswith(ORDER_PREFIX) and sk == "doc"
 
 
 class IndexedDynamoDocuments(DynamoDocuments):
-    """``DynamoDocuments`` whose order writes carry their projections in the same transaction."""
+    """``DynamoDocuments`` whose order writes carry their projections in the same transaction, and
+    whose order creation carries the order's links (``order_links``)."""
+
+    links_orders = True  # put_new of an order writes its links (EscrowService need not)
+
+    def _link_puts(self, order: dict) -> list[dict]:
+        puts = []
+        for pk, index in order_links(order):
+            # Unconditional: a link's body is the order's id, the same whoever writes it (a retry, or
+            # EscrowService's own write of a missing link).
+            item = {"pk": {"S": pk}, "sk": {"S": "doc"}, "version": {"N": "1"},
+                    "doc": {"S": json.dumps({"order_id": order["order_id"]})}}
+            if index:
+                item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
+            puts.append({"Put": {"TableName": self.table, "Item": item}})
+        return puts
 
     def _projection_puts(self, order: dict) -> list[dict]:
         puts = []
@@ -104,6 +133,7 @@ class IndexedDynamoDocuments(DynamoDocuments):
             self.client.transact_write_items(TransactItems=[
                 {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
                 *self._projection_puts(doc),
+                *self._link_puts(doc),
             ])
         except self.client.exceptions.TransactionCanceledException as error:
             codes = [(r or {}).get("Code") for r in error.response.get("CancellationReasons") or []]
@@ -111,28 +141,29 @@ class IndexedDynamoDocuments(DynamoDocuments):
                 raise DocumentExists(pk) from None
             raise
 
-    def update(self, pk, mutate, sk="doc"):
+    def _update_items(self, pk, sk, seen, new):
+        items = super()._update_items(pk, sk, seen, new)
+        # The order's projections ride in the same commit (also when the ledger's transaction carries it).
+        return items + self._projection_puts(new) if _is_order(pk, sk) else items
+
+    def update(self, pk, mutate, sk="doc", current=None):
         if not _is_order(pk, sk):
-            return super().update(pk, mutate, sk)
+            return super().update(pk, mutate, sk, current=current)
         key = {"pk": {"S": pk}, "sk": {"S": sk}}
         for _ in range(self.max_attempts):
-            item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
-            if item is None:
-                raise KeyError(pk)
-            current = json.loads(item["doc"]["S"])
-            new = mutate(current)
+            if current is None:
+                item = self.client.get_item(TableName=self.table, Key=key, ConsistentRead=True).get("Item")
+                if item is None:
+                    raise KeyError(pk)
+                seen, doc = int(item["version"]["N"]), json.loads(item["doc"]["S"])
+            else:  # the caller's own read, just now: spared once (a stale one fails the version condition)
+                seen, doc, current = current.version, current.doc, None
+            new = mutate(doc)
             if new is None:
-                return current
+                return doc
             try:
                 # Optimistic concurrency, as DynamoDocuments.update; the projections ride in the same commit.
-                self.client.transact_write_items(TransactItems=[
-                    {"Update": {"TableName": self.table, "Key": key,
-                                "UpdateExpression": "SET doc = :doc, version = version + :one",
-                                "ConditionExpression": "version = :seen",
-                                "ExpressionAttributeValues": {":doc": {"S": json.dumps(new)}, ":one": {"N": "1"},
-                                                              ":seen": {"N": item["version"]["N"]}}}},
-                    *self._projection_puts(new),
-                ])
+                self.client.transact_write_items(TransactItems=self._update_items(pk, sk, seen, new))
                 return new
             except self.client.exceptions.TransactionCanceledException:
                 continue  # someone wrote since we read (or a transaction held the item): read again
@@ -163,6 +194,8 @@ class IndexedDynamoDocuments(DynamoDocuments):
 class IndexedMemoryDocuments(MemoryDocuments):
     """The in-memory twin of ``IndexedDynamoDocuments``."""
 
+    links_orders = True
+
     def _project(self, order: dict) -> None:
         with self._lock:
             for pk, index, body in projections(order):
@@ -171,13 +204,14 @@ class IndexedMemoryDocuments(MemoryDocuments):
     def put_new(self, pk, doc, sk="doc", index=None):
         super().put_new(pk, doc, sk, index)
         if _is_order(pk, sk):
+            with self._lock:  # the order's links, as the transaction writes them with it
+                for link, link_index in order_links(doc):
+                    self.items[(link, "doc")] = (1, json.dumps({"order_id": doc["order_id"]}), link_index)
             self._project(doc)
 
-    def update(self, pk, mutate, sk="doc"):
-        new = super().update(pk, mutate, sk)
+    def _written(self, pk, sk, doc):
         if _is_order(pk, sk):
-            self._project(new)
-        return new
+            self._project(doc)
 
     def query_range(self, gsi1pk, start, end, limit, cursor=None, newest_first=False):
         with self._lock:

@@ -45,24 +45,37 @@ class OrderPayments:
     """Mixed into ``EscrowService``: uses its documents, ledger, workflow, ``_transition``, ``_note``."""
 
     # -- the money arrives -------------------------------------------------------------------
-    def payment_received(self, order_id: str, amount: Money, provider_reference: str, detail: str | None = None) -> dict:
-        """The order's provider collected ``amount``: into escrow once, then ``paid`` and the workflow."""
-        order = self.order(order_id)
+    def payment_received(self, order_id: str, amount: Money, provider_reference: str, detail: str | None = None,
+                         current=None) -> dict:
+        """The order's provider collected ``amount``: into escrow once, then ``paid`` and the workflow.
+
+        The transfer and the step to ``paid`` are one atomic write (``_moved``); an order that no longer
+        awaits its payment (under review, say) gets the money into escrow alone, as before. The
+        transfer's id makes a duplicate or replayed report harmless; ``current``: the order as the
+        caller just read it (``_read``)."""
+        current = current or self._read(order_id)
+        order = current.doc
         chosen = methods.of_order(order)
         expected = Money(order["pay"]["amount"], order["pay"]["currency"])
         if amount != expected:
             if order["status"] == S.AWAITING_PAYMENT.value:
-                self._transition(order_id, S.MANUAL_REVIEW,
-                                 detail=f"payment of {amount} does not match the order's {expected}")
-            return self.order(order_id)
+                return self._transition(order_id, S.MANUAL_REVIEW, current=current,
+                                        detail=f"payment of {amount} does not match the order's {expected}")
+            return order
         currency = expected.currency
         self.ledger.create_account(escrow_account_id(order_id), currency, "liability", [DMNEC])
-        # One ledger write; its id makes a duplicate or replayed report harmless.
-        self.ledger.transfer(
-            Transfer(f"pay:{order_id}", psp_account_id(currency, chosen.provider), escrow_account_id(order_id),
-                     expected.minor, currency, code=chosen.ledger_code, reference=provider_reference)
-        )
-        return self._paid(order_id, detail or f"{chosen.display_name} payment {provider_reference}")
+        pay = Transfer(f"pay:{order_id}", psp_account_id(currency, chosen.provider), escrow_account_id(order_id),
+                       expected.minor, currency, code=chosen.ledger_code, reference=provider_reference)
+        detail = detail or f"{chosen.display_name} payment {provider_reference}"
+        if order["status"] == S.AWAITING_PAYMENT.value:
+            try:
+                order = self._moved(current, S.PAID, lambda _: ([pay], detail, None))
+            except InvalidState:  # it moved on meanwhile (a review): the money goes into escrow all the same
+                self.ledger.transfer(pay)
+                order = self.order(order_id)
+        else:
+            self.ledger.transfer(pay)
+        return self._after_paid(order)
 
     def _paid(self, order_id: str, detail: str) -> dict:
         order = self.order(order_id)
@@ -71,6 +84,11 @@ class OrderPayments:
                 order = self._transition(order_id, S.PAID, detail=detail)
             except InvalidState:
                 order = self.order(order_id)
+        return self._after_paid(order)
+
+    def _after_paid(self, order: dict) -> dict:
+        """A paid order: its SMS (once) and its workflow (named after the order: started once)."""
+        order_id = order["order_id"]
         if order["status"] == S.PAID.value:
             self._sms("paid", order)
         if order["status"] in {S.PAID.value, S.SHIPPED.value}:

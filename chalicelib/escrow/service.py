@@ -7,14 +7,15 @@ document records *what happened* (status, timeline); the ledger holds the money.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Callable
 
-from chalicelib.documents import DocumentExists, Documents
-from chalicelib.errors import InvalidState, NotFound, ValidationError
+from chalicelib.documents import DocumentExists, Documents, Versioned
+from chalicelib.errors import Conflict, InvalidState, NotFound, ValidationError
 from chalicelib import payees, phones, rails
 from chalicelib.escrow import pricing
 from chalicelib.accounts import (
@@ -33,7 +34,7 @@ from chalicelib.escrow.payments import OrderPayments
 from chalicelib.fx.conversion import conversion_legs
 from chalicelib.fx.rates import rate
 from chalicelib.ids import check_party_id, derived_id
-from chalicelib.ledger import AccountFlag, Ledger, Transfer
+from chalicelib.ledger import AccountFlag, Ledger, Transfer, WritesNotApplied
 from chalicelib.money import Money, Rounding, check_currency
 from chalicelib.payments import methods
 
@@ -204,8 +205,9 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         if pay_currency == total.currency:
             pay, pay_quote = total, None
         else:
-            pay_quote = self.quotes.quote(pay_currency, total.currency, to_amount=total.minor, quote_id=f"q_{order_id}_pay")
-            self.quotes.consume(pay_quote.quote_id, order_id)
+            # Stored already locked for this order: one conditional write (a retry consumes it again, idempotently).
+            pay_quote = self.quotes.quote(pay_currency, total.currency, to_amount=total.minor, quote_id=f"q_{order_id}_pay",
+                                          consumer_id=order_id)
             pay = pay_quote.from_money
         # A method that collects whole units only (M-Pesa): the buyer pays UP to the next whole unit.
         step = chosen.step(pay_currency)
@@ -215,8 +217,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         if payout_currency == total.currency:
             payout, payout_quote = net, None
         else:
-            payout_quote = self.quotes.quote(total.currency, payout_currency, from_amount=net.minor, quote_id=f"q_{order_id}_payout")
-            self.quotes.consume(payout_quote.quote_id, order_id)
+            payout_quote = self.quotes.quote(total.currency, payout_currency, from_amount=net.minor,
+                                             quote_id=f"q_{order_id}_payout", consumer_id=order_id)
             payout = payout_quote.to_money
         # A rail that pays whole units only: round the guarantee DOWN; the cents stay with the house.
         step = rails.rail(seller["payout"]["rail"]).step(payout_currency)
@@ -261,20 +263,23 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         }
         try:
             self.docs.put_new(f"order#{order_id}", order, index=(f"seller#{seller_id}", f"{now}#{order_id}"))
-        except DocumentExists:
-            pass  # a concurrent retry stored the same order
-        stored = self.docs.get(f"order#{order_id}")
-        self._link_order(stored)
+            stored = json.loads(json.dumps(order))  # as stored (and as a read would return it)
+            if not getattr(self.docs, "links_orders", False):
+                self._link_order(stored)
+        except DocumentExists:  # a concurrent retry stored the same order
+            stored = self.docs.get(f"order#{order_id}")
+            self._link_order(stored)
         return public_order(stored, principal)
 
     def _link_order(self, order: dict) -> None:
-        """The order's buyer index and its payment's link to it, each written once and on its own: a
-        retry after a crash between the order and a link writes the missing link (without the
-        ``pi#`` link the payment's webhook could never find its order and the money no escrow)."""
-        links = [(f"buyerorder#{order['order_id']}", (f"buyer#{order['buyer_id']}", f"{order['created_at']}#{order['order_id']}"))]
-        if (order.get("payment") or {}).get("payment_intent_id"):
-            links.append((f"pi#{order['payment']['payment_intent_id']}", None))
-        for key, index in links:
+        """The order's buyer index and its payment's link to it (``order_index.order_links``). The
+        indexed adapters write them in the order's own transaction; here each is written once and on
+        its own, and again by a retry: a retry after a crash between the order and a link (another
+        adapter) writes the missing link (without the ``pi#`` link the payment's webhook could never
+        find its order and the money no escrow)."""
+        from chalicelib.order_index import order_links
+
+        for key, index in order_links(order):
             try:
                 self.docs.put_new(key, {"order_id": order["order_id"]}, index=index)
             except DocumentExists:
@@ -290,8 +295,11 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
     def get_order(self, principal: Principal, order_id: str) -> dict:
         return public_order(self._visible_order(principal, order_id), principal)
 
-    def _visible_order(self, principal: Principal, order_id: str) -> dict:
-        order = self.docs.get(f"order#{order_id}") if isinstance(order_id, str) else None
+    def _visible_order(self, principal: Principal, order_id: str, current: Versioned | None = None) -> dict:
+        if current is not None:
+            order = current.doc
+        else:
+            order = self.docs.get(f"order#{order_id}") if isinstance(order_id, str) else None
         if order is None:
             raise NotFound("not_found", "no such order")
         if principal.role in ("admin", "finance"):
@@ -304,7 +312,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
 
     def record_shipment(self, principal: Principal, order_id: str, carrier: str, tracking_number: str, declaration_ref: str,
                         customs_office: str | None = None) -> dict:
-        order = self._visible_order(principal, order_id)
+        current = self._read(order_id)
+        order = self._visible_order(principal, order_id, current)
         if principal.role != "seller":
             raise NotFound("not_found", "no such order")
         shipment = {"carrier": carrier, "tracking_number": tracking_number, "customs_declaration_ref": declaration_ref}
@@ -312,13 +321,24 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
             shipment["customs_office"] = customs_office
         if order["status"] == S.SHIPPED.value and order.get("shipment") == shipment:
             return public_order(order, principal)  # the same shipment again: nothing to do
-        updated = self._transition(order_id, S.SHIPPED, detail=f"{carrier} {tracking_number}", fields={"shipment": shipment})
+        updated = self._transition(order_id, S.SHIPPED, detail=f"{carrier} {tracking_number}", fields={"shipment": shipment},
+                                   current=current)
         return public_order(updated, principal)
 
     # -- status machine --------------------------------------------------------
     def _transition(self, order_id: str, to: OrderStatus, detail: str | None = None, fields: dict | None = None,
-                    condition: Callable[[dict], bool] | None = None) -> dict:
-        """Move the order to ``to`` if its current status allows it; append to the timeline."""
+                    condition: Callable[[dict], bool] | None = None, current: Versioned | None = None) -> dict:
+        """Move the order to ``to`` if its current status allows it; append to the timeline.
+
+        ``current``: the order as this call just read it (``_read``), sparing the update its own read."""
+        try:
+            return self.docs.update(f"order#{order_id}", self._step(order_id, to, detail, fields, condition), current=current)
+        except KeyError:
+            raise NotFound("not_found", "no such order") from None
+
+    def _step(self, order_id: str, to: OrderStatus, detail: str | None, fields: dict | None,
+              condition: Callable[[dict], bool] | None = None) -> Callable[[dict], dict]:
+        """The mutation of a status step (``invalid_state`` where the current status does not allow it)."""
 
         def mutate(order: dict) -> dict:
             current = S(order["status"])
@@ -332,10 +352,38 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
             order["timeline"] = order["timeline"] + [entry]
             return order
 
-        try:
-            return self.docs.update(f"order#{order_id}", mutate)
-        except KeyError:
-            raise NotFound("not_found", "no such order") from None
+        return mutate
+
+    def _moved(self, current: Versioned, to: OrderStatus, plan: Callable[[dict], tuple[list, str | None, dict | None]]) -> dict:
+        """Commit the money and the order's step to ``to`` as ONE atomic write: the ledger's
+        TransactWriteItems carries the order's update (conditioned on the version read, so on the status
+        it had) and its projections. No crash can leave the money moved and the order not saying so, or
+        the other way round. ``plan(order)`` -> (chain, detail, fields), decided again on every attempt
+        from the order as read. A race or a retry is decided by the version condition: the loser reads
+        again, and an order already at ``to`` is done (its money moved with it)."""
+        order_id = current.doc["order_id"]
+        for _ in range(getattr(self.docs, "max_attempts", 8)):
+            if current.doc["status"] == to.value:
+                return current.doc
+            chain, detail, fields = plan(current.doc)
+            _, write = self.docs.prepare_update(f"order#{order_id}", self._step(order_id, to, detail, fields), current=current)
+            try:
+                self.ledger.transfer(*chain, writes=[write])
+                return write.doc
+            except WritesNotApplied as refused:
+                current = self._read(order_id)
+                if refused.replayed and current.doc["status"] != to.value:
+                    # The chain was committed without this step (an order from before money and status were
+                    # one write): the status alone, as it was then.
+                    return self._transition(order_id, to, detail=detail, fields=fields, current=current)
+        raise Conflict("request_in_progress", "the order is being changed by another request; retry")
+
+    def _read(self, order_id: str) -> Versioned:
+        """The order and its version (``NotFound`` if there is none)."""
+        found = self.docs.read(f"order#{order_id}") if isinstance(order_id, str) else None
+        if found is None:
+            raise NotFound("not_found", "no such order")
+        return found
 
     def _record(self, order_id: str, status: str, detail: str, fields: dict, condition: Callable[[dict], bool]) -> dict:
         """A timeline entry (status unchanged) with ``fields``, written only if ``condition`` holds
@@ -350,7 +398,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
 
         return self.docs.update(f"order#{order_id}", mutate)
 
-    def _note(self, order_id: str, status: str, detail: str, fields: dict | None = None) -> dict:
+    def _note(self, order_id: str, status: str, detail: str, fields: dict | None = None,
+              current: Versioned | None = None) -> dict:
         """Add a timeline entry without changing the status (idempotent per detail)."""
 
         def mutate(order: dict) -> dict | None:
@@ -359,7 +408,7 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
                 return None
             return {**order, **(fields or {}), "timeline": order["timeline"] + [entry], "updated_at": entry["at"]}
 
-        return self.docs.update(f"order#{order_id}", mutate)
+        return self.docs.update(f"order#{order_id}", mutate, current=current)
 
     def order(self, order_id: str) -> dict:
         found = self.docs.get(f"order#{order_id}")
@@ -371,23 +420,23 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
     def payment_succeeded(self, payment_intent_id: str, amount: Money, order_id: str | None = None) -> dict:
         """Money arrived at the card processor (card, Alipay, WeChat Pay): move it into the order's escrow
         and start the workflow (``payment_received``, the same for every method)."""
-        order = self._order_for_payment(payment_intent_id, order_id)
-        label = methods.of_order(order).display_name
-        return self.payment_received(order["order_id"], amount, payment_intent_id,
-                                     detail=f"{label} payment {payment_intent_id}")
+        current = self._order_for_payment(payment_intent_id, order_id)
+        label = methods.of_order(current.doc).display_name
+        return self.payment_received(current.doc["order_id"], amount, payment_intent_id,
+                                     detail=f"{label} payment {payment_intent_id}", current=current)
 
     def payment_failed(self, payment_intent_id: str, reason: str, order_id: str | None = None) -> dict:
         """A declined card: recorded on the timeline; the order still awaits a payment."""
-        order = self._order_for_payment(payment_intent_id, order_id)
-        return self._note(order["order_id"], "payment_failed", f"card payment failed: {reason}")
+        current = self._order_for_payment(payment_intent_id, order_id)
+        return self._note(current.doc["order_id"], "payment_failed", f"card payment failed: {reason}", current=current)
 
-    def _order_for_payment(self, payment_intent_id: str, order_id: str | None) -> dict:
+    def _order_for_payment(self, payment_intent_id: str, order_id: str | None) -> Versioned:
         link = self.docs.get(f"pi#{payment_intent_id}")
         if link is None:
             raise NotFound("not_found", "no order for this payment")
         if order_id and order_id != link["order_id"]:
             raise NotFound("not_found", "the payment's order does not match")
-        return self.order(link["order_id"])
+        return self._read(link["order_id"])
 
     # -- customs -----------------------------------------------------------------
     def customs_event(self, order_id: str, status: str, declaration_ref: str, office: str, event_id: str) -> dict:
@@ -397,7 +446,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         conditional update that records the decision, so of two racing decisions exactly one is
         written and the other answers ``invalid_state`` having changed nothing.
         """
-        order = self.order(order_id)
+        current = self._read(order_id)
+        order = current.doc
         disputed = order["status"] == S.DISPUTED.value and order.get("status_before_dispute") == S.SHIPPED.value
         if (order["status"] != S.SHIPPED.value and not disputed) or (order.get("customs") or {}).get("outcome"):
             raise InvalidState("invalid_state", f"order {order_id} is {order['status']}, not awaiting customs")
@@ -412,7 +462,7 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         undecided = lambda o: not (o.get("customs") or {}).get("outcome")  # noqa: E731
         if status == "cleared":
             order = self._transition(order_id, S.CUSTOMS_CLEARED, detail=detail, fields={"customs": customs},
-                                     condition=undecided)
+                                     condition=undecided, current=current)
             self._sms("cleared", order)
         else:
             # The status stays ``shipped`` until the workflow refunds, but the decision is taken.
@@ -450,30 +500,53 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
     def release_escrow(self, order_id: str) -> dict:
         """Escrow → fee + FX → seller, as one linked chain at the rates locked at checkout.
 
-        The order becomes ``released`` first: that freezes its allocation (a PUT from then on is
-        ``invalid_state``), so the money moves by the allocation that is paid. A crash after the
-        status and before the money is finished by the task's retry (every id derives from the
-        order). With an allocation the payout goes to the order's allocation account and from there,
+        The order becomes ``released`` in the same atomic write as the chain (``_moved``): that freezes
+        its allocation (a PUT from then on is ``invalid_state``), and the write's version condition
+        makes the money move by the allocation the order holds. What follows the chain (the reserve's
+        tranche, the FX position, the members' shares) is idempotent and finished by the task's retry
+        (every id derives from the order). With an allocation the payout goes to the order's allocation account and from there,
         in linked chains of ``SHARES_PER_CHAIN``, to each member and (what is retained) to the
         co-operative: the co-operative cannot withdraw its members' money in between."""
-        order = self.order(order_id)
+        current = self._read(order_id)
+        order = current.doc
         if order["status"] == S.DISPUTED.value:
             raise order_disputed(order_id)
         if order["status"] not in (S.CUSTOMS_CLEARED.value, S.RELEASED.value):
             raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; cannot release")
         if order["status"] == S.CUSTOMS_CLEARED.value:
-            payout = Money(order["payout"]["amount"], order["payout"]["currency"])
-            # The reserve is decided with the status (``reserve_bps`` as it stands now), so a retry holds the same.
-            order = self._transition(order_id, S.RELEASED, detail=f"{payout} guaranteed to the seller",
-                                     fields={"reserve": self.reserve_at_release(order)})
+            order = self._moved(current, S.RELEASED, self._release_plan)
+        else:
+            # Released before: by this code with its chain in the same write, or (an order released before
+            # money and status were one write) maybe without it: the chain again, a replay if it is there.
+            self.ledger.transfer(*self._release_chain(order))
+        allocation = order.get("allocation")
+        self.reserve_tranche(order)
+        if self.fx_positions is not None:
+            self.fx_positions.settle(order_id)  # converted: the FX position closes, its P&L at this moment's rates
+        if allocation:
+            self._share_out(order, allocation)
+        return order
+
+    def _release_plan(self, order: dict) -> tuple[list[Transfer], str, dict]:
+        """The release step of ``order`` as read: its chain, timeline detail and fields. The reserve is
+        decided with the status (``reserve_bps`` as it stands now), so a retry holds the same; the chain
+        is the released order's (its allocation and reserve), which the order's version condition in
+        the same transaction guarantees nobody changed since the read."""
+        payout = Money(order["payout"]["amount"], order["payout"]["currency"])
+        fields = {"reserve": self.reserve_at_release(order)}
+        detail = f"{payout} guaranteed to the seller"
+        return self._release_chain({**order, **fields}), detail, fields
+
+    def _release_chain(self, order: dict) -> list[Transfer]:
+        """Escrow → fee + FX → seller (or the allocation account), and the reserve's leg: one chain."""
+        order_id = order["order_id"]
         pay = Money(order["pay"]["amount"], order["pay"]["currency"])
         payout = Money(order["payout"]["amount"], order["payout"]["currency"])
         total = order["total"]["amount"]
         fee_pay = pricing.fee_in_pay_currency(pay, Money(order["fee"]["amount"], order["fee"]["currency"]),
                                               Money(total, order["total"]["currency"]))
-        allocation = order.get("allocation")
         seller = seller_account_id(order["seller_id"])
-        if allocation:
+        if order.get("allocation"):
             seller = allocation_account_id(order_id)
             self.ledger.create_account(seller, payout.currency, "liability", [DMNEC])
         escrow = escrow_account_id(order_id)
@@ -499,13 +572,7 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
             chain += conversion_legs(pay - fee_pay, payout, escrow, seller, f"release:{order_id}", reference=order_id,
                                      meta={"rates": order.get("rates")})
         chain += self.reserve_legs(order, seller)  # part of the payout held against chargebacks, same chain
-        self.ledger.transfer(*chain)
-        self.reserve_tranche(order)
-        if self.fx_positions is not None:
-            self.fx_positions.settle(order_id)  # converted: the FX position closes, its P&L at this moment's rates
-        if allocation:
-            self._share_out(order, allocation)
-        return order
+        return chain
 
     def _share_out(self, order: dict, allocation: dict) -> None:
         """The allocation account → each member's share, and → the co-operative what it retained.
@@ -586,19 +653,21 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         return self._transition(order_id, S.REFUNDED, detail=f"{reason}; refund {refund.refund_id}")
 
     def manual_review(self, order_id: str, cause: str) -> dict:
-        order = self.order(order_id)
+        current = self._read(order_id)
+        order = current.doc
         # An order that is over (settled, refunded, charged back, its payout failed back to the balance) stays over.
         if order["status"] in (S.MANUAL_REVIEW.value, S.SETTLED.value, S.REFUNDED.value, S.CHARGED_BACK.value,
                                S.PAYOUT_FAILED.value):
             return order
-        return self._transition(order_id, S.MANUAL_REVIEW, detail=cause[:500])
+        return self._transition(order_id, S.MANUAL_REVIEW, detail=cause[:500], current=current)
 
     def begin_payout(self, order_id: str) -> dict:
         """StartPayout's status step: a released order is ``payout_pending`` (already there is fine)."""
-        order = self.order(order_id)
+        current = self._read(order_id)
+        order = current.doc
         if order["status"] == S.RELEASED.value:
             payout = Money(order["payout"]["amount"], order["payout"]["currency"])
-            return self.mark(order_id, S.PAYOUT_PENDING, detail=f"paying {payout} to the seller's wallet")
+            return self.mark(order_id, S.PAYOUT_PENDING, detail=f"paying {payout} to the seller's wallet", current=current)
         if order["status"] != S.PAYOUT_PENDING.value:
             raise InvalidState("invalid_state", f"order {order_id} is {order['status']}; no payout to start")
         return order
@@ -608,7 +677,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
 
         ``summary`` is what payouts reports: ``paid`` and ``unpaid`` Money, ``provider_references``.
         The SMS says exactly that: what reached the wallet, and what is in the balance to withdraw."""
-        order = self.order(order_id)
+        current = self._read(order_id)
+        order = current.doc
         paid, unpaid = summary["paid"], summary["unpaid"]
         refs = ", ".join(summary["provider_references"]) or None
         # Every SMS is queued (idempotently) before the terminal status is written, and sent after it
@@ -617,30 +687,31 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         for member_id, member in (summary.get("members") or {}).items():
             self._member_sms(order, member_id, member)
         if order.get("allocation"):
-            finished = self._finish_allocated(order, outcome, paid, unpaid, len(summary.get("members") or {}))
+            finished = self._finish_allocated(current, outcome, paid, unpaid, len(summary.get("members") or {}))
             self._drain(limit=max(50, len(summary.get("members") or {})))
             return finished
         if outcome == "succeeded":
             self._sms("payout_sent", order, paid, refs, send=False)
-            order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {order['payout_route']['msisdn']}")
+            order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {order['payout_route']['msisdn']}", current=current)
         elif paid.minor:
             self._sms("payout_failed", order, paid, unpaid=unpaid, text_event="payout_partial", send=False)
-            order = self.mark(order_id, S.PAYOUT_FAILED,
+            order = self.mark(order_id, S.PAYOUT_FAILED, current=current,
                               detail=f"{paid} paid to the wallet; {unpaid} failed and is in the seller's balance")
         else:
             self._sms("payout_failed", order, send=False)
-            order = self.mark(order_id, S.PAYOUT_FAILED, detail="the wallet payout failed; the money is in the seller's balance")
+            order = self.mark(order_id, S.PAYOUT_FAILED, current=current,
+                              detail="the wallet payout failed; the money is in the seller's balance")
         self._drain()
         return public_order(order)
 
-    def _finish_allocated(self, order: dict, outcome: str, paid: Money, unpaid: Money, members: int) -> dict:
+    def _finish_allocated(self, current: Versioned, outcome: str, paid: Money, unpaid: Money, members: int) -> dict:
         """An allocated order ends settled when every member payout was paid; else ``payout_failed``,
         with what failed back in those members' balances (each can withdraw it)."""
-        order_id = order["order_id"]
+        order_id = current.doc["order_id"]
         if outcome == "succeeded":
-            order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {members} members' wallets")
+            order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {members} members' wallets", current=current)
         else:
-            order = self.mark(order_id, S.PAYOUT_FAILED,
+            order = self.mark(order_id, S.PAYOUT_FAILED, current=current,
                               detail=f"{paid} paid to members' wallets; {unpaid} failed and is in those members' balances")
         return public_order(order)
 
@@ -690,10 +761,11 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         except Exception as error:  # noqa: BLE001 - an SMS must never fail the step that moved the money
             log.warning("SMS not sent now (the sweeper retries): %s", type(error).__name__)
 
-    def mark(self, order_id: str, to: OrderStatus, detail: str | None = None, fields: dict | None = None) -> dict:
-        """Idempotent status step for the workflow: already there is fine."""
-        order = self.order(order_id)
-        if order["status"] == to.value:
-            return order
-        return self._transition(order_id, to, detail=detail, fields=fields)
+    def mark(self, order_id: str, to: OrderStatus, detail: str | None = None, fields: dict | None = None,
+             current: Versioned | None = None) -> dict:
+        """Idempotent status step for the workflow: already there is fine (``current``: as just read)."""
+        current = current or self._read(order_id)
+        if current.doc["status"] == to.value:
+            return current.doc
+        return self._transition(order_id, to, detail=detail, fields=fields, current=current)
 

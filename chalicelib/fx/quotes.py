@@ -242,8 +242,14 @@ class QuoteService:
         from_amount: int | None = None,
         to_amount: int | None = None,
         quote_id: str | None = None,
+        consumer_id: str | None = None,
     ) -> Quote:
         """Price and store a quote for exactly one of ``from_amount``/``to_amount`` (minor units).
+
+        ``consumer_id`` (with a ``quote_id``): the quote is born locked for that consumer, in the
+        same single conditional write that stores it (``consume`` in one request instead of three:
+        nothing can take or expire it in between). A repeat finds the stored quote and consumes it
+        as ``consume`` would (``QuoteAlreadyUsed`` for another consumer, ``QuoteExpired``).
 
         ``quote_id`` lets a caller derive a deterministic id (``"q_<order_id>_pay"``): asking
         again with the same id, currencies and amount returns the stored quote unchanged (its
@@ -269,7 +275,9 @@ class QuoteService:
         fixed = "from" if from_amount is not None else "to"
         fixed_amount = _check_amount(from_amount if fixed == "from" else to_amount, f"{fixed}_amount")
 
-        if quote_id is not None:
+        if consumer_id is not None and quote_id is None:
+            raise ValidationError("invalid_quote_id", "a quote born consumed needs its own id", path="quote_id")
+        if quote_id is not None and consumer_id is None:
             existing = self.store.get(quote_id)
             if existing is not None:
                 return self._same_request_or_conflict(existing, (from_currency, to_currency, fixed, fixed_amount))
@@ -278,8 +286,15 @@ class QuoteService:
         quote = self._price(
             quote_id or f"q_{uuid.uuid4().hex}", rates, from_currency, to_currency, fixed, fixed_amount
         )
+        if consumer_id is not None:
+            quote = replace(quote, consumed_by=consumer_id, consumed_at=quote.created_at)
         if self.store.add(quote):
             return quote
+        if consumer_id is not None:  # stored before (a retried checkout): the same request, consumed as consume() does
+            existing = self.store.get(quote.quote_id)
+            if existing is not None:
+                self._same_request_or_conflict(existing, quote.request_identity())
+                return self.consume(quote.quote_id, consumer_id)
         # Lost a race with a concurrent request under the same explicit id: the first write stands.
         existing = self.store.get(quote.quote_id)
         if existing is None:  # pragma: no cover - quotes are never deleted

@@ -17,4 +17,4 @@ from chalicelib.ledger.model import (  # noqa: F401
     TransferKind,
     TransferRecord,
 )
-from chalicelib.ledger.service import Ledger, LedgerRejected  # noqa: F401
+from chalicelib.ledger.service import Ledger, LedgerRejected, WritesNotApplied  # noqa: F401

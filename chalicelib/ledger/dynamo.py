@@ -23,6 +23,7 @@ from chalicelib.ledger.store import (
     Batch,
     BatchContended,
     BatchRejected,
+    ForeignWrite,
     PutEntry,
     PutTransfer,
     ResolvePending,
@@ -55,7 +56,16 @@ class DynamoLedgerStore:
 
     # -- write path --------------------------------------------------------
     def commit(self, batch: Batch) -> None:
-        items = [self._item(op) for op in batch.ops]
+        items, owner = [], []  # owner[i]: the index in batch.ops of TransactItems[i]
+        for index, op in enumerate(batch.ops):
+            if isinstance(op, ForeignWrite):
+                if not op.write.items:
+                    raise TypeError("an in-memory document write cannot ride in a DynamoDB transaction")
+                found = op.write.items  # the app table's items (same account and region): one transaction
+            else:
+                found = [self._item(op)]
+            items.extend(found)
+            owner.extend([index] * len(found))
         try:
             self.client.transact_write_items(TransactItems=items)
         except self.client.exceptions.TransactionCanceledException as error:
@@ -63,7 +73,7 @@ class DynamoLedgerStore:
             codes = [(r or {}).get("Code", "None") for r in reasons]
             if any(c in _CONTENDED for c in codes):
                 raise BatchContended() from error
-            failed = [i for i, c in enumerate(codes) if c == "ConditionalCheckFailed"]
+            failed = sorted({owner[i] for i, c in enumerate(codes) if c == "ConditionalCheckFailed" and i < len(owner)})
             raise BatchRejected(failed or None) from error
         except self.client.exceptions.TransactionInProgressException as error:
             raise BatchContended() from error

@@ -14,7 +14,9 @@ from chalicelib.ledger.hashing import transfer_hash
 from chalicelib.ledger.store import (
     AccountDelta,
     Batch,
+    BatchContended,
     BatchRejected,
+    ForeignWrite,
     PutEntry,
     PutTransfer,
     ResolvePending,
@@ -30,13 +32,54 @@ class MemoryLedgerStore:
         self.commits = 0  # successful batches, for tests that count writes
 
     def commit(self, batch: Batch) -> None:
+        from chalicelib.documents import WriteContended, WriteRefused
+
         with self._lock:
-            failed = [i for i, op in enumerate(batch.ops) if not self._condition_holds(op)]
+            failed = [i for i, op in enumerate(batch.ops) if not isinstance(op, ForeignWrite) and not self._condition_holds(op)]
             if failed:
                 raise BatchRejected(failed)
+            foreign = [(i, op) for i, op in enumerate(batch.ops) if isinstance(op, ForeignWrite)]
+            if len(foreign) > 1:
+                raise ValueError("the in-memory ledger commits at most one foreign write with a batch")
+            saved = self._saved(batch) if foreign else None
             for op in batch.ops:
-                self._apply(op)
+                if not isinstance(op, ForeignWrite):
+                    self._apply(op)
+            for index, op in foreign:
+                # Under the ledger's lock: nobody sees the batch before the document write is decided.
+                try:
+                    op.write.commit()
+                except WriteRefused:
+                    self._restore(saved)
+                    raise BatchRejected([index]) from None
+                except WriteContended:
+                    self._restore(saved)
+                    raise BatchContended() from None
+                except BaseException:
+                    self.commits += 1  # a crash after the write landed: the write and the batch stand together
+                    raise
             self.commits += 1
+
+    def _saved(self, batch: Batch):
+        """What the batch's ops will change, to put back if its foreign write is refused."""
+        accounts = {op.account_id: self.accounts.get(op.account_id) for op in batch.ops if isinstance(op, AccountDelta)}
+        ids = [op.record.transfer.transfer_id for op in batch.ops if isinstance(op, PutTransfer)]
+        ids += [op.pending_id for op in batch.ops if isinstance(op, ResolvePending)]
+        transfers = {i: self.transfers.get(i) for i in ids}
+        entries = {op.entry.account_id: len(self.entries.get(op.entry.account_id, []))
+                   for op in batch.ops if isinstance(op, PutEntry)}
+        return accounts, transfers, entries
+
+    def _restore(self, saved) -> None:
+        accounts, transfers, entries = saved
+        for store, before in ((self.accounts, accounts), (self.transfers, transfers)):
+            for key, value in before.items():
+                if value is None:
+                    store.pop(key, None)
+                else:
+                    store[key] = value
+        for account_id, length in entries.items():
+            del self.entries.setdefault(account_id, [])[length:]
 
     def _condition_holds(self, op) -> bool:
         if isinstance(op, PutTransfer):

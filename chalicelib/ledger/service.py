@@ -31,6 +31,7 @@ from chalicelib.ledger.store import (
     Batch,
     BatchContended,
     BatchRejected,
+    ForeignWrite,
     LedgerStore,
     PutEntry,
     PutTransfer,
@@ -56,6 +57,16 @@ class LedgerRejected(BusinessRuleViolation):
         super().__init__(result.value, message or f"{result.value.replace('_', ' ')} ({transfer_id})", transfer_id=transfer_id)
         self.result = result
         self.transfer_id = transfer_id
+
+
+class WritesNotApplied(Exception):
+    """``transfer(..., writes=...)`` committed nothing: a write's condition failed (its document changed
+    since it was read: read it again and decide again), or ``replayed``: the chain had been committed
+    before, by an earlier call (its writes then, or none), so nothing of this one is written."""
+
+    def __init__(self, replayed: bool):
+        super().__init__("the chain was committed before" if replayed else "a write's document changed")
+        self.replayed = replayed
 
 
 @dataclass(frozen=True)
@@ -132,13 +143,19 @@ class Ledger:
         return self.store.get_accounts(self.shards.physical_ids(account_id))
 
     # -- transfers -------------------------------------------------------
-    def transfer(self, *chain: Transfer, at_ns: int | None = None) -> list[TransferRecord]:
+    def transfer(self, *chain: Transfer, at_ns: int | None = None, writes: Iterable = ()) -> list[TransferRecord]:
         """Commit ``chain`` as linked transfers: all or nothing, in one atomic store write.
 
         Repeating a committed chain (same ids, same fields) returns the first result;
         the same ids with other fields raise ``exists_with_different_fields``.
         ``at_ns`` fixes the commit time (the expiry sweeper's "now"); default: the clock.
+
+        ``writes``: prepared document writes (``documents.DocWrite``: an order's status, a payout's
+        state) committed in the same atomic write as the chain, so the money and the state that
+        records it never part. If a write's condition fails, or the chain was committed before (a
+        replay), nothing is written and ``WritesNotApplied`` says which: the caller reads again.
         """
+        writes = list(writes)
         if not chain:
             raise ValidationError("validation_error", "a chain needs at least one transfer")
         for t in chain:
@@ -151,13 +168,15 @@ class Ledger:
         spreads: dict[tuple[str, str], dict[int, int]] = {}  # (transfer id, side) -> amount per shard
         for attempt in range(self.max_attempts):
             now_ns = at_ns if at_ns is not None else self.clock_ns()
-            records, batch = self._plan(chain, pendings, now_ns, spreads)
+            records, batch = self._plan(chain, pendings, now_ns, spreads, writes)
             try:
                 self.store.commit(batch)
                 return records
             except BatchContended:
                 pass
             except BatchRejected as rejected:
+                if writes:
+                    self._writes_refused(chain, batch, rejected, len(writes))
                 try:
                     replayed = self._diagnose(chain, batch, rejected, now_ns)
                 except _Respread as respread:
@@ -169,15 +188,17 @@ class Ledger:
             time.sleep(min(0.2, 0.005 * 2**attempt) * random.random())
         raise BatchContendedError(chain[0].transfer_id)
 
-    def post(self, transfer_id: str, pending_id: str, amount: int | None = None, code: str = "", reference: str = "") -> TransferRecord:
+    def post(self, transfer_id: str, pending_id: str, amount: int | None = None, code: str = "", reference: str = "",
+             writes: Iterable = ()) -> TransferRecord:
         """Post a pending transfer, in full (``amount=None``) or in part; the rest is released."""
         t = Transfer(transfer_id, "", "", amount or 0, "", TransferKind.POST_PENDING, pending_id, code=code, reference=reference)
-        return self.transfer(t)[0]
+        return self.transfer(t, writes=writes)[0]
 
-    def void(self, transfer_id: str, pending_id: str, code: str = "", reference: str = "") -> TransferRecord:
+    def void(self, transfer_id: str, pending_id: str, code: str = "", reference: str = "",
+             writes: Iterable = ()) -> TransferRecord:
         """Void a pending transfer: the reservation is released, nothing moves."""
         t = Transfer(transfer_id, "", "", 0, "", TransferKind.VOID_PENDING, pending_id, code=code, reference=reference)
-        return self.transfer(t)[0]
+        return self.transfer(t, writes=writes)[0]
 
     def expire_pending(self, now_s: int | None = None, limit: int = 100) -> list[str]:
         """Void every pending transfer whose timeout has passed (the scheduled sweeper)."""
@@ -239,8 +260,21 @@ class Ledger:
                 raise LedgerRejected(Result.PENDING_TRANSFER_NOT_PENDING, t.transfer_id)
         return found
 
+    def _writes_refused(self, chain: tuple[Transfer, ...], batch: Batch, rejected: BatchRejected, n_writes: int) -> None:
+        """Raise ``WritesNotApplied`` if a refused batch with writes was refused for them or as a replay;
+        return if a rule of the ledger refused it (``_diagnose`` says which)."""
+        first_write = len(batch.ops) - n_writes
+        failed = rejected.failed
+        if failed is None or any(i < first_write for i in failed):
+            stored = self.store.get_transfers([t.transfer_id for t in chain])
+            if len(stored) == len(chain) and all(stored[t.transfer_id].transfer.identity() == t.identity() for t in chain):
+                raise WritesNotApplied(replayed=True)
+        if failed is None or any(i >= first_write for i in failed):
+            raise WritesNotApplied(replayed=False)
+
     def _plan(self, chain: tuple[Transfer, ...], pendings: dict[str, TransferRecord], now_ns: int,
-              spreads: dict[tuple[str, str], dict[int, int]] | None = None) -> tuple[list[TransferRecord], Batch]:
+              spreads: dict[tuple[str, str], dict[int, int]] | None = None,
+              writes: list = ()) -> tuple[list[TransferRecord], Batch]:
         now_s = now_ns // 1_000_000_000
         batch = Batch()
         deltas: dict[str, AccountDelta] = {}
@@ -305,6 +339,7 @@ class Ledger:
                 )
         batch.ops.extend(deltas.values())
         batch.ops.extend(entries)
+        batch.ops.extend(ForeignWrite(w) for w in writes)  # last: their indexes follow the ledger's
         if len(batch) > MAX_BATCH_OPS:
             raise LedgerRejected(
                 Result.CHAIN_TOO_LONG,

@@ -88,7 +88,22 @@ class PutEntry:
     entry: Entry
 
 
-Op = PutTransfer | ResolvePending | AccountDelta | PutEntry
+@dataclass(frozen=True)
+class ForeignWrite:
+    """A write to another table that commits with the batch or not at all: an order's status with the
+    money it moves, a payout's state with its reservation. ``write`` is a ``documents.DocWrite``:
+    DynamoDB carries its ``items`` in the same ``TransactWriteItems`` (its condition, the document's
+    version, is checked with the ledger's); the in-memory store commits it under its own lock, undoing
+    the batch if it is refused. Its index in the batch is the one ``BatchRejected.failed`` names."""
+
+    write: object
+
+    @property
+    def size(self) -> int:
+        return len(self.write.items) if getattr(self.write, "items", None) else 1
+
+
+Op = PutTransfer | ResolvePending | AccountDelta | PutEntry | ForeignWrite
 
 
 @dataclass
@@ -96,7 +111,8 @@ class Batch:
     ops: list[Op] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.ops)
+        """The items of the one atomic write (a foreign write may be several: an order and its projections)."""
+        return sum(op.size if isinstance(op, ForeignWrite) else 1 for op in self.ops)
 
 
 class BatchRejected(Exception):

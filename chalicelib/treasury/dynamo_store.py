@@ -83,12 +83,13 @@ class DynamoPositionStore:
             {"Update": counter},
         ])
         if codes is None:
-            return True
-        return codes[0] == "ConditionalCheckFailed"  # already open (or closed): counted once, earlier
+            return "opened"  # truthy, as "exists" is: counted (now)
+        return "exists" if codes[0] == "ConditionalCheckFailed" else False  # already open (or closed): counted once, earlier
 
-    def close(self, order_id, state, closed_at, release_mid, realized_pnl_minor):
+    def close(self, order_id, state, closed_at, release_mid, realized_pnl_minor, found=None):
+        given = found  # the caller's own read, just now: spared once (the state condition decides a race)
         for _ in range(_ATTEMPTS):
-            found = self.get(order_id)
+            found, given = (given if given is not None else self.get(order_id)), None
             if found is None or found.state != OPEN:
                 return found
             closed = Position.from_dict({**found.to_dict(), "state": state, "closed_at": closed_at,

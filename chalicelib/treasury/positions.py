@@ -106,15 +106,17 @@ def pnl_usd(position: Position, mids: dict[str, Decimal]) -> Money:
 class PositionStore(Protocol):
     """Where positions and the capacity counters live (``MemoryPositionStore``, ``DynamoPositionStore``)."""
 
-    def open(self, position: Position, limit_minor: int | None) -> bool:
+    def open(self, position: Position, limit_minor: int | None) -> str | bool:
         """Store ``position`` and add its payout to its currency's counter, atomically, only while the
-        counter stays within ``limit_minor`` (``None``: no limit). True if it is (now or already) open
-        or closed; False if it would cross the limit (nothing written)."""
+        counter stays within ``limit_minor`` (``None``: no limit). ``"opened"`` if this call opened it,
+        ``"exists"`` if it was already open or closed (both true); False if it would cross the limit
+        (nothing written)."""
 
     def close(self, order_id: str, state: str, closed_at: str, release_mid: dict | None,
-              realized_pnl_minor: int | None) -> Position | None:
+              realized_pnl_minor: int | None, found: Position | None = None) -> Position | None:
         """Move an open position to ``state`` and take its payout off the counter, atomically (the
-        realized P&L added to the running total); an already closed one is returned unchanged."""
+        realized P&L added to the running total); an already closed one is returned unchanged.
+        ``found``: the position as the caller just read it (spares a read; the state condition decides)."""
 
     def get(self, order_id: str) -> Position | None: ...
 
@@ -143,15 +145,15 @@ class MemoryPositionStore:
     def open(self, position, limit_minor):
         with self._lock:
             if position.order_id in self.positions:
-                return True
+                return "exists"
             used = self.used.get(position.payout_currency, 0)
             if limit_minor is not None and used + position.payout_minor > limit_minor:
                 return False
             self.positions[position.order_id] = position
             self.used[position.payout_currency] = used + position.payout_minor
-            return True
+            return "opened"
 
-    def close(self, order_id, state, closed_at, release_mid, realized_pnl_minor):
+    def close(self, order_id, state, closed_at, release_mid, realized_pnl_minor, found=None):
         with self._lock:
             found = self.positions.get(order_id)
             if found is None or found.state != OPEN:

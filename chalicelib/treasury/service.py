@@ -56,9 +56,11 @@ class Treasury:
             if self.store.get(order_id) is None:
                 raise self._exceeded(payout, limit)
             return self.store.get(order_id)
-        if not self.store.open(position, limit):
+        opened = self.store.open(position, limit)
+        if not opened:
             raise self._exceeded(payout, limit)
-        return self.store.get(order_id)
+        # Opened now: it is the one just written (no read); opened before (a retried checkout): the stored one.
+        return position if opened == "opened" else self.store.get(order_id)
 
     @staticmethod
     def _exceeded(payout: Money, limit: int) -> FxCapacityExceeded:
@@ -77,14 +79,14 @@ class Treasury:
         mids = mids_to_usd(self.rate_source.latest(), {position.pay_currency, position.payout_currency})
         pnl = pnl_usd(position, mids)
         return self.store.close(order_id, RELEASED, _iso(self.clock()),
-                                {c: format(m, "f")[:24] for c, m in sorted(mids.items())}, pnl.minor)
+                                {c: format(m, "f")[:24] for c, m in sorted(mids.items())}, pnl.minor, found=position)
 
     def cancel(self, order_id: str) -> Position | None:
         """Close the position of a refunded order: nothing was converted, no P&L."""
         position = self.store.get(order_id)
         if position is None or position.state != "open":
             return position
-        return self.store.close(order_id, CANCELLED, _iso(self.clock()), None, None)
+        return self.store.close(order_id, CANCELLED, _iso(self.clock()), None, None, found=position)
 
     # -- finance reads -------------------------------------------------------------------------
     def position(self, order_id: str) -> Position | None:

@@ -398,3 +398,21 @@ def test_an_id_that_could_never_be_issued_is_simply_not_found(service, bad_id):
         service.get(bad_id)
     with pytest.raises(QuoteNotFound):
         service.consume(bad_id, "order:o1")
+
+
+# -- a quote born consumed (an order's checkout: one write instead of get + put + consume) ------------------
+def test_a_quote_born_consumed_is_locked_for_its_consumer_in_the_same_write(service, clock):
+    store = service.store
+    writes = []
+    original = store.add
+    store.add = lambda quote: writes.append(quote) or original(quote)
+    quote = service.quote("USD", "RWF", from_amount=10_000, quote_id="q_o1_payout", consumer_id="o1")
+    assert quote.consumed_by == "o1" and len(writes) == 1
+    assert store.get("q_o1_payout").consumed_by == "o1"
+    clock.advance(hours=2)  # a retried checkout, long after expiry: the lock was taken in time
+    again = service.quote("USD", "RWF", from_amount=10_000, quote_id="q_o1_payout", consumer_id="o1")
+    assert (again.rate, again.to_money) == (quote.rate, quote.to_money)
+    with pytest.raises(QuoteAlreadyUsed):
+        service.quote("USD", "RWF", from_amount=10_000, quote_id="q_o1_payout", consumer_id="o2")
+    with pytest.raises(QuoteIdConflict):
+        service.quote("USD", "RWF", from_amount=20_000, quote_id="q_o1_payout", consumer_id="o1")
