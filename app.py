@@ -49,6 +49,7 @@ from chalicelib.api.trade_schemas import (
     ShipmentRequest,
     WithdrawalRequest,
 )
+from chalicelib.api.member_schemas import MembersBatchRequest, MembersBatchResponse
 from chalicelib.api.treasury_schemas import ExposureResponse, PositionsResponse
 from chalicelib.api.treasury_schemas import OrderStoryResponse, ReconciliationRunsResponse
 from chalicelib.api.trust_schemas import (
@@ -192,6 +193,14 @@ def withdraw(call: Call, seller_id: str) -> dict:
 def register_member(call: Call, seller_id: str) -> dict:
     req: MemberRequest = call.body
     return bootstrap.cooperatives().register_member(call.principal, seller_id, req.name, req.payout.model_dump())
+
+
+@api.post("/v1/sellers/{seller_id}/members/batch", roles=SELLER_OR_ADMIN, body=MembersBatchRequest,
+          response=MembersBatchResponse, status=201,
+          summary="Register up to 100 members at once (each as POST .../members; all or none are refused)")
+def register_members(call: Call, seller_id: str) -> dict:
+    entries = [(m.name, m.payout.model_dump()) for m in call.body.members]
+    return {"members": bootstrap.cooperatives().register_members(call.principal, seller_id, entries)}
 
 
 @api.get("/v1/sellers/{seller_id}/members", roles=SELLER_OR_STAFF, query=PageQuery, response=MembersResponse,

@@ -19,6 +19,11 @@ class Cooperatives:
         seller = self.escrow.get_seller(principal, seller_id)  # ownership: 404 if not theirs
         return public_member(self.members.register(seller, name, payout))
 
+    def register_members(self, principal, seller_id: str, entries: list[tuple[str, dict]]) -> list[dict]:
+        """Several members at once (the bulk form): the seller's ownership checked once for all."""
+        seller = self.escrow.get_seller(principal, seller_id)  # ownership: 404 if not theirs
+        return [public_member(m) for m in self.members.register_many(seller, entries)]
+
     def list_members(self, principal, seller_id: str, limit: int, cursor: str | None) -> dict:
         self.escrow.get_seller(principal, seller_id)
         found, following = self.members.page(seller_id, limit, cursor)

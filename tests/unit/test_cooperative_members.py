@@ -56,6 +56,13 @@ class CoopWorld(World):
         self.members = MemberService(self.docs, self.ledger, Settings(), payee_rails=lambda name: self.rail)
         self.coops = Cooperatives(self.escrow, self.members)
 
+    @staticmethod
+    def entry(i: int, name: str | None = None) -> tuple[str, dict]:
+        return name or f"Farmer {i}", {"rail": "mtn_momo", "msisdn": f"2507881{i:05d}", "currency": "RWF"}
+
+    def members_in_bulk(self, indices, seller: Principal = SELLER, seller_id: str = "coop-1") -> list[dict]:
+        return self.coops.register_members(seller, seller_id, [self.entry(i) for i in indices])
+
     def member(self, i: int, name: str | None = None) -> dict:
         return self.coops.register_member(SELLER, "coop-1", name or f"Farmer {i}",
                                           {"rail": "mtn_momo", "msisdn": f"2507881{i:05d}", "currency": "RWF"})
@@ -216,3 +223,70 @@ def test_a_share_below_the_wallets_smallest_payout_stays_in_the_members_balance(
     member = world.members.get("coop-1", farmers[1]["member_id"])
     assert world.members.with_balance(member)["balance"]["available"]["amount"] == tiny
     assert world.received(farmers[0]["payout"]["msisdn"]) == allocation["shares"][0]["amount"]["amount"]
+
+
+# -- registering members in bulk ---------------------------------------------------------------
+
+
+def test_members_registered_in_bulk_are_the_members_registered_one_by_one(world):
+    alone = CoopWorld()
+    singly = [alone.member(i) for i in range(5)]
+    bulk = world.members_in_bulk(range(5))
+    same = ("member_id", "seller_id", "name", "payout", "status", "kyc_tier")
+    assert [{k: m[k] for k in same} for m in bulk] == [{k: m[k] for k in same} for m in singly]
+    for member in bulk:  # each with its ledger account and its wallet number, as one registered alone
+        assert world.ledger.get_account(f"member:{member['member_id']}").currency == "RWF"
+        assert world.members.wallets.owner(member["payout"]["msisdn"]).member_id == member["member_id"]
+    listed, _ = world.members.page("coop-1", 10)
+    assert [m["member_id"] for m in listed] == [m["member_id"] for m in bulk]  # in the order sent
+    assert world.members_in_bulk(range(5)) == bulk  # the same batch again: the same members, nothing new
+    oid, allocation = world.allocated_order(bulk)
+    assert world.settle(oid)["status"] == "settled"
+    assert all(world.received(m["payout"]["msisdn"]) == s["amount"]["amount"] for m, s in zip(bulk, allocation["shares"]))
+
+
+def test_a_bulk_registration_with_one_bad_entry_registers_none_and_names_the_entry(world):
+    taken = world.member(3)  # registered before, by the co-operative, as Farmer 3
+    world.rail.holders["250788100007"] = None  # the rail says this wallet is inactive
+    cases = [
+        ([world.entry(0), world.entry(3, "Someone else")], Conflict, "msisdn_taken", "members.1.payout.msisdn"),
+        ([world.entry(0), world.entry(1), world.entry(0, "Twin")], ValidationError, "validation_error", "members.2.payout.msisdn"),
+        ([world.entry(0), ("Farmer", {"rail": "mtn_momo", "msisdn": "254712345678", "currency": "RWF"})],
+         ValidationError, "validation_error", "members.1.payout.msisdn"),
+        ([world.entry(0), ("Farmer", {"rail": "mtn_momo", "msisdn": "250788100009", "currency": "KES"})],
+         ValidationError, "validation_error", "members.1.payout.currency"),
+        ([world.entry(0), world.entry(7)], BusinessRuleViolation, "payee_invalid", "members.1.payout.msisdn"),
+        ([world.entry(0), ("Chair", {"rail": "mtn_momo", "msisdn": "250788123456", "currency": "RWF"})],
+         Conflict, "msisdn_taken", "members.1.payout.msisdn"),
+    ]
+    before = dict(world.docs.items)
+    accounts = set(world.ledger.store.accounts)
+    for entries, kind, code, path in cases:
+        with pytest.raises(kind) as refused:
+            world.coops.register_members(SELLER, "coop-1", entries)
+        assert refused.value.code == code, entries
+        where = getattr(refused.value, "path", None) or refused.value.detail["fields"][0]["path"]
+        assert where == path, (entries, where)
+    assert world.docs.items == before  # nothing written: no member, no wallet claim, no screening record
+    assert set(world.ledger.store.accounts) == accounts
+    assert [m["member_id"] for m in world.members.page("coop-1", 10)[0]] == [taken["member_id"]]
+
+
+def test_a_bulk_registration_is_only_for_the_co_operative_itself(world):
+    from chalicelib.errors import NotFound
+
+    with pytest.raises(NotFound):
+        world.members_in_bulk(range(2), seller=Principal("coop-2", "seller"))
+    assert world.members.page("coop-1", 10)[0] == []
+
+
+def test_a_co_operative_of_1000_members_registered_in_bulk_is_paid_in_full(world):
+    farmers = [m for start in range(0, 1000, 100) for m in world.members_in_bulk(range(start, start + 100))]
+    assert len({f["member_id"] for f in farmers}) == 1000
+    oid, allocation = world.allocated_order(farmers, kg=lambda i: 1 + i % 7)
+    assert world.settle(oid)["status"] == "settled"
+    paid = {f["payout"]["msisdn"]: world.received(f["payout"]["msisdn"]) for f in farmers}
+    assert paid == {f["payout"]["msisdn"]: s["amount"]["amount"] for f, s in zip(farmers, allocation["shares"])}
+    texted = {to for to, _ in world.phone.messages}
+    assert all("+" + f["payout"]["msisdn"] in texted for f, s in zip(farmers, allocation["shares"]) if s["amount"]["amount"])
+    assert world.ledger.trial_balance().balanced
