@@ -350,35 +350,14 @@ def add_wallet_routes(bp: Blueprint, rail: str, simulator, bad_request) -> None:
 BASIC_USER_INFO = {"birthdate": "1976-08-13", "locale": "sv_SE", "gender": "MALE"}
 
 
-class MomoSimulator:
-    """State and routes of the MTN MoMo Disbursement simulator (see module doc)."""
+class MtnProductAuth:
+    """What every MTN MoMo product (Disbursement, Collection) does the same way: the
+    ``Ocp-Apim-Subscription-Key``, the ``/token/`` grant on Basic ``apiUser:apiKey``, the bearer
+    token and ``X-Target-Environment``, and the status read of a request by its reference id. A product sets ``api_user``, ``api_key``,
+    ``subscription_key``, ``target_environment``, ``faults``, ``tokens`` and ``_lock``."""
 
-    def __init__(self, ctx):
-        self.ctx = ctx
-        self.api_user = env_or_local(ctx, "MIZANI_MOMO_API_USER", rail_config.LOCAL_MOMO_API_USER)
-        self.api_key = env_or_local(ctx, "MIZANI_MOMO_API_KEY", rail_config.LOCAL_MOMO_API_KEY)
-        self.subscription_key = env_or_local(ctx, "MIZANI_MOMO_SUBSCRIPTION_KEY", rail_config.LOCAL_MOMO_SUBSCRIPTION_KEY)
-        self.target_environment = env_or_local(
-            ctx, "MIZANI_MOMO_TARGET_ENVIRONMENT", rail_config.LOCAL_MOMO_TARGET_ENVIRONMENT
-        )
-        self.faults = Faults({"timeout_delay_ms": DEFAULT_TIMEOUT_DELAY_MS})
-        self.callbacks = CallbackSender(self.faults, method="PUT")
-        self._lock = threading.RLock()
-        self.blueprint = self._build_blueprint()
-        self.reset()
+    tokens_issued = 0
 
-    def reset(self) -> None:
-        self.callbacks.reset()
-        with self._lock:
-            self.transfers: dict[str, MomoTransfer] = {}
-            self.names: dict[str, str] = {}
-            self.refusals: dict[str, int] = {}  # msisdn -> transfers still to refuse
-            self.tokens: dict[str, float] = {}
-            self.tokens_issued = 0
-            self._ftids = itertools.count(1)
-        self.faults.reset()
-
-    # -- auth -----------------------------------------------------------------------
     def _check_subscription(self):
         key = request.headers.get("Ocp-Apim-Subscription-Key")
         if not key:
@@ -407,6 +386,75 @@ class MomoSimulator:
         if request.headers.get("X-Target-Environment") != self.target_environment:
             return _error(400, "INVALID_TARGET_ENVIRONMENT", "X-Target-Environment is missing or not served here")
         return None
+
+    def _status_reply(self, records: dict, reference_id: str):
+        """``GET /<product>/v1_0/<resource>/{referenceId}``: the record as MTN shows it, or its 404."""
+        try:
+            denied = self._check_bearer()
+            if denied:
+                return denied
+            if self.faults.take("status_error"):
+                return _error(500, "INTERNAL_PROCESSING_ERROR", "simulated status failure")
+            with self._lock:
+                found = records.get(reference_id)
+                body = found.to_wire() if found else None
+            if body is None:
+                return _error(404, "RESOURCE_NOT_FOUND", "Requested resource was not found.")
+            return jsonify(body)
+        finally:
+            self.faults.delay()
+
+    def _grant_token(self):
+        """``POST /<product>/token/``: a bearer token for Basic ``apiUser:apiKey``."""
+        try:
+            denied = self._check_subscription()
+            if denied:
+                return denied
+            if self.faults.take("token_error"):
+                return _error(500, "INTERNAL_PROCESSING_ERROR", "simulated token failure")
+            auth = request.headers.get("Authorization", "")
+            try:
+                user, _, key = base64.b64decode(auth[6:]).decode().partition(":") if auth.startswith("Basic ") else ("", "", "")
+            except ValueError:
+                user, key = "", ""
+            if (user, key) != (self.api_user, self.api_key):
+                return jsonify({"error": "login_failed"}), 401
+            access_token = uuid.uuid4().hex + uuid.uuid4().hex
+            with self._lock:
+                self.tokens[access_token] = time.monotonic() + TOKEN_TTL_SECONDS
+                self.tokens_issued += 1
+            return jsonify({"access_token": access_token, "token_type": "access_token", "expires_in": TOKEN_TTL_SECONDS})
+        finally:
+            self.faults.delay()
+
+
+class MomoSimulator(MtnProductAuth):
+    """State and routes of the MTN MoMo Disbursement simulator (see module doc)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.api_user = env_or_local(ctx, "MIZANI_MOMO_API_USER", rail_config.LOCAL_MOMO_API_USER)
+        self.api_key = env_or_local(ctx, "MIZANI_MOMO_API_KEY", rail_config.LOCAL_MOMO_API_KEY)
+        self.subscription_key = env_or_local(ctx, "MIZANI_MOMO_SUBSCRIPTION_KEY", rail_config.LOCAL_MOMO_SUBSCRIPTION_KEY)
+        self.target_environment = env_or_local(
+            ctx, "MIZANI_MOMO_TARGET_ENVIRONMENT", rail_config.LOCAL_MOMO_TARGET_ENVIRONMENT
+        )
+        self.faults = Faults({"timeout_delay_ms": DEFAULT_TIMEOUT_DELAY_MS})
+        self.callbacks = CallbackSender(self.faults, method="PUT")
+        self._lock = threading.RLock()
+        self.blueprint = self._build_blueprint()
+        self.reset()
+
+    def reset(self) -> None:
+        self.callbacks.reset()
+        with self._lock:
+            self.transfers: dict[str, MomoTransfer] = {}
+            self.names: dict[str, str] = {}
+            self.refusals: dict[str, int] = {}  # msisdn -> transfers still to refuse
+            self.tokens: dict[str, float] = {}
+            self.tokens_issued = 0
+            self._ftids = itertools.count(1)
+        self.faults.reset()
 
     # -- helpers ------------------------------------------------------------------------
     def _finish(self, transfer: MomoTransfer, status: str, reason: str | None = None) -> None:
@@ -455,26 +503,7 @@ class MomoSimulator:
 
         @bp.post("/disbursement/token/")
         def token():
-            try:
-                denied = self._check_subscription()
-                if denied:
-                    return denied
-                if self.faults.take("token_error"):
-                    return _error(500, "INTERNAL_PROCESSING_ERROR", "simulated token failure")
-                auth = request.headers.get("Authorization", "")
-                try:
-                    user, _, key = base64.b64decode(auth[6:]).decode().partition(":") if auth.startswith("Basic ") else ("", "", "")
-                except ValueError:
-                    user, key = "", ""
-                if user != self.api_user or key != self.api_key:
-                    return jsonify({"error": "login_failed"}), 401
-                access_token = uuid.uuid4().hex + uuid.uuid4().hex
-                with self._lock:
-                    self.tokens[access_token] = time.monotonic() + TOKEN_TTL_SECONDS
-                    self.tokens_issued += 1
-                return jsonify({"access_token": access_token, "token_type": "access_token", "expires_in": TOKEN_TTL_SECONDS})
-            finally:
-                self.faults.delay()
+            return self._grant_token()
 
         @bp.post("/disbursement/v1_0/transfer")
         def transfer():
@@ -485,20 +514,7 @@ class MomoSimulator:
 
         @bp.get("/disbursement/v1_0/transfer/<reference_id>")
         def transfer_status(reference_id):
-            try:
-                denied = self._check_bearer()
-                if denied:
-                    return denied
-                if self.faults.take("status_error"):
-                    return _error(500, "INTERNAL_PROCESSING_ERROR", "simulated status failure")
-                with self._lock:
-                    found = self.transfers.get(reference_id)
-                    body = found.to_wire() if found else None
-                if body is None:
-                    return _error(404, "RESOURCE_NOT_FOUND", "Requested resource was not found.")
-                return jsonify(body)
-            finally:
-                self.faults.delay()
+            return self._status_reply(self.transfers, reference_id)
 
         @bp.post("/sandbox/momo/transfers/<reference_id>/settle")
         def settle(reference_id):

@@ -39,7 +39,6 @@ Faults (``POST /sandbox/faults/momo_collection``, the MTN simulator's document):
 """
 from __future__ import annotations
 
-import base64
 import itertools
 import threading
 import time
@@ -54,12 +53,11 @@ from chalicelib.money import Money, check_currency
 from chalicelib.payments.collections import momo as adapter
 from chalicelib.payouts.rails import config as rail_config
 from sandbox.simulators.momo import (
-    FAILS, ONGOING, PENDING, REJECTED, TIMES_OUT, CallbackSender, Faults, _error, csv_response, env_or_local, rfc3339,
+    FAILS, ONGOING, PENDING, REJECTED, TIMES_OUT, CallbackSender, Faults, MtnProductAuth, _error, csv_response, env_or_local, rfc3339,
     utc_now,
 )
 
 DEFAULT_TIMEOUT_DELAY_MS = 1000
-TOKEN_TTL_SECONDS = 3600
 NEVER_ANSWERS = frozenset({ONGOING, PENDING})
 
 
@@ -109,7 +107,7 @@ class Refund:
                 "payeeNote": "Mizani refund"}
 
 
-class MomoCollectionSimulator:
+class MomoCollectionSimulator(MtnProductAuth):
     """State and routes of the MTN MoMo Collection simulator (see module doc)."""
 
     def __init__(self, ctx):
@@ -136,21 +134,7 @@ class MomoCollectionSimulator:
             self._ids = itertools.count(1)
         self.faults.reset()
 
-    # -- auth ------------------------------------------------------------------------------------
-    def _check_bearer(self):
-        key = request.headers.get("Ocp-Apim-Subscription-Key")
-        if key != self.subscription_key:
-            return jsonify({"statusCode": 401, "message": "Access denied due to invalid subscription key."}), 401
-        auth = request.headers.get("Authorization", "")
-        token = auth[7:] if auth.startswith("Bearer ") else ""
-        with self._lock:
-            expires = self.tokens.get(token)
-        if not token or expires is None or expires < time.monotonic():
-            return jsonify({"statusCode": 401, "message": "Unauthorized. Access token is missing or invalid."}), 401
-        if request.headers.get("X-Target-Environment") != self.target_environment:
-            return _error(400, "INVALID_TARGET_ENVIRONMENT", "X-Target-Environment is missing or not served here")
-        return None
-
+    # -- auth (MtnProductAuth) -------------------------------------------------------------------
     def _disbursement_bearer(self):
         """Refunds are the Disbursement product's: its simulator's token and key decide."""
         disbursement = self.ctx.simulators.get("sandbox.simulators.momo")
@@ -208,24 +192,7 @@ class MomoCollectionSimulator:
 
         @bp.post("/collection/token/")
         def token():
-            try:
-                if request.headers.get("Ocp-Apim-Subscription-Key") != self.subscription_key:
-                    return jsonify({"statusCode": 401, "message": "Access denied due to invalid subscription key."}), 401
-                if self.faults.take("token_error"):
-                    return _error(500, "INTERNAL_PROCESSING_ERROR", "simulated token failure")
-                auth = request.headers.get("Authorization", "")
-                try:
-                    user, _, key = base64.b64decode(auth[6:]).decode().partition(":") if auth.startswith("Basic ") else ("", "", "")
-                except ValueError:
-                    user, key = "", ""
-                if (user, key) != (self.api_user, self.api_key):
-                    return jsonify({"error": "login_failed"}), 401
-                access_token = uuid.uuid4().hex + uuid.uuid4().hex
-                with self._lock:
-                    self.tokens[access_token] = time.monotonic() + TOKEN_TTL_SECONDS
-                return jsonify({"access_token": access_token, "token_type": "access_token", "expires_in": TOKEN_TTL_SECONDS})
-            finally:
-                self.faults.delay()
+            return self._grant_token()
 
         @bp.post("/collection/v1_0/requesttopay")
         def requesttopay():
@@ -236,20 +203,7 @@ class MomoCollectionSimulator:
 
         @bp.get("/collection/v1_0/requesttopay/<reference_id>")
         def requesttopay_status(reference_id):
-            try:
-                denied = self._check_bearer()
-                if denied:
-                    return denied
-                if self.faults.take("status_error"):
-                    return _error(500, "INTERNAL_PROCESSING_ERROR", "simulated status failure")
-                with self._lock:
-                    found = self.requests.get(reference_id)
-                    body = found.to_wire() if found else None
-                if body is None:
-                    return _error(404, "RESOURCE_NOT_FOUND", "Requested resource was not found.")
-                return jsonify(body)
-            finally:
-                self.faults.delay()
+            return self._status_reply(self.requests, reference_id)
 
         @bp.post("/disbursement/v1_0/refund")
         def refund():
