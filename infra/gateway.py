@@ -95,7 +95,8 @@ def response_template(error: GatewayError) -> str:
     if error.retryable:
         body["retryable"] = True
     text = json.dumps({"error": body})
-    assert "$" not in text and "#" not in text, error
+    if "$" in text or "#" in text:
+        raise ValueError(f"{error.code}: a gateway message may not hold '$' or '#' (VTL would read them)")
     return text.replace("__REQUEST_ID__", REQUEST_ID_VARIABLE)
 
 

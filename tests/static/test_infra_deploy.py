@@ -35,7 +35,6 @@ requirements.txt, ~30-60 s; without the package registry the test skips, like te
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
 import os
 import re
@@ -428,16 +427,16 @@ def test_every_alarm_names_deployed_resources_and_cloudwatch_accepts_it(stack):
         dimensions = list(props.get("Dimensions", []))
         for metric in props.get("Metrics", []):
             dimensions += metric.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
+        checks = {  # each raises (or fails) unless the dimension names a resource moto created
+            "StateMachineArn": lambda v: stack.client("stepfunctions").describe_state_machine(stateMachineArn=v),
+            "FunctionName": lambda v: stack.client("lambda").get_function(FunctionName=v),
+            "QueueName": lambda v: stack.client("sqs").get_queue_url(QueueName=v),
+            "ApiName": lambda v: v in apis or pytest.fail(f"{logical_id}: no API named {v}"),
+            "Stage": lambda v: v == CONFIG["stages"][STAGE]["api_gateway_stage"] or pytest.fail(f"{logical_id}: {v}"),
+        }
         for dim in dimensions:
-            with contextlib.suppress(KeyError):
-                check = {
-                    "StateMachineArn": lambda v: stack.client("stepfunctions").describe_state_machine(stateMachineArn=v),
-                    "FunctionName": lambda v: stack.client("lambda").get_function(FunctionName=v),
-                    "QueueName": lambda v: stack.client("sqs").get_queue_url(QueueName=v),
-                    "ApiName": lambda v: v in apis or pytest.fail(f"{logical_id}: no API named {v}"),
-                    "Stage": lambda v: v == CONFIG["stages"][STAGE]["api_gateway_stage"] or pytest.fail(v),
-                }[dim["Name"]]
-                check(dim["Value"])
+            assert dim["Name"] in checks, f"{logical_id}: no check for dimension {dim['Name']}"
+            checks[dim["Name"]](dim["Value"])
         assert all(isinstance(d["Value"], str) for d in dimensions), logical_id
         cloudwatch.put_metric_alarm(**props)
         created.add(props["AlarmName"])
