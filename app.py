@@ -484,7 +484,8 @@ def mpesa_timeout_for_payout(call: Call, payout_id: str, token: str) -> dict:
           summary="Reconcile a provider statement (inline or an S3 key) against the ledger")
 def create_reconciliation(call: Call) -> dict:
     req: ReconciliationRequest = call.body
-    return bootstrap.reconciliations().submit(req.source, content=req.content, s3_key=req.s3_key)
+    return bootstrap.reconciliations().submit(req.source, content=req.content, s3_key=req.s3_key,
+                                              period=req.period.days() if req.period else None)
 
 
 @api.get("/v1/reconciliations/{reconciliation_id}", roles=STAFF, query=ReconciliationQuery, response=ReconciliationResponse,

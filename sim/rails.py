@@ -126,8 +126,15 @@ class SimRail(FakeRail):
         return [p.amount for p in self.by_wallet.get(wallet, ()) if p.current().state == "succeeded"]
 
     def wallet_total(self, wallet: str) -> int:
-        """Minor units the wallet has received, forgotten payments included."""
-        return self.archived.get(wallet, 0) + sum(m.minor for m in self.credited(wallet))
+        """Minor units the wallet has received, forgotten payments included (``credited``, summed:
+        a payment counts once it has settled as succeeded, as ``SimPayment.current`` says)."""
+        wallet = normalize_msisdn(wallet)
+        total = self.archived.get(wallet, 0)
+        held = self.by_wallet.get(wallet)
+        if held:
+            now_ns = self.clock.now_ns
+            total += sum(p.amount.minor for p in held if p.outcome == "succeeded" and now_ns >= p.settles_at_ns)
+        return total
 
     def payments_for(self, reference: str) -> list[SimPayment]:
         found = [self.payments[reference]] if reference in self.payments else []

@@ -15,6 +15,7 @@ never retry it; the sweeper runs every minute.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import random
 import re
@@ -106,6 +107,7 @@ class Simulation:
         self._queue: list = []
         self._seq = 0
         self._digest = hashlib.sha256()
+        self._lines: list[str] = []  # trace lines not yet hashed (and written): hashed in chunks, same digest
         self.steps = 0
         self.plan = FaultPlan(self.rngs["faults"], PROFILES[faults], trace=self.trace, excluded=excluded_faults)
         self.settings = Settings(stage="local", customs_timeout_seconds=CUSTOMS_TIMEOUT_S,
@@ -134,70 +136,93 @@ class Simulation:
         return self.clock.now_ns
 
     def after(self, delay_ns: int, callback, *args) -> None:
-        import heapq
-
         self._seq += 1
-        heapq.heappush(self._queue, (self.clock.now_ns + max(0, int(delay_ns)), self._seq, callback, args))
+        delay_ns = int(delay_ns)
+        heapq.heappush(self._queue, (self.clock.now_ns + (delay_ns if delay_ns > 0 else 0), self._seq, callback, args))
 
     def trace(self, text: str) -> None:
-        line = f"{(self.clock.now_ns - EPOCH_NS) // 1_000_000:>12} {text}\n"
-        self._digest.update(line.encode())
-        if self.trace_file is not None:
-            self.trace_file.write(line)
+        lines = self._lines
+        lines.append(f"{(self.clock.now_ns - EPOCH_NS) // 1_000_000:>12} {text}\n")
+        if len(lines) >= 2048:
+            self._flush_trace()
+
+    def _flush_trace(self) -> None:
+        """Hash (and write) the buffered lines: SHA-256 over their concatenation is the digest of the
+        lines fed one by one, so the fingerprint does not depend on the chunking."""
+        if self._lines:
+            chunk = "".join(self._lines)
+            self._lines.clear()
+            self._digest.update(chunk.encode())
+            if self.trace_file is not None:
+                self.trace_file.write(chunk)
 
     def _on_commit(self, batch) -> None:
         self.checker.on_commit(batch)
 
     # -- the run ---------------------------------------------------------------------------
     def run(self) -> Result:
-        import heapq
-
         started = time.perf_counter()
-        with installed(self.world):
-            self._register_parties()
-            self.after(0, self._arrive, 0)
-            self.after(SWEEP_SECONDS * SECOND, self._sweep)
-            self.after(ADMIN_REVIEW_SECONDS * SECOND, self._admin_review)
-            self.after(86400 * SECOND, self._janitor)
-            report_every = max(1, self.orders // 20)
-            next_report = report_every
-            queue = self._queue
-            checker = self.checker
-            plan = self.plan
-            while queue and not self.stopped:
-                at, _, callback, args = heapq.heappop(queue)
-                self.clock.advance_to(at)
-                self.steps += 1
-                checker.step = self.steps
-                plan.active = True
-                try:
-                    callback(*args)
-                except Exception as error:  # an actor let something through: a bug here or in the code under test
-                    plan.active = False
-                    checker.violate(f"unexpected {type(error).__name__} in {getattr(callback, '__name__', callback)}: "
-                                    f"{error}\n{traceback.format_exc()}")
-                plan.active = False
-                if self.world.callback_queue:
-                    self._schedule_callbacks()
-                self._attribute_keys()
-                checker.after_step()
-                if checker.failed and checker.stop_on_first:
-                    break
-                if self.until_step is not None and self.steps >= self.until_step:
-                    break
-                if self.created >= self.orders and self.open_orders == 0:
-                    break
-                if self.progress is not None and self.created >= next_report:
-                    next_report += report_every
-                    self.progress(f"sim: {self.created}/{self.orders} orders, step {self.steps}, "
-                                  f"virtual {self.clock.seconds() / 86400:.1f} d, faults {plan.total}, "
-                                  f"violations {len(checker.violations)}, {time.perf_counter() - started:.0f} s")
-            if not (checker.failed and checker.stop_on_first) and self.until_step is None:
-                checker.final()
+        try:
+            with installed(self.world):
+                self._loop(started)
+        finally:
+            self._flush_trace()
+        checker, plan = self.checker, self.plan
         return Result(self.seed, self.created, self.steps, plan.total, list(checker.violations),
                       time.perf_counter() - started, self._digest.hexdigest(), dict(sorted(self._status_counts().items())),
                       dict(sorted(plan.counts.items())), len(checker.operator_cases), dict(sorted(checker.known.items())),
                       dict(checker.known_examples))
+
+    def _loop(self, started: float) -> None:
+        self._register_parties()
+        self.after(0, self._arrive, 0)
+        self.after(SWEEP_SECONDS * SECOND, self._sweep)
+        self.after(ADMIN_REVIEW_SECONDS * SECOND, self._admin_review)
+        self.after(86400 * SECOND, self._janitor)
+        report_every = max(1, self.orders // 20)
+        next_report = report_every
+        queue = self._queue
+        checker = self.checker
+        plan = self.plan
+        world = self.world
+        docs = world.docs_memory
+        clock = self.clock
+        heappop = heapq.heappop
+        until_step = self.until_step
+        progress = self.progress
+        while queue and not self.stopped:
+            at, _, callback, args = heappop(queue)
+            if at < clock.now_ns:
+                raise ValueError(f"time runs forward: {at} < {clock.now_ns}")
+            clock.now_ns = at
+            self.steps += 1
+            checker.step = self.steps
+            plan.active = True
+            try:
+                callback(*args)
+            except Exception as error:  # an actor let something through: a bug here or in the code under test
+                plan.active = False
+                checker.violate(f"unexpected {type(error).__name__} in {getattr(callback, '__name__', callback)}: "
+                                f"{error}\n{traceback.format_exc()}")
+            plan.active = False
+            if world.callback_queue:
+                self._schedule_callbacks()
+            if docs.touched:
+                self._attribute_keys()
+            checker.after_step()
+            if checker.violations and checker.stop_on_first:
+                break
+            if until_step is not None and self.steps >= until_step:
+                break
+            if self.open_orders == 0 and self.created >= self.orders:
+                break
+            if progress is not None and self.created >= next_report:
+                next_report += report_every
+                progress(f"sim: {self.created}/{self.orders} orders, step {self.steps}, "
+                         f"virtual {clock.seconds() / 86400:.1f} d, faults {plan.total}, "
+                         f"violations {len(checker.violations)}, {time.perf_counter() - started:.0f} s")
+        if not (checker.failed and checker.stop_on_first) and until_step is None:
+            checker.final()
 
     def _status_counts(self) -> dict:
         counts = dict(self.statuses)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictInt, StrictStr, model_validator
 
 from chalicelib.api.schemas import Currency, Money, MoneyOrZero, RequestModel, ResponseModel
 from chalicelib.payments.methods import METHOD_NAMES
 from chalicelib.rails import RAIL_NAMES
-from chalicelib.recon.model import SOURCES
+from chalicelib.recon.model import SOURCES, declared_period
 
 #: One of the registry's rails (``chalicelib.rails``).
 RailName = Literal[RAIL_NAMES]  # type: ignore[valid-type]
@@ -354,10 +354,31 @@ def _printable_key(key: str) -> str:
     return key
 
 
+IsoDay = Annotated[StrictStr, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["2026-11-27"])]
+
+
+class ReconciliationPeriod(RequestModel):
+    """The days a statement covers, both included (at most 92): an empty statement with a period
+    reconciles against the ledger's movements of those days (each a ``missing_at_provider`` break);
+    every line of a statement with one must be dated within it."""
+
+    from_: IsoDay = Field(alias="from")
+    to: IsoDay
+
+    @model_validator(mode="after")
+    def _a_real_period(self):
+        declared_period(self.from_, self.to)  # ValueError: not a calendar day, backwards, too long
+        return self
+
+    def days(self) -> tuple:
+        return declared_period(self.from_, self.to)
+
+
 class ReconciliationRequest(RequestModel):
     source: Literal[tuple(SOURCES)]  # type: ignore[valid-type]  (the card processor, the bank, each rail)
     content: Annotated[StrictStr, Field(min_length=1, max_length=5_000_000)] | None = None
     s3_key: Annotated[StrictStr, Field(min_length=1, max_length=1024), AfterValidator(_printable_key)] | None = None
+    period: ReconciliationPeriod | None = None
 
 
 class ReconciliationQuery(RequestModel):

@@ -38,7 +38,15 @@ from typing import Callable, Iterable
 
 from chalicelib.errors import InvalidState
 from chalicelib.recon.engine import ChunkResult, Reconciliation, combine, partition, reconcile_chunk
-from chalicelib.recon.inputs import DEFAULT_SLACK_DAYS, read_statement, reconciliation_id, statement_inputs
+from chalicelib.recon.inputs import (
+    DEFAULT_SLACK_DAYS,
+    period_from_json,
+    period_json,
+    read_statement,
+    reconciliation_id,
+    require_within,
+    statement_inputs,
+)
 from chalicelib.recon.ledger_source import LedgerSource
 from chalicelib.recon.model import LedgerBatch, LedgerLine, ProviderBatch
 from chalicelib.recon.stored import save_reconciliation, statement_key
@@ -94,17 +102,20 @@ def chunks_for(lines: int, chunk_lines: int = DEFAULT_CHUNK_LINES) -> int:
 # -- the three steps -----------------------------------------------------------------------------
 
 def plan(archive, source: str, content: str | bytes, ledger_source: LedgerSource, chunks: int, *,
-         statement: ProviderBatch | None = None, slack_days: int = DEFAULT_SLACK_DAYS) -> dict:
+         statement: ProviderBatch | None = None, slack_days: int = DEFAULT_SLACK_DAYS,
+         period: tuple | None = None) -> dict:
     """Write the chunks and the manifest of ``content``; return the state machine's input.
 
     ``statement``: ``content`` already parsed (``inputs.read_statement``), to spare a second parse.
     The ledger lines are those ``reconcile_statement`` would use: the provider's lines of the
-    statement's period widened by ``slack_days`` on both sides.
+    statement's period (``period``, when the caller declared one) widened by ``slack_days`` on both sides.
     """
     if not 1 <= chunks <= MAX_CHUNKS:
         raise ValueError(f"chunks must be in 1..{MAX_CHUNKS}, not {chunks}")
-    batch, ledger, period = statement_inputs(source, content, ledger_source, slack_days, batch=statement)
-    rec_id = reconciliation_id(source, content)
+    declared = period
+    batch, ledger, period = statement_inputs(source, content, ledger_source, slack_days, batch=statement,
+                                             period=declared)
+    rec_id = reconciliation_id(source, content, declared)
     manifest = []
     for n, (p, l) in enumerate(zip(partition(batch, chunks), partition(ledger, chunks))):
         _put_json(archive, chunk_key(rec_id, n), {
@@ -113,7 +124,7 @@ def plan(archive, source: str, content: str | bytes, ledger_source: LedgerSource
             "source": source,
             "chunk": n,
             "chunks": chunks,
-            "period": None if period is None else [period[0].isoformat(), period[1].isoformat()],
+            "period": period_json(period),
             "statement": statement_to_json(p),
             "ledger": ledger_to_json(l),
         })
@@ -133,15 +144,17 @@ def plan(archive, source: str, content: str | bytes, ledger_source: LedgerSource
 def plan_stored(archive, ledger_source: LedgerSource, event: dict) -> dict:
     """The state machine's ``Plan`` step: ``plan`` the statement the API kept in S3.
 
-    ``event``: the execution input ``{reconciliation_id, source, statement_key, chunks}``. The
-    statement must still be the one the id was derived from (the key is its content hash)."""
+    ``event``: the execution input ``{reconciliation_id, source, statement_key, chunks}`` (and
+    ``period``, ``["YYYY-MM-DD", "YYYY-MM-DD"]``, when the caller declared one). The statement
+    must still be the one the id was derived from (the key is its content hash)."""
     data = archive.get(event["statement_key"])
     if data is None:
         raise ChunkMissing(f"no statement at {event['statement_key']}")
     content = data.decode("utf-8")
-    if reconciliation_id(event["source"], content) != event["reconciliation_id"]:
+    period = period_from_json(event.get("period"))
+    if reconciliation_id(event["source"], content, period) != event["reconciliation_id"]:
         raise ValueError(f"{event['statement_key']} is not the statement of {event['reconciliation_id']}")
-    return plan(archive, event["source"], content, ledger_source, int(event["chunks"]))
+    return plan(archive, event["source"], content, ledger_source, int(event["chunks"]), period=period)
 
 
 def run_chunk(archive, item: dict) -> dict:
@@ -177,9 +190,9 @@ def finish(archive, reconciliation_id: str, source: str, result_keys: Iterable[s
 
 
 def run_locally(archive, source: str, content: str | bytes, ledger_source: LedgerSource, chunks: int, *,
-                statement: ProviderBatch | None = None) -> Reconciliation:
+                statement: ProviderBatch | None = None, period: tuple | None = None) -> Reconciliation:
     """``plan``, ``run_chunk`` for every manifest item, ``finish``: the Distributed Map in one process."""
-    execution = plan(archive, source, content, ledger_source, chunks, statement=statement)
+    execution = plan(archive, source, content, ledger_source, chunks, statement=statement, period=period)
     items = _get_json(archive, execution["manifest_key"])
     keys = [run_chunk(archive, item)["result_key"] for item in items]
     return finish(archive, execution["reconciliation_id"], source, keys)
@@ -236,10 +249,12 @@ class LargeStatements:
         self.chunk_lines = chunk_lines
         self.clock = clock
 
-    def submit(self, source: str, content: str, page_size: int = 100, key: str | None = None) -> dict | None:
+    def submit(self, source: str, content: str, page_size: int = 100, key: str | None = None,
+               period: tuple | None = None) -> dict | None:
         """The reply for a large statement; ``None`` when it is small (the caller reconciles it).
 
-        ``key``: where the statement already is in the archive (else it is stored here)."""
+        ``key``: where the statement already is in the archive (else it is stored here);
+        ``period``: the period the caller declared (``inputs.statement_inputs``)."""
         if _fewer_lines_than(content, self.min_lines):
             return None
         statement = read_statement(source, content)
@@ -247,9 +262,12 @@ class LargeStatements:
             return None
         chunks = chunks_for(len(statement), self.chunk_lines)
         if self.workflow is None:
-            rec = run_locally(self.archive, source, content, self.ledger_source, chunks, statement=statement)
+            rec = run_locally(self.archive, source, content, self.ledger_source, chunks, statement=statement,
+                              period=period)
             return rec.to_json(1, page_size)
-        rec_id = reconciliation_id(source, content)
+        if period is not None:
+            require_within(statement, period)  # a synchronous 400, as for a malformed line
+        rec_id = reconciliation_id(source, content, period)
         current = status_of(self.archive, rec_id)
         if current and current["status"] == RUNNING and self.clock() - current.get("started_at", 0) < _STALE_AFTER_SECONDS:
             return status_document(current)
@@ -259,6 +277,8 @@ class LargeStatements:
             self.archive.put(key, content.encode(), "text/plain")
         execution_input = {"reconciliation_id": rec_id, "source": source, "statement_key": key, "chunks": chunks,
                            "lines": len(statement)}
+        if period is not None:
+            execution_input["period"] = period_json(period)
         name = rec_id if attempt == 1 else f"{rec_id}-{attempt}"
         running = mark(self.archive, rec_id, RUNNING, source=source, lines=len(statement), chunks=chunks,
                        attempt=attempt, execution=name, started_at=int(self.clock()))

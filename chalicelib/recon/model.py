@@ -59,6 +59,22 @@ def collection_provider(rail: str) -> str:
     return f"{rail}_collection"
 
 
+#: The longest period a caller may declare for a statement (a quarter): its ledger lines are read in one go.
+MAX_DECLARED_DAYS = 92
+
+
+def declared_period(first: date | str, last: date | str) -> tuple[date, date]:
+    """A caller's period ``first..last`` (inclusive, ISO days), checked: ``ValueError`` when a day is
+    not a calendar day, the period runs backwards or is longer than ``MAX_DECLARED_DAYS``."""
+    first = date.fromisoformat(first) if isinstance(first, str) else first
+    last = date.fromisoformat(last) if isinstance(last, str) else last
+    if last < first:
+        raise ValueError("the period's 'to' is before its 'from'")
+    if (last - first).days + 1 > MAX_DECLARED_DAYS:
+        raise ValueError(f"a period covers at most {MAX_DECLARED_DAYS} days")
+    return first, last
+
+
 SOURCES = {
     "stripe_balance": "stripe",
     "camt053": "bank",

@@ -22,9 +22,13 @@ class Reconciliations:
         self.page_size = page_size
         self.large = large  # distributed.LargeStatements: statements too large for one process
 
-    def submit(self, source: str, content: str | None = None, s3_key: str | None = None) -> dict:
+    def submit(self, source: str, content: str | None = None, s3_key: str | None = None,
+               period: tuple | None = None) -> dict:
         """Reconcile a statement given inline or by S3 key. The same statement again gets the
-        same id and overwrites its earlier result with the current ledger's answer."""
+        same id and overwrites its earlier result with the current ledger's answer.
+
+        ``period``: ``(first, last)`` days the statement covers, when the caller says so (an
+        empty statement then reconciles against the ledger of those days); part of the id."""
         from chalicelib.errors import ValidationError
         from chalicelib.recon.service import reconcile_statement
 
@@ -43,12 +47,12 @@ class Reconciliations:
             s3_key = statement_key(source, content)
             self.archive.put(s3_key, content.encode(), "text/plain")
         if self.large is not None:
-            reply = self.large.submit(source, content, self.page_size, key=s3_key)  # None: small enough here
+            reply = self.large.submit(source, content, self.page_size, key=s3_key, period=period)  # None: small
             if reply is not None:
                 if self.runs is not None:
                     self.runs.record(reply)
                 return reply
-        rec = reconcile_statement(source, content, self.ledger_source)
+        rec = reconcile_statement(source, content, self.ledger_source, period=period)
         save_reconciliation(self.archive, rec)
         if self.runs is not None:
             self.runs.record({}, rec)

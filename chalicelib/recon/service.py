@@ -18,7 +18,8 @@ from chalicelib.recon.model import SOURCES
 
 
 def reconcile_statement(source: str, content: str | bytes, ledger: LedgerSource, *, chunks: int = 1,
-                        slack_days: int = DEFAULT_SLACK_DAYS, workers: int | None = None) -> Reconciliation:
+                        slack_days: int = DEFAULT_SLACK_DAYS, workers: int | None = None,
+                        period: tuple | None = None) -> Reconciliation:
     """Parse ``content`` as a ``source`` statement and reconcile it against ``ledger``.
 
     Raises ``StatementError`` (a ``ValidationError``, HTTP 400) listing every malformed
@@ -32,13 +33,18 @@ def reconcile_statement(source: str, content: str | bytes, ledger: LedgerSource,
     ``columnar`` and ``parallel`` are imported here, not at module load: they are plain Python
     (Polars and ``multiprocessing`` are imported only once they run), and in Lambda both
     decline (no Polars in the package, one worker), so the statement is reconciled below.
+
+    ``period``: the ``(first, last)`` day the caller declares the statement covers
+    (``inputs.statement_inputs``); it is part of the id. A statement with one is reconciled
+    here, on the engine: the fast paths take the period from the statement's own lines.
     """
     from chalicelib.recon import columnar, parallel
 
-    if chunks == 1 and source in SOURCES and (columnar.wanted(source, content)
-                                              or parallel.worth_forking(source, content, workers)):
+    if period is None and chunks == 1 and source in SOURCES and (
+            columnar.wanted(source, content) or parallel.worth_forking(source, content, workers)):
         return parallel.reconcile_parallel(source, content, ledger, workers=workers, slack_days=slack_days,
                                            reconciliation_id=reconciliation_id(source, content))
-    batch, lines, period = statement_inputs(source, content, ledger, slack_days)
-    return reconcile(batch, lines, source=source, reconciliation_id=reconciliation_id(source, content),
+    declared = period
+    batch, lines, period = statement_inputs(source, content, ledger, slack_days, period=declared)
+    return reconcile(batch, lines, source=source, reconciliation_id=reconciliation_id(source, content, declared),
                      period=period, chunks=chunks)
