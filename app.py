@@ -489,9 +489,12 @@ def create_reconciliation(call: Call) -> dict:
 
 
 @api.get("/v1/reconciliations/{reconciliation_id}", roles=STAFF, query=ReconciliationQuery, response=ReconciliationResponse,
-         summary="A reconciliation: summary, settlement per provider/currency/day, one page of breaks")
+         summary="A reconciliation: summary, settlement per provider/currency/day, one page of breaks "
+                 "(?page= or ?cursor=, ?limit=)")
 def get_reconciliation(call: Call, reconciliation_id: str) -> dict:
-    return bootstrap.reconciliations().page(reconciliation_id, int(call.query.page or 1))
+    q: ReconciliationQuery = call.query
+    return bootstrap.reconciliations().page(reconciliation_id, int(q.page or 1), int(q.limit) if q.limit else None,
+                                            q.cursor)
 
 
 @api.get("/v1/reconciliations/{reconciliation_id}/breaks.csv", roles=STAFF, media_type="text/csv", errors=(409,),

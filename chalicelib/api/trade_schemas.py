@@ -382,7 +382,18 @@ class ReconciliationRequest(RequestModel):
 
 
 class ReconciliationQuery(RequestModel):
-    page: Annotated[StrictStr, Field(pattern=r"^\d{1,9}$")] | None = None
+    """``?page=`` (from 1) or ``?cursor=`` (a page's ``next_cursor``), and ``?limit=`` (1-100, default 100)
+    breaks a page."""
+
+    page: Annotated[StrictStr, Field(pattern=r"^[1-9]\d{0,8}$")] | None = None
+    limit: Annotated[StrictStr, Field(pattern=r"^([1-9]\d?|100)$")] | None = None
+    cursor: Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _page_or_cursor(self):
+        if self.page is not None and self.cursor is not None:
+            raise ValueError("give page or cursor, not both")
+        return self
 
 
 class SignedMoney(ResponseModel):
@@ -440,6 +451,8 @@ class ReconciliationResponse(ResponseModel):
     settlement: list[SettlementRow] | None = None
     breaks: list[BreakView] | None = None
     next_page: int | None = None
+    has_more: bool | None = Field(default=None, description="more breaks after this page (a finished reconciliation)")
+    next_cursor: str | None = None
     lines: int | None = None
     chunks: int | None = None
     error: dict | str | None = None

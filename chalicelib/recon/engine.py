@@ -44,8 +44,10 @@ of chunks.
 """
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 import zlib
 from array import array
 from dataclasses import dataclass, field
@@ -530,6 +532,29 @@ class SettlementRow(NamedTuple):
         }
 
 
+def breaks_cursor(reconciliation_id: str, offset: int) -> str:
+    """The ``next_cursor`` of a reconciliation's breaks: the offset of the next page's first break,
+    bound to that reconciliation (opaque to clients; URL-safe)."""
+    position = json.dumps({"reconciliation_id": reconciliation_id, "offset": offset}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def breaks_offset(cursor: str, reconciliation_id: str) -> int:
+    """The offset ``breaks_cursor`` wrote; a cursor of another reconciliation, or none of ours, is a
+    400 ``invalid_cursor`` (never a 500: a cursor that decodes to deeply nested JSON included)."""
+    from chalicelib.errors import ValidationError
+
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        offset = position["offset"]
+        if position["reconciliation_id"] != reconciliation_id or type(offset) is not int or offset < 0:
+            raise ValueError(cursor)
+        return offset
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise ValidationError("invalid_cursor", "the cursor is not one of this reconciliation's",
+                              path="query.cursor") from None
+
+
 @dataclass
 class Reconciliation:
     """A statement reconciled against the ledger: summary, settlement, breaks.
@@ -562,11 +587,13 @@ class Reconciliation:
         s["classified"] = dict(self.classified)
         return s
 
-    def to_json(self, page: int = 1, page_size: int = 100) -> dict:
-        """The API's reconciliation document with one page of breaks (pages count from 1)."""
-        if page < 1 or page_size < 1:
-            raise ValueError("page and page_size start at 1")
-        start = (page - 1) * page_size
+    def to_json(self, page: int = 1, page_size: int = 100, start: int | None = None) -> dict:
+        """The API's reconciliation document with one page of breaks (pages count from 1); ``start``: the
+        page begins at that break instead (a cursor's offset), and ``next_page`` is then not given."""
+        if page < 1 or page_size < 1 or (start is not None and start < 0):
+            raise ValueError("page and page_size start at 1, start at 0")
+        by_page = start is None
+        start = (page - 1) * page_size if by_page else start
         chunk = self.breaks[start:start + page_size]
         return {
             "reconciliation_id": self.reconciliation_id,
@@ -575,7 +602,10 @@ class Reconciliation:
             "summary": self.summary,
             "settlement": [r.to_json() for r in self.settlement],
             "breaks": [b.to_json() for b in chunk],
-            "next_page": page + 1 if start + page_size < len(self.breaks) else None,
+            "next_page": page + 1 if by_page and start + page_size < len(self.breaks) else None,
+            "has_more": start + page_size < len(self.breaks),
+            "next_cursor": breaks_cursor(self.reconciliation_id, start + page_size)
+            if start + page_size < len(self.breaks) else None,
         }
 
     def breaks_csv(self) -> str:

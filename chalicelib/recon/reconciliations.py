@@ -8,7 +8,7 @@ in this process (``service.reconcile_statement``) or, when large, handed to
 from __future__ import annotations
 
 from chalicelib.errors import NotFound
-from chalicelib.recon.engine import Reconciliation
+from chalicelib.recon.engine import Reconciliation, breaks_offset
 from chalicelib.recon.stored import load_reconciliation, save_reconciliation, statement_key
 
 
@@ -64,15 +64,21 @@ class Reconciliations:
             raise NotFound("not_found", "no such reconciliation")
         return rec
 
-    def page(self, reconciliation_id: str, page: int) -> dict:
-        """One page of the reconciliation; ``{"status": "running" | "failed", ...}`` while a large
-        statement is (or was, unsuccessfully) in the state machine."""
+    def page(self, reconciliation_id: str, page: int = 1, limit: int | None = None, cursor: str | None = None) -> dict:
+        """One page of the reconciliation's breaks: by ``page`` number (of ``limit``, default
+        ``page_size``), or from a ``cursor`` (the ``next_cursor`` of the page before); either way the
+        reply says ``has_more`` and ``next_cursor``. ``{"status": "running" | "failed", ...}`` while a
+        large statement is (or was, unsuccessfully) in the state machine."""
         from chalicelib.recon import distributed
 
         unfinished = distributed.unfinished(self.archive, reconciliation_id)
         if unfinished is not None:
             return unfinished
-        return self.load(reconciliation_id).to_json(page, self.page_size)
+        rec = self.load(reconciliation_id)
+        size = limit or self.page_size
+        if cursor is not None:
+            return rec.to_json(1, size, start=breaks_offset(cursor, reconciliation_id))
+        return rec.to_json(page, size)
 
     def breaks_csv(self, reconciliation_id: str) -> str:
         from chalicelib.recon import distributed

@@ -285,7 +285,8 @@ def test_to_json_has_the_api_shape_and_pages_the_breaks():
     plines = [pl(f"x{i}", -i - 1) for i in range(5)]
     rec = run(plines, [ll("gone", -1)])
     page1 = rec.to_json(page=1, page_size=4)
-    assert set(page1) == {"reconciliation_id", "source", "status", "summary", "settlement", "breaks", "next_page"}
+    assert set(page1) == {"reconciliation_id", "source", "status", "summary", "settlement", "breaks", "next_page",
+                          "has_more", "next_cursor"}
     assert {"lines", "matched", "amount_mismatch", "missing_in_ledger", "missing_at_provider", "duplicate"} \
         <= set(page1["summary"])
     assert set(page1["settlement"][0]) >= {"provider", "currency", "day", "expected", "reported", "difference"}
@@ -296,6 +297,8 @@ def test_to_json_has_the_api_shape_and_pages_the_breaks():
     assert len(page1["breaks"]) == 4 and page1["next_page"] == 2
     page2 = rec.to_json(page=2, page_size=4)
     assert [x["reference"] for x in page2["breaks"]] == ["x4", "gone"] and page2["next_page"] is None
+    assert page1["has_more"] is True and page2["has_more"] is False and page2["next_cursor"] is None
+    assert rec.to_json(page_size=4, start=4)["breaks"] == page2["breaks"]  # where page1's next_cursor points
     json.dumps(page1)
 
 

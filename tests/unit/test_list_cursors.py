@@ -1,0 +1,110 @@
+"""Cursor pagination (``limit``, ``cursor``, ``has_more``, ``next_cursor``) on the lists that did not have
+it: a reconciliation's breaks (beside its ``?page=``). Paging through more items than one page gets
+each once; a cursor that is not the list's own is a 400, never a 500 (issue 16, item 9)."""
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+
+import pytest
+from chalice.test import Client
+
+import app as mizani
+from chalicelib import bootstrap
+from helpers import auth_headers, post_headers
+
+BREAKS = 45
+
+
+@pytest.fixture
+def client(aws_env):
+    bootstrap.reset()
+    with Client(mizani.app, stage_name="local") as c:
+        yield c
+    bootstrap.reset()
+
+
+def momo_statement(refs) -> str:
+    today = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    lines = ["financialTransactionId,externalId,amount,currency,status,date"]
+    lines += [f"{i + 100},{ref},{1000 + i},RWF,SUCCESSFUL,{today}" for i, ref in enumerate(refs)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def reconciliation(client) -> dict:
+    """A reconciliation of an MTN statement whose 45 lines the ledger has never heard of: 45 breaks."""
+    statement = momo_statement([f"po_unknown_{i:02d}" for i in range(BREAKS)])
+    reply = client.http.post("/v1/reconciliations", body=json.dumps({"source": "mtn_momo", "content": statement}),
+                             headers=post_headers("finance", "fin-1"))
+    assert reply.status_code == 201, reply.body
+    assert reply.json_body["summary"]["missing_in_ledger"] == BREAKS
+    return reply.json_body
+
+
+def get(client, path: str):
+    return client.http.get(path, headers=auth_headers("finance", "fin-1"))
+
+
+def test_paging_a_reconciliations_breaks_by_cursor_gets_each_break_once(client, reconciliation):
+    rid = reconciliation["reconciliation_id"]
+    assert reconciliation["has_more"] is False and reconciliation["next_cursor"] is None  # 45 < 100 a page
+    seen, pages, cursor = [], 0, None
+    while True:
+        page = get(client, f"/v1/reconciliations/{rid}?limit=20" + (f"&cursor={cursor}" if cursor else "")).json_body
+        pages += 1
+        seen += [b["line"] for b in page["breaks"]]
+        assert len(page["breaks"]) <= 20
+        if not page["has_more"]:
+            assert page["next_cursor"] is None
+            break
+        cursor = page["next_cursor"]
+        assert cursor
+    assert pages == 3 and len(seen) == BREAKS and len(set(seen)) == BREAKS
+
+
+def test_paging_by_page_number_says_has_more_too_and_agrees_with_the_cursor(client, reconciliation):
+    rid = reconciliation["reconciliation_id"]
+    first = get(client, f"/v1/reconciliations/{rid}?page=1&limit=20").json_body
+    second = get(client, f"/v1/reconciliations/{rid}?page=2&limit=20").json_body
+    by_cursor = get(client, f"/v1/reconciliations/{rid}?limit=20&cursor={first['next_cursor']}").json_body
+    assert first["next_page"] == 2 and first["has_more"] is True
+    assert [b["line"] for b in by_cursor["breaks"]] == [b["line"] for b in second["breaks"]]
+    last = get(client, f"/v1/reconciliations/{rid}?page=3&limit=20").json_body
+    assert len(last["breaks"]) == 5 and last["has_more"] is False and last["next_page"] is None
+
+
+@pytest.mark.parametrize("query", ["page=0", "page=-1", "limit=0", "limit=101", "page=1&cursor=abc"])
+def test_a_bad_page_or_limit_is_a_validation_error(client, reconciliation, query):
+    reply = get(client, f"/v1/reconciliations/{reconciliation['reconciliation_id']}?{query}")
+    assert reply.status_code == 400, (query, reply.body)
+    assert reply.json_body["error"]["code"] == "validation_error"
+
+
+def _cursor(position) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("cursor", [
+    _cursor({"reconciliation_id": "rec_another", "offset": 20}),
+    _cursor({"offset": 20}),
+    _cursor({"reconciliation_id": None, "offset": -1}),
+    "bm90LWpzb24",  # "not-json"
+    base64.urlsafe_b64encode(b"[" * 1400).decode().rstrip("="),  # nests deeper than the JSON parser goes
+], ids=["another-reconciliation", "no-id", "negative", "not-json", "deeply-nested"])
+def test_a_cursor_that_is_not_this_reconciliations_is_refused(client, reconciliation, cursor):
+    reply = get(client, f"/v1/reconciliations/{reconciliation['reconciliation_id']}?cursor={cursor}")
+    assert reply.status_code == 400, reply.body
+    assert reply.json_body["error"]["code"] == "invalid_cursor"
+
+
+DEEP_CURSOR = base64.urlsafe_b64encode(b"[" * 1400).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("path", ["/v1/orders?status=paid", "/v1/disputes", "/v1/screening/cases", "/v1/refunds",
+                                  "/v1/reconciliations", "/v1/treasury/positions"])
+def test_a_deeply_nested_cursor_on_any_list_is_a_400(client, path):
+    sep = "&" if "?" in path else "?"
+    reply = client.http.get(f"{path}{sep}cursor={DEEP_CURSOR}", headers=auth_headers("admin", "adm-1"))
+    assert 400 <= reply.status_code < 500, (path, reply.status_code, reply.body)
