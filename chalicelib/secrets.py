@@ -50,6 +50,26 @@ class SecretRef:
         return f"SecretRef({self._env_name or '?'}, {'arn' if self.is_reference else 'value'})"
 
 
+_refs: dict[str, SecretRef] = {}
+_refs_lock = threading.Lock()
+
+
+def resolve(value: str, env_name: str = "") -> str:
+    """The secret ``value`` names: itself, or what its SSM / Secrets Manager ARN holds, fetched once
+    per container (one ``SecretRef`` per distinct value, so every caller shares the cached answer)."""
+    with _refs_lock:
+        ref = _refs.get(value)
+        if ref is None:
+            ref = _refs[value] = SecretRef(value, env_name)
+    return ref()
+
+
+def forget_resolved() -> None:
+    """Drop the cached secrets (tests; a container never needs to)."""
+    with _refs_lock:
+        _refs.clear()
+
+
 def _fetch_secret(arn: str) -> str:
     from chalicelib import aws  # boto3 only when a secret is actually referenced
 
@@ -76,7 +96,8 @@ def env_value(name: str, settings, local_default: str | None = None, *, required
 
 
 def secret_value(name: str, settings, local_default: str | None = None) -> Callable[[], str]:
-    return SecretRef(env_value(name, settings, local_default), name)
+    value = env_value(name, settings, local_default)
+    return lambda: resolve(value, name)
 
 
 def local_sandbox_url(settings) -> str:

@@ -5,7 +5,9 @@ The local defaults (``local-dev-secret``, ``customs-local-secret``, ``whsec_loca
 signed or a token minted with one of them would be trusted. So outside ``local`` every
 request is answered ``503 not_configured`` until each webhook secret, and the JWT secret
 when tokens are not verified against a JWKS URL, is set to something else. The problem
-is logged once per container (with the variables' names, never their values).
+is logged once per container (with the variables' names, never their values). A secret given
+as an SSM or Secrets Manager ARN is judged by what it holds (fetched once per container); one
+that cannot be read counts as missing.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ def unsafe_secrets(settings: settings_mod.Settings) -> list[str]:
         return []
     from chalicelib.payments.bank import LOCAL_BANK_SECRET
 
+    from chalicelib.secrets import resolve
+
     checks = [
         ("MIZANI_CUSTOMS_SECRET", settings.customs_secret, settings_mod.LOCAL_CUSTOMS_SECRET),
         ("MIZANI_STRIPE_WEBHOOK_SECRET", settings.stripe_webhook_secret, settings_mod.LOCAL_STRIPE_WEBHOOK_SECRET),
@@ -37,7 +41,17 @@ def unsafe_secrets(settings: settings_mod.Settings) -> list[str]:
     bank_secret = os.environ.get("MIZANI_BANK_SECRET", "")
     if bank_secret:  # unset, the bank webhook already refuses every notification
         checks.append(("MIZANI_BANK_SECRET", bank_secret, LOCAL_BANK_SECRET))
-    return [name for name, value, local_default in checks if not value.strip() or value == local_default]
+    unsafe = []
+    for name, raw, local_default in checks:
+        try:
+            # What a reference (SSM / Secrets Manager ARN) holds is checked too: fetched once, cached.
+            value = resolve(raw, name) if raw.strip() else ""
+        except Exception as error:  # a reference that cannot be read is a secret this stage does not have
+            logger.error("%s: its secret reference cannot be read (%s)", name, type(error).__name__)
+            value = ""
+        if not value.strip() or value == local_default:
+            unsafe.append(name)
+    return unsafe
 
 
 def require_safe_secrets(settings: settings_mod.Settings | None = None) -> None:

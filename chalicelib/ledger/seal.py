@@ -222,11 +222,9 @@ def build_sealer(settings=None) -> Sealer:
     if cfg.seal_kms_key_id:
         signer = KmsSigner(cfg.seal_kms_key_id)
     else:
-        if not cfg.is_local and cfg.seal_secret == settings_module.LOCAL_SEAL_SECRET:
+        if not cfg.is_local and cfg.secret("seal_secret") == settings_module.LOCAL_SEAL_SECRET:
             raise ValueError("outside the local stage the seal needs MIZANI_SEAL_KMS_KEY_ID (or MIZANI_SEAL_SECRET)")
-        from chalicelib.secrets import SecretRef
-
-        signer = HmacSigner(SecretRef(cfg.seal_secret, "MIZANI_SEAL_SECRET")())  # a value, or an SSM/Secrets Manager ARN
+        signer = HmacSigner(cfg.secret("seal_secret"))  # a value, or an SSM/Secrets Manager ARN
     return Sealer(DynamoDaySource(cfg.table_prefix), DynamoDocuments(cfg.table("app")), S3Archive(cfg.statements_bucket),
                   signer)
 

@@ -65,7 +65,7 @@ class StripeDisputeGateway(DisputeGateway):
 
 def build_dispute_gateway(settings) -> StripeDisputeGateway:
     """The container's dispute gateway (the settings of ``build_card_gateway``)."""
-    if settings.is_local and settings.stripe_api_key.startswith(("sk_live_", "rk_live_")):
+    if settings.is_local and settings.secret("stripe_api_key").startswith(("sk_live_", "rk_live_")):
         raise PaymentProviderMisconfigured(message="a live Stripe key is configured in the local stage")
-    return StripeDisputeGateway(settings.stripe_api_key, api_base=settings.stripe_api_base or None,
+    return StripeDisputeGateway(settings.secret("stripe_api_key"), api_base=settings.stripe_api_base or None,
                                 timeout_seconds=settings.http_timeout_seconds)

@@ -84,3 +84,47 @@ def test_outside_the_local_stage_the_callback_token_key_has_no_default(monkeypat
     with pytest.raises(RailConfigError) as missing:
         build_rail("mtn_momo", settings_module.Settings(stage="prod"))
     assert "MIZANI_CALLBACK_SECRET" in str(missing.value)
+
+
+def test_the_api_secrets_given_as_references_are_fetched_once_and_judged_by_what_they_hold(monkeypatch):
+    from chalicelib import secrets
+    from chalicelib.api import config_check
+
+    held = {"arn:aws:ssm:eu-west-1:123456789012:parameter/mizani/prod/jwt": "a-long-real-jwt-secret-of-32-bytes",
+            "arn:aws:secretsmanager:eu-west-1:123456789012:secret:stripe-whsec": "whsec_real",
+            "arn:aws:ssm:eu-west-1:123456789012:parameter/mizani/prod/customs": settings_module.LOCAL_CUSTOMS_SECRET}
+    fetched = []
+
+    def fake_fetch(reference):
+        fetched.append(reference)
+        return held[reference]
+
+    monkeypatch.setattr(secrets, "_fetch_secret", fake_fetch)
+    secrets.forget_resolved()
+    arns = list(held)
+    cfg = settings_module.Settings(stage="prod", jwt_secret=arns[0], stripe_webhook_secret=arns[1], customs_secret=arns[2])
+    try:
+        assert cfg.secret("jwt_secret") == held[arns[0]] and cfg.secret("stripe_webhook_secret") == "whsec_real"
+        # The customs reference holds the public local default: refused as if it were set to it.
+        assert config_check.unsafe_secrets(cfg) == ["MIZANI_CUSTOMS_SECRET"]
+        assert sorted(fetched) == sorted(arns)  # each fetched once, however often it is read
+        assert "a-long-real-jwt-secret" not in repr(secrets._refs)
+    finally:
+        secrets.forget_resolved()
+
+
+def test_a_secret_reference_that_cannot_be_read_counts_as_missing(monkeypatch):
+    from chalicelib import secrets
+    from chalicelib.api import config_check
+
+    def unreachable(reference):
+        raise ConnectionError("no route to SSM")
+
+    monkeypatch.setattr(secrets, "_fetch_secret", unreachable)
+    secrets.forget_resolved()
+    cfg = settings_module.Settings(stage="prod", jwt_secret="a-long-real-jwt-secret-of-32-bytes", customs_secret="real-customs",
+                                   stripe_webhook_secret="arn:aws:ssm:eu-west-1:123456789012:parameter/whsec")
+    try:
+        assert config_check.unsafe_secrets(cfg) == ["MIZANI_STRIPE_WEBHOOK_SECRET"]
+    finally:
+        secrets.forget_resolved()
