@@ -3,8 +3,8 @@
 The API is served over HTTP on 127.0.0.1 by its own Sandbox (moto, the provider simulators, the
 Chalice local server) with tables of its own, so what the fuzzer writes is seen by no other test.
 The document is read from ``GET /v1/openapi.json`` as a client would read it; each operation gets a
-few generated requests (valid and invalid ones, Hypothesis derandomized: the same requests every
-run), each sent once per role (``buyer``, ``seller``, ``finance``, ``admin``, with local-stage
+few generated requests (valid ones, invalid ones, and valid ones whose path ids name objects that
+exist: a seller, an order, a reconciliation; Hypothesis derandomized: the same requests every run), each sent once per role (``buyer``, ``seller``, ``finance``, ``admin``, with local-stage
 tokens) and once without a token. Every answer must be no 5xx, and conform to the document: a
 status code it lists, the content type it names, its declared headers, a body matching its schema.
 
@@ -14,6 +14,7 @@ Bounded on purpose (``FUZZ_EXAMPLES`` per operation) so that ``make test`` stays
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import pytest
@@ -84,6 +85,33 @@ def served_schema(fuzz_sandbox, fuzz_session):
     return schema
 
 
+@pytest.fixture(scope="module")
+def known_ids(fuzz_sandbox, fuzz_session) -> dict:
+    """Objects that exist, so the fuzz also reaches past "not found": the fuzz seller (registered as
+    itself), an order of the fuzz buyer's to it, a reconciliation with breaks, a ledger account."""
+    api = fuzz_sandbox.api_url
+
+    def post(path: str, role: str, body: dict) -> dict:
+        headers = {**dict(IDENTITIES)[role], "Idempotency-Key": uuid.uuid4().hex}
+        reply = fuzz_session.post(api + path, json=body, headers=headers, timeout=30)
+        assert reply.status_code == 201, (path, reply.status_code, reply.text)
+        return reply.json()
+
+    msisdn = "25078" + str(uuid.uuid4().int)[:7]  # an ordinary MTN Rwanda number: the simulator pays it
+    seller = post("/v1/sellers", "seller", {"name": "Fuzz co-operative", "country": "RW",
+                                           "payout": {"rail": "mtn_momo", "msisdn": msisdn, "currency": "RWF"}})
+    order = post("/v1/orders", "buyer", {"seller_id": seller["seller_id"], "pay_currency": "CNY", "lines": [
+        {"description": "Washed arabica", "hs_code": "0901.11", "quantity": "1", "unit": "kg",
+         "unit_price": {"amount": 1200, "currency": "USD"}}]})
+    statement = "financialTransactionId,externalId,amount,currency,status,date\n" + "".join(
+        f"{100 + i},po_fuzz_{i},{1000 + i},RWF,SUCCESSFUL,{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n"
+        for i in range(3))
+    rec = post("/v1/reconciliations", "finance", {"source": "mtn_momo", "content": statement})
+    return {"seller_id": seller["seller_id"], "order_id": order["order_id"], "reconciliation_id": rec["reconciliation_id"],
+            "payment_id": order["payment"].get("payment_intent_id") or order["order_id"], "account_id": "fx:USD",
+            "rail": "mtn_momo", "asset": "docs.js"}
+
+
 def _cases() -> list:
     """(method, path, mode) for every documented operation: valid requests, and invalid ones where the
     operation takes any input to get wrong."""
@@ -94,6 +122,8 @@ def _cases() -> list:
     for path, ops in openapi.document(mizani.api)["paths"].items():
         for method, op in ops.items():
             cases.append(pytest.param(method.upper(), path, GenerationMode.POSITIVE, id=f"{method.upper()} {path} valid"))
+            if any(p["in"] == "path" for p in op.get("parameters", ())):
+                cases.append(pytest.param(method.upper(), path, "known", id=f"{method.upper()} {path} known ids"))
             if op.get("requestBody") or any(p["in"] != "path" or p["schema"] != {"type": "string"}
                                             for p in op.get("parameters", ())):  # any string is a valid path id
                 cases.append(pytest.param(method.upper(), path, GenerationMode.NEGATIVE,
@@ -107,10 +137,16 @@ IDENTITIES.append(("anonymous", {}))
 
 
 @pytest.mark.parametrize("method,path,mode", _cases())
-def test_no_operation_answers_5xx_or_off_its_document(served_schema, fuzz_session, method, path, mode):
+def test_no_operation_answers_5xx_or_off_its_document(served_schema, fuzz_session, known_ids, method, path, mode):
     operation = served_schema[path][method]
+    if mode == "known":  # the path's ids name objects that exist; the rest of the request is generated
+        names = {p["name"] for p in served_schema.raw_schema["paths"][path][method.lower()].get("parameters", ())
+                 if p["in"] == "path"}
+        strategy = operation.as_strategy(path_parameters={n: known_ids[n] for n in names if n in known_ids})
+    else:
+        strategy = operation.as_strategy(generation_mode=mode)
 
-    @given(case=operation.as_strategy(generation_mode=mode))
+    @given(case=strategy)
     @settings(max_examples=FUZZ_EXAMPLES, derandomize=True, deadline=None, database=None,
               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
     def fuzz(case):
