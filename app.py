@@ -540,9 +540,11 @@ def list_reconciliations(call: Call) -> dict:
 
 
 @api.get("/v1/customs/clearance", roles=STAFF, query=ClearanceQuery, response=ClearanceResponse,
-         summary="Per customs office: decisions (median and p90 hours from shipped), orders waiting past 24 h")
+         summary="Per customs office: decisions (median and p90 hours from shipped), orders waiting past 24 h "
+                 "(?days=, ?limit=, ?cursor=)")
 def customs_clearance(call: Call) -> dict:
-    return bootstrap.customs().report(int(call.query.days or 30))
+    q: ClearanceQuery = call.query
+    return bootstrap.customs().report(int(q.days or 30), int(q.limit) if q.limit else None, q.cursor)
 
 
 @api.get("/v1/orders", roles=STAFF, query=OrdersQuery, response=OrdersResponse,

@@ -71,10 +71,14 @@ class CustomsClearance:
             if row.get("outcome") or not row.get("shipped_at"):
                 continue  # decided (a rejection waits for its refund in ``shipped``), or never shipped
             rows.append({"order_id": row["order_id"], "office": row.get("office") or UNKNOWN_OFFICE,
-                         "hours": hours_between(row["shipped_at"], stamp), "seller_id": row.get("seller_id")})
-        return sorted(rows, key=lambda r: (-r["hours"], r["order_id"]))
+                         "hours": hours_between(row["shipped_at"], stamp), "seller_id": row.get("seller_id"),
+                         "shipped_at": row["shipped_at"]})
+        return sorted(rows, key=lambda r: (r["shipped_at"], r["order_id"]))  # the longest waiting first
 
-    def report(self, days: int = 30) -> dict:
+    def report(self, days: int = 30, limit: int | None = None, cursor: str | None = None) -> dict:
+        """The report; its ``waiting`` orders one page at a time (``limit``, default 20; ``cursor``: the
+        ``next_cursor`` of the page before). A page goes on after the last order it showed (by shipping
+        time, then id), so an order decided meanwhile makes no other order skipped or shown twice."""
         now = self.clock()
         promise_hours = self.promise_seconds / 3600
         by_office: dict[str, list[float]] = {}
@@ -95,9 +99,16 @@ class CustomsClearance:
                 "within_promise": sum(1 for h in hours if h < promise_hours),
                 "waiting_over_24h": late_per_office.get(office, 0),
             })
+        size = limit or 20
+        if cursor is not None:
+            after = _after(cursor)
+            late = [w for w in late if (w["shipped_at"], w["order_id"]) > after]
+        page, more = late[:size], len(late) > size
         return {
             "as_of": _iso(now), "days": days, "promise_hours": promise_hours, "offices": offices,
-            "waiting": [{"order_id": w["order_id"], "office": w["office"], "hours": w["hours"]} for w in late],
+            "waiting": [{"order_id": w["order_id"], "office": w["office"], "hours": w["hours"]} for w in page],
+            "has_more": more,
+            "next_cursor": _cursor_after(page[-1]) if more else None,
         }
 
     def remind(self) -> int:
@@ -119,3 +130,28 @@ class CustomsClearance:
             self.outbox.enqueue(message_id, msisdn, waiting_text(w["order_id"], w["office"], int(w["hours"]), language))
             queued += 1
         return queued
+
+
+def _cursor_after(row: dict) -> str:
+    import base64
+    import json
+
+    position = json.dumps({"shipped_at": row["shipped_at"], "order_id": row["order_id"]}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[str, str]:
+    """The (shipped_at, order_id) a waiting-list cursor names; anything else is a 400 ``invalid_cursor``."""
+    import base64
+    import json
+
+    from chalicelib.errors import ValidationError
+
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        after = (position["shipped_at"], position["order_id"])
+        if set(position) != {"shipped_at", "order_id"} or not all(isinstance(v, str) for v in after):
+            raise ValueError(cursor)
+        return after
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise ValidationError("invalid_cursor", "the cursor is not one this list gave", path="query.cursor") from None

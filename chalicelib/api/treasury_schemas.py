@@ -171,15 +171,21 @@ class WaitingOrder(ResponseModel):
 
 class ClearanceResponse(ResponseModel):
     offices: list[OfficeClearance]
-    waiting: list[WaitingOrder] = Field(description="orders still waiting past the promise, the longest first")
+    waiting: list[WaitingOrder] = Field(description="orders still waiting past the promise, the longest first "
+                                        "(one page: ?limit=, ?cursor=)")
     as_of: str | None = None
     days: int | None = None
     promise_hours: float | None = None
+    has_more: bool = False
+    next_cursor: str | None = None
 
 
 class ClearanceQuery(RequestModel):
     days: Annotated[StrictStr, Field(pattern=r"^([1-9]\d?|[12]\d\d|3[0-5]\d|36[0-5])$",
                                      description="the window of decisions, 1-365 days (default 30)")] | None = None
+    limit: Annotated[StrictStr, Field(pattern=r"^([1-9]\d?|100)$", description="waiting orders a page, 1-100 "
+                                      "(default 20)")] | None = None
+    cursor: Annotated[StrictStr, Field(min_length=1, max_length=2000, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
 
 
 class OrderRow(ResponseModel):

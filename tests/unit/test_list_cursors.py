@@ -108,3 +108,52 @@ def test_a_deeply_nested_cursor_on_any_list_is_a_400(client, path):
     sep = "&" if "?" in path else "?"
     reply = client.http.get(f"{path}{sep}cursor={DEEP_CURSOR}", headers=auth_headers("admin", "adm-1"))
     assert 400 <= reply.status_code < 500, (path, reply.status_code, reply.body)
+
+
+# -- GET /v1/customs/clearance: the orders waiting past the promise --------------------------------
+
+
+class _ShippedIndex:
+    """The two reads the report makes of the order index: shipped orders, decisions since a day."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def shipped(self):
+        return list(self.rows)
+
+    def decided(self, since):
+        return []
+
+
+def test_paging_the_orders_waiting_at_customs_gets_each_once_even_when_one_is_decided_meanwhile():
+    from chalicelib.customs_report import CustomsClearance
+
+    now = datetime.datetime(2026, 12, 1, 12, tzinfo=datetime.timezone.utc)
+    rows = [{"order_id": f"ord_{i:02d}", "office": "Kigali", "seller_id": "coop-1",
+             "shipped_at": (now - datetime.timedelta(hours=30 + i % 7, minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            for i in range(45)]
+    index = _ShippedIndex(rows)
+    report = CustomsClearance(index, clock=lambda: now)
+    first = report.report(limit=20)
+    assert len(first["waiting"]) == 20 and first["has_more"] is True
+    assert first["offices"][0]["waiting_over_24h"] == 45  # the counts stay whole; only the list is paged
+    hours = [w["hours"] for w in first["waiting"]]
+    assert hours == sorted(hours, reverse=True)  # the longest waiting first
+    index.rows = [r for r in rows if r["order_id"] != first["waiting"][0]["order_id"]]  # customs decided one
+    seen, cursor = [w["order_id"] for w in first["waiting"]], first["next_cursor"]
+    while cursor:
+        page = report.report(limit=20, cursor=cursor)
+        seen += [w["order_id"] for w in page["waiting"]]
+        cursor = page["next_cursor"]
+        assert (cursor is None) == (page["has_more"] is False)
+    assert sorted(seen) == sorted(r["order_id"] for r in rows) and len(seen) == len(set(seen))
+
+
+def test_the_clearance_report_pages_over_http_and_refuses_a_cursor_not_its_own(client):
+    reply = get(client, "/v1/customs/clearance?limit=5")
+    assert reply.status_code == 200 and reply.json_body["has_more"] is False and reply.json_body["next_cursor"] is None
+    for cursor in (DEEP_CURSOR, _cursor({"shipped_at": 1, "order_id": "x"}), "bm90LWpzb24"):
+        bad = get(client, f"/v1/customs/clearance?cursor={cursor}")
+        assert bad.status_code == 400 and bad.json_body["error"]["code"] == "invalid_cursor"
+    assert get(client, "/v1/customs/clearance?limit=0").status_code == 400
