@@ -65,11 +65,15 @@ from chalicelib.api.treasury_schemas import ClearanceQuery, ClearanceResponse, O
 from chalicelib.api import webhook_schemas as hooks
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.escrow.model import public_seller
+from chalicelib.observability.middleware import task_scope
 
 app = Chalice(app_name="mizani")
 # Chalice leaves its app logger ("mizani") at ERROR; our modules log under "mizani.*" (access lines at INFO).
 app.log.setLevel(os.environ.get("MIZANI_LOG_LEVEL", "INFO"))
 api = Api(app, idempotency_store=bootstrap.idempotency_store)
+# Workflow tasks and scheduled functions log JSON in their own scope (request id, function, order id).
+app.register_middleware(task_scope, "pure_lambda")
+app.register_middleware(task_scope, "scheduled")
 
 
 # -- meta ------------------------------------------------------------------------

@@ -15,6 +15,10 @@ def main() -> None:
     row("import app (median of 7 fresh interpreters)", f"{app_ms:.0f} ms")
     row("import boto3 (same run)", f"{boto_ms:.0f} ms")
     row("ratio app / boto3 (target <= 1.5)", f"{app_ms / boto_ms:.2f}x")
+    # not part of `import app`: paid once per container, on its first log line or metric
+    powertools_ms = import_time_ms("aws_lambda_powertools.logging.formatter, "
+                                   "aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch")
+    row("first JSON log line/metric: import Powertools (same run)", f"{powertools_ms:.0f} ms")
 
     from chalicelib import aws, settings
     from chalicelib.ledger import Ledger, Transfer, TransferKind

@@ -43,6 +43,7 @@ from chalicelib.api.errors import status_for, to_http
 from chalicelib.api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from chalicelib.api.idempotency import Idempotency, IdempotencyStore, StoredResponse, record_key, require_key
 from chalicelib.errors import MizaniError, UnsupportedMediaType, ValidationError
+from chalicelib.observability import logs as observed
 
 logger = logging.getLogger("mizani.api")
 
@@ -238,6 +239,13 @@ class Api:
     def _handle(self, spec: RouteSpec, view: Callable[..., Any], path_params: dict) -> Response:
         request = self.app.current_request
         request_id = _request_id(request)
+        observed.install()  # JSON log lines (Powertools), once per container
+        # every line logged while this request runs carries its id and the ids in its path
+        path_ids = {k: unquote(v) for k, v in (path_params or {}).items() if k in observed.KEYS}
+        with observed.scope(request_id=request_id, **path_ids):
+            return self._handle_in_scope(spec, view, path_params, request, request_id)
+
+    def _handle_in_scope(self, spec: RouteSpec, view, path_params: dict, request, request_id: str) -> Response:
         started = time.perf_counter()
         principal = None
         try:
@@ -291,18 +299,17 @@ class Api:
                 status_code=error.status,
                 headers=_headers(request_id, error.headers),
             )
-        logger.info(
-            "%s",
-            json.dumps(
-                {
-                    "request_id": request_id,
-                    "route": f"{spec.method} {spec.path}",
-                    "status": response.status_code,
-                    "role": principal.role if principal else None,
-                    "ms": round((time.perf_counter() - started) * 1000, 1),
-                }
-            ),
-        )
+        logger.info("request", extra={  # the access line (request_id and the path's ids come from the scope)
+            "route": f"{spec.method} {spec.path}",
+            "status": response.status_code,
+            "role": principal.role if principal else None,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        })
+        if spec.path.startswith("/v1/webhooks/") and response.status_code == 200 and '"duplicate":true' in (
+                response.body if isinstance(response.body, str) else ""):
+            from chalicelib.observability import metrics
+
+            metrics.webhook_duplicate(spec.name)  # a provider's repeat, acknowledged and not acted on
         return response
 
     def _run(self, spec: RouteSpec, view, call: Call, store_errors: bool) -> tuple[StoredResponse, dict]:

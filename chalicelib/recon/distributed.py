@@ -49,7 +49,7 @@ from chalicelib.recon.inputs import (
 )
 from chalicelib.recon.ledger_source import LedgerSource
 from chalicelib.recon.model import LedgerBatch, LedgerLine, ProviderBatch
-from chalicelib.recon.stored import save_reconciliation, statement_key
+from chalicelib.recon.stored import count_breaks, save_reconciliation, statement_key
 
 FORMAT = 1  # version of the chunk document
 DEFAULT_MIN_LINES = 200_000  # statements with fewer lines are reconciled in process
@@ -185,6 +185,7 @@ def finish(archive, reconciliation_id: str, source: str, result_keys: Iterable[s
     results = [ChunkResult.from_dict(_get_json(archive, key)) for key in keys]
     rec = combine(results, source=source, reconciliation_id=reconciliation_id)
     save_reconciliation(archive, rec)
+    count_breaks(rec)
     mark(archive, reconciliation_id, FINISHED, source=source)
     return rec
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from chalicelib.errors import NotFound
 from chalicelib.recon.engine import Reconciliation, breaks_offset
-from chalicelib.recon.stored import load_reconciliation, save_reconciliation, statement_key
+from chalicelib.recon.stored import count_breaks, load_reconciliation, save_reconciliation, statement_key
 
 
 class Reconciliations:
@@ -54,6 +54,7 @@ class Reconciliations:
                 return reply
         rec = reconcile_statement(source, content, self.ledger_source, period=period)
         save_reconciliation(self.archive, rec)
+        count_breaks(rec)
         if self.runs is not None:
             self.runs.record({}, rec)
         return rec.to_json(1, self.page_size)

@@ -33,3 +33,12 @@ def load_reconciliation(archive, reconciliation_id: str) -> Reconciliation | Non
     """The stored reconciliation, or ``None`` (no such id, or not one of ours: ids start ``rec_``)."""
     data = archive.get(reconciliation_key(reconciliation_id)) if reconciliation_id.startswith("rec_") else None
     return None if data is None else Reconciliation.from_dict(json.loads(data))
+
+
+def count_breaks(rec: Reconciliation) -> None:
+    """The ``ReconciliationBreaks`` metric of a finished reconciliation: its breaks by outcome."""
+    from collections import Counter
+
+    from chalicelib.observability import metrics
+
+    metrics.reconciliation_breaks(rec.source, Counter(b.outcome for b in rec.breaks))

@@ -15,7 +15,6 @@ mid-menu less than ``RESUME_SECONDS`` ago offers "1. Continue 2. Start again".
 """
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -146,14 +145,18 @@ class UssdService:
         except MalformedCallback as why:
             logger.info("ussd malformed callback: %s", why)
             return str(Texts(DEFAULT_LANGUAGE).malformed())
+        if not request.text:  # the gateway's first request of a session: the code was just dialled
+            from chalicelib.observability import metrics
+
+            metrics.ussd_session()
         try:
             screen = self.answer(request)
         except Exception:  # noqa: BLE001 - the gateway gets a screen, the log gets the traceback
             logger.exception("ussd error session=%s text=%s", request.session_id, mask_text(request.text))
             screen = Texts(self._language_or_default(request.msisdn)).unavailable()
-        logger.info("%s", json.dumps({"ussd": request.session_id, "msisdn_tail": request.msisdn[-4:],
-                                      "text": mask_text(request.text), "end": screen.end, "code": screen.code or None,
-                                      "ms": round((time.perf_counter() - started) * 1000, 1)}))
+        logger.info("ussd", extra={"ussd": request.session_id, "msisdn_tail": request.msisdn[-4:],
+                                   "text": mask_text(request.text), "end": screen.end, "code": screen.code or None,
+                                   "ms": round((time.perf_counter() - started) * 1000, 1)})
         return str(screen)
 
     def _language_or_default(self, msisdn: str) -> str:
