@@ -48,12 +48,17 @@ class DocWrite:
     and the money it moves commit together or not at all). A store that is not DynamoDB calls
     ``commit()``, which writes all of it or nothing (``WriteRefused``, ``WriteContended``).
 
-    ``doc`` is the document as the write leaves it."""
+    ``doc`` is the document as the write leaves it, ``version`` its version then."""
 
-    def __init__(self, doc: dict, items: list[dict] | None, commit: Callable[[], None]):
+    def __init__(self, doc: dict, items: list[dict] | None, commit: Callable[[], None], version: int = 0):
         self.doc = doc
         self.items = items
+        self.version = version
         self._commit = commit
+
+    def committed(self) -> "Versioned":
+        """The document as this write left it (after it committed, here or in another store's transaction)."""
+        return Versioned(self.doc, self.version)
 
     def commit(self) -> None:
         self._commit()
@@ -64,6 +69,10 @@ class Documents(Protocol):
 
     def put_new(self, pk: str, doc: dict, sk: str = "doc", index: tuple[str, str] | None = None) -> None:
         """Create; raise DocumentExists if the key is taken. ``index`` = (gsi1pk, gsi1sk)."""
+
+    def put_new_all(self, docs: list[tuple[str, dict, str, tuple[str, str] | None]]) -> None:
+        """Create every (pk, doc, sk, index) of ``docs`` in one atomic write (each at version 1), or
+        none: ``DocumentExists`` if any key is taken."""
 
     def read(self, pk: str, sk: str = "doc") -> Versioned | None:
         """The document and its version (for ``update``/``prepare_update`` with ``current``)."""
@@ -155,6 +164,14 @@ class MemoryDocuments:
                 raise DocumentExists(pk)
             self.items[(pk, sk)] = (1, json.dumps(doc), index)
 
+    def put_new_all(self, docs):
+        with self._lock:
+            taken = [pk for pk, _, sk, _ in docs if (pk, sk) in self.items]
+            if taken:
+                raise DocumentExists(taken[0])
+            for pk, doc, sk, index in docs:
+                self.items[(pk, sk)] = (1, json.dumps(doc), index)
+
     def read(self, pk, sk="doc"):
         with self._lock:
             found = self.items.get((pk, sk))
@@ -187,7 +204,7 @@ class MemoryDocuments:
                 self.items[(pk, sk)] = (current.version + 1, payload, found[2])
             self._written(pk, sk, json.loads(payload))
 
-        return current, DocWrite(new, None, commit)
+        return current, DocWrite(new, None, commit, current.version + 1)
 
     def _written(self, pk, sk, doc) -> None:
         """After a document's update (``IndexedMemoryDocuments`` keeps an order's projections here)."""
@@ -290,6 +307,26 @@ class DynamoDocuments:
             if found != item:
                 raise DocumentExists(pk) from None
 
+    def put_new_all(self, docs):
+        items = []
+        for pk, doc, sk, index in docs:
+            item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
+            if index:
+                item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
+            items.append({"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}})
+        for attempt in range(self.max_attempts):
+            try:
+                # botocore sends TransactWriteItems with a ClientRequestToken: a retry of a lost reply is
+                # answered as the first request was, never refused by the items its first attempt wrote.
+                self.client.transact_write_items(TransactItems=items)
+                return
+            except self.client.exceptions.TransactionCanceledException as error:
+                codes = [(r or {}).get("Code") for r in error.response.get("CancellationReasons") or []]
+                if "ConditionalCheckFailed" in codes:
+                    raise DocumentExists(docs[codes.index("ConditionalCheckFailed")][0]) from None
+                if attempt == self.max_attempts - 1:
+                    raise  # throttled or held by other transactions throughout: nothing written, retryable
+
     def read(self, pk, sk="doc"):
         item = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
@@ -315,7 +352,7 @@ class DynamoDocuments:
         if new is None:
             return current, None
         items = self._update_items(pk, sk, current.version, new)
-        return current, DocWrite(new, items, lambda: self._commit_items(items))
+        return current, DocWrite(new, items, lambda: self._commit_items(items), current.version + 1)
 
     def _commit_items(self, items: list[dict]) -> None:
         """One TransactWriteItems of prepared items, alone (when the store carrying them is not DynamoDB)."""

@@ -75,9 +75,10 @@ class PayeeGate:
         self.clock = clock
         self.screening = screening  # ScreeningService: the name against the sanctions lists in force
 
-    def hold_reason(self, party_key: str) -> str | None:
-        """``None`` if the party may be paid now, else why not (``screening``, ``review``, ``blocked``)."""
-        party = self.docs.get(party_key)
+    def hold_reason(self, party_key: str, party: dict | None = None) -> str | None:
+        """``None`` if the party may be paid now, else why not (``screening``, ``review``, ``blocked``).
+        ``party``: its document as the caller just read it (one read for this check and the tier's)."""
+        party = party if party is not None else self.docs.get(party_key)
         if party is None:
             return None
         if self.screening is not None:

@@ -691,17 +691,17 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
             self._drain(limit=max(50, len(summary.get("members") or {})))
             return finished
         if outcome == "succeeded":
-            self._sms("payout_sent", order, paid, refs, send=False)
+            queued = self._sms("payout_sent", order, paid, refs, send=False)
             order = self.mark(order_id, S.SETTLED, detail=f"{paid} paid to {order['payout_route']['msisdn']}", current=current)
         elif paid.minor:
-            self._sms("payout_failed", order, paid, unpaid=unpaid, text_event="payout_partial", send=False)
+            queued = self._sms("payout_failed", order, paid, unpaid=unpaid, text_event="payout_partial", send=False)
             order = self.mark(order_id, S.PAYOUT_FAILED, current=current,
                               detail=f"{paid} paid to the wallet; {unpaid} failed and is in the seller's balance")
         else:
-            self._sms("payout_failed", order, send=False)
+            queued = self._sms("payout_failed", order, send=False)
             order = self.mark(order_id, S.PAYOUT_FAILED, current=current,
                               detail="the wallet payout failed; the money is in the seller's balance")
-        self._drain()
+        self._send(queued)
         return public_order(order)
 
     def _finish_allocated(self, current: Versioned, outcome: str, paid: Money, unpaid: Money, members: int) -> dict:
@@ -739,17 +739,33 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         return self.languages.get(msisdn) if self.languages is not None else "en"
 
     def _sms(self, event: str, order: dict, amount: Money | None = None, ref: str | None = None,
-             unpaid: Money | None = None, text_event: str | None = None, send: bool = True) -> None:
-        """Queue (once per event and order) and, unless ``send`` is False, send the seller's SMS."""
+             unpaid: Money | None = None, text_event: str | None = None, send: bool = True) -> dict | None:
+        """Queue (once per event and order) and, unless ``send`` is False, send the seller's SMS.
+
+        Queued already claimed by this invocation (``Outbox.enqueue(claim=True)``), so sending it
+        needs no queue read and no claim; returns it for ``_send`` (``None``: queued before, by an
+        earlier attempt whose claim, or the sweeper's drain, sends it). Other messages waiting in the
+        queue go with the scheduled drain (every minute)."""
         if self.outbox is None:
-            return
+            return None
         from chalicelib.notify.messages import compose
 
         msisdn = order["payout_route"]["msisdn"]
         text = compose(text_event or event, order, amount, ref, unpaid, language=self._language(msisdn))
-        self.outbox.enqueue(f"{event}:{order['order_id']}", msisdn, text)
+        claimed = self.outbox.enqueue(f"{event}:{order['order_id']}", msisdn, text, claim=True)
         if send:
-            self._drain()
+            self._send(claimed)
+        return claimed
+
+    def _send(self, claimed: dict | None) -> None:
+        """Send a message ``_sms`` queued claimed; a failure leaves it queued for the sweeper's drain
+        (the money and the order's status never wait on, or fail with, an SMS)."""
+        if self.outbox is None or claimed is None:
+            return
+        try:
+            self.outbox.send(claimed)
+        except Exception as error:  # noqa: BLE001 - an SMS must never fail the step that moved the money
+            log.warning("SMS not sent now (the sweeper retries): %s", type(error).__name__)
 
     def _drain(self, limit: int = 50) -> None:
         """Send what is queued now; a failure only leaves it queued for the sweeper's drain (the money

@@ -46,7 +46,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from chalicelib.documents import DocumentExists, Documents
+from chalicelib.documents import DocumentExists, Documents, Versioned
 from chalicelib.errors import MizaniError, ProviderUnavailable
 from chalicelib.notify.sms_gateway import DELIVERY_STATUSES, SmsReceipt, fit_one_sms, submit_to
 
@@ -150,16 +150,32 @@ class Outbox:
 
     # -- queueing --------------------------------------------------------------------------
 
-    def enqueue(self, message_id: str, to_msisdn: str, text: str) -> None:
-        """Store the message (once per ``message_id``) and queue it for the next drain."""
+    def enqueue(self, message_id: str, to_msisdn: str, text: str, claim: bool = False) -> dict | None:
+        """Store the message (once per ``message_id``) and queue it for the next drain.
+
+        ``claim``: the caller sends it itself right after (``send``): the message and its place in the
+        queue are stored in ONE atomic write, already claimed by this invocation (``sending``, under
+        the drain's lease), so no queue read and no claim are needed; if the invocation dies before
+        sending, the lease lapses and a drain sends it. Returns the claimed message (``None``: it was
+        stored before, and the earlier attempt's claim or a drain decides it)."""
         now = _stamp(self.clock())
         to = "+" + to_msisdn.lstrip("+")
         marker = _marker_pk(message_id, 0)
+        body = {"message_id": message_id, "to": to, "message": fit_one_sms(text), "status": PENDING,
+                "attempts": 0, "created_at": now, "not_before": now, "queued_as": marker}
+        if claim:
+            claimed = {**body, "status": SENDING, "claimed_at": now}
+            try:
+                self.docs.put_new_all([
+                    (f"sms#{message_id}", claimed, "doc", None),
+                    (marker, {"message_id": message_id, "pk": marker, "attempt": 0, "due_at": now}, "doc",
+                     (PENDING_INDEX, f"{now}#{message_id}")),
+                ])
+                return claimed
+            except DocumentExists:
+                return None  # stored (and queued) by an earlier attempt: its claim, or a drain, decides
         try:
-            self.docs.put_new(f"sms#{message_id}", {
-                "message_id": message_id, "to": to, "message": fit_one_sms(text), "status": PENDING,
-                "attempts": 0, "created_at": now, "not_before": now, "queued_as": marker,
-            })
+            self.docs.put_new(f"sms#{message_id}", body)
         except DocumentExists:
             existing = self.message(message_id) or {}
             if existing.get("status") != PENDING or existing.get("attempts") or _queued_as(existing) != marker:
@@ -177,6 +193,11 @@ class Outbox:
     def _unqueue(self, *markers: str) -> None:
         for marker in dict.fromkeys(m for m in markers if m):
             self.docs.delete(marker)
+
+    def send(self, claimed: dict) -> str:
+        """Send a message ``enqueue(..., claim=True)`` stored claimed, and record the answer (its new status)."""
+        status, _ = self._attempt(claimed, claimed["queued_as"], version=1)
+        return status
 
     # -- draining --------------------------------------------------------------------------
 
@@ -231,8 +252,9 @@ class Outbox:
             return None
         return won["message"]
 
-    def _attempt(self, message: dict, marker_pk: str) -> tuple[str, bool]:
-        """Send one claimed message and record the answer; returns (its new status, stop the drain)."""
+    def _attempt(self, message: dict, marker_pk: str, version: int | None = None) -> tuple[str, bool]:
+        """Send one claimed message and record the answer; returns (its new status, stop the drain).
+        ``version``: the claimed document's (known to the caller that wrote it: its record needs no read)."""
         try:
             receipt = submit_to(self.gateway, message["to"], message["message"])
         except MizaniError as err:
@@ -242,10 +264,10 @@ class Outbox:
             trouble = ProviderUnavailable("provider_unavailable", f"the SMS gateway failed ({type(err).__name__})",
                                           account_wide=True)
             return self._not_sent(message, marker_pk, trouble), True
-        self._sent(message, marker_pk, receipt)
+        self._sent(message, marker_pk, receipt, version)
         return SENT, False
 
-    def _sent(self, message: dict, marker_pk: str, receipt: SmsReceipt) -> None:
+    def _sent(self, message: dict, marker_pk: str, receipt: SmsReceipt, version: int | None = None) -> None:
         message_id = message["message_id"]
         stamp = _stamp(self.clock())
         try:
@@ -263,7 +285,8 @@ class Outbox:
             done.pop("not_before", None)
             return done
 
-        done = self.docs.update(f"sms#{message_id}", mark)
+        current = Versioned(message, version) if version is not None else None  # stale: the condition re-reads
+        done = self.docs.update(f"sms#{message_id}", mark, current=current)
         self._unqueue(marker_pk, _queued_as(done))
         logger.info("sms %s: sent, %s %s", message_id, receipt.status_code, receipt.message_id)
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from chalicelib import rails
-from chalicelib.documents import DocumentExists, Documents
+from chalicelib.documents import DocumentExists, Documents, Versioned, WriteContended, WriteRefused
 from chalicelib.errors import BusinessRuleViolation, MizaniError, NotFound, ProviderUnavailable, ValidationError
 from chalicelib.http import RailNotSent
 from chalicelib.accounts import float_account_id, party_account_id
 from chalicelib.ids import derived_id
-from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind
+from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind, WritesNotApplied
 from chalicelib.money import Money
 from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
 
@@ -134,14 +134,15 @@ class PayoutService:
         time (each payout is a different wallet and its own claim, so they are independent; the
         wait is the providers'); its aggregate state. If any raised, the first error is raised once
         the others are done (the step is retried; what was advanced stays advanced)."""
-        payouts = {payout_id: self.docs.get(f"payout#{payout_id}") for payout_id in ids}
+        read = {payout_id: self.docs.read(f"payout#{payout_id}") for payout_id in ids}
+        payouts = {payout_id: (found.doc if found else None) for payout_id, found in read.items()}
         unfinished = [pid for pid, p in payouts.items() if p is not None and p["status"] not in ("succeeded", "failed")]
         batch = unfinished[:ADVANCES_PER_STEP]
 
         def advance(payout_id: str) -> dict:
             payout = payouts[payout_id]
             try:
-                return self._advance(payout_id, self._limits(payout), schedule_when_over_daily=True, payout=payout)
+                return self._advance(payout_id, self._limits(payout), schedule_when_over_daily=True, current=read[payout_id])
             except BusinessRuleViolation as refused:
                 if refused.code != "insufficient_funds":
                     raise
@@ -444,10 +445,17 @@ class PayoutService:
                 raise BusinessRuleViolation("insufficient_funds", "the amount is more than the available balance") from None
             raise
 
-    def _advance(self, payout_id: str, limits: Limits, schedule_when_over_daily: bool, payout: dict | None = None) -> dict:
+    def _advance(self, payout_id: str, limits: Limits, schedule_when_over_daily: bool, payout: dict | None = None,
+                 current: Versioned | None = None) -> dict:
         """Move one payout as far as it can go now; safe to call any number of times (``payout``: its
-        document as just read, to spare a read)."""
-        payout = payout or self.docs.get(f"payout#{payout_id}")
+        document as just read, to spare a read; ``current``: the same with its version, so that each
+        write of this call names the version the previous one left and needs no read of its own)."""
+        if current is not None:
+            payout = current.doc
+        elif payout is None:
+            current = self.docs.read(f"payout#{payout_id}")
+            payout = current.doc if current is not None else None
+        known = current  # the payout as this call last read or wrote it, with its version (None: not known)
         if payout is None:
             raise NotFound("not_found", "no such payout")
         if payout["status"] in ("succeeded", "failed"):
@@ -460,9 +468,10 @@ class PayoutService:
         if payout["status"] in ("new", "scheduled", "held"):
             # Reserve first: money waiting for a payout (even one scheduled for tomorrow) is not available.
             if not payout.get("reserved"):
-                self._reserve(payout, amount)
-                payout = self._update(payout_id, reserved=True)
-            hold = self.payees.hold_reason(party_key(payout)) if self.payees is not None else None
+                payout, known = self._reserve_and_mark(payout, amount, known)
+            # The party read once for its hold and its tier (both ask it about this very payout).
+            party = self.docs.get(party_key(payout)) if self.payees is not None or self.tiers is not None else None
+            hold = self.payees.hold_reason(party_key(payout), party=party) if self.payees is not None else None
             if hold:
                 if payout["status"] == "held" and payout.get("reason") == hold:
                     return payout
@@ -472,7 +481,7 @@ class PayoutService:
                 # Not sent on the day it was counted for (held, or the provider was down): it counts on the
                 # day it is really sent.
                 self.docs.remove_from(payout["day_key"], payout_id, amount.minor)
-                payout = self._update(payout_id, day_key=None)
+                payout, known = self._write(payout_id, known, day_key=None)
             if payout.get("day_key"):
                 day_key = payout["day_key"]
             elif not self.docs.add_within(day_key, payout_id, amount.minor, limits.max_per_day):
@@ -482,7 +491,7 @@ class PayoutService:
                 tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), timezone.utc)
                 return self._update(payout_id, status="scheduled", not_before=_iso(tomorrow), reason="daily_limit")
             if self.tiers is not None:
-                refused, tier_keys = self.tiers.admit_payout(payout, party_key(payout), amount, now)
+                refused, tier_keys = self.tiers.admit_payout(payout, party_key(payout), amount, now, party=party)
                 if refused:
                     if not payout.get("day_key"):  # counted for the wallet just now: given back, not sent today
                         self.docs.remove_from(day_key, payout_id, amount.minor)
@@ -492,8 +501,8 @@ class PayoutService:
                     return self._update(payout_id, status="scheduled", not_before=refused.not_before,
                                         reason=refused.reason, tier_keys=None)
                 if tier_keys != (payout.get("tier_keys") or []):
-                    payout = self._update(payout_id, tier_keys=tier_keys)
-            lease = self._claim_send(payout_id, day_key, now)
+                    payout, known = self._write(payout_id, known, tier_keys=tier_keys)
+            lease, known = self._claim_send(payout_id, day_key, now, known)
             if lease is None:
                 return self.docs.get(f"payout#{payout_id}")  # another invocation is sending it right now
             try:
@@ -503,7 +512,7 @@ class PayoutService:
                 # invocation took the payout over meanwhile (its send may have reached the provider).
                 self._release_claim(payout_id, lease)
                 raise
-            payout = self._update(payout_id, status="pending", day_key=day_key, sent_at=_iso(now))
+            payout, known = self._write(payout_id, known, status="pending", day_key=day_key, sent_at=_iso(now))
         elif payout["status"] == "sending" and _iso(now) < payout.get("sending_until", "") and not rail.resend_is_idempotent:
             # Another invocation holds the send, on a rail that does not promise to refuse a repeated
             # reference (M-Pesa): its answer, or the lease's end, decides. On MTN and Airtel asking now
@@ -524,8 +533,7 @@ class PayoutService:
                 # The provider holds the payment a crashed or concurrent send made: it is sent.
                 payout = self._update(payout_id, status="pending", sent_at=payout.get("sent_at") or _iso(now))
         if status.state == "succeeded":
-            self.ledger.post(f"{payout_id}:post", payout_id, code="payout", reference=payout_id)
-            payout = self._update(payout_id, status="succeeded", provider_reference=status.provider_reference, reason=None)
+            payout = self._post_and_mark(payout_id, known, provider_reference=status.provider_reference)
             self.docs.delete(f"openpayout#{payout_id}")
             if status.payee_name and self.payees is not None:
                 self.payees.after_payment(party_key(payout), status.payee_name)
@@ -537,7 +545,64 @@ class PayoutService:
             self.docs.delete(f"openpayout#{payout_id}")
         return payout
 
-    def _claim_send(self, payout_id: str, day_key: str, now: datetime) -> bool:
+    def _reserve_and_mark(self, payout: dict, amount: Money, known: Versioned | None) -> tuple[dict, Versioned | None]:
+        """The payout's pending transfer and its ``reserved`` mark in ONE atomic write (the ledger's
+        batch carries the payout's version-conditioned update): never reserved without saying so. A
+        changed payout is read again; a reservation made before (a replay) is marked on its own."""
+        payout_id = payout["payout_id"]
+        for _ in range(3):
+            if known is None:
+                break
+            _, write = self.docs.prepare_update(f"payout#{payout_id}", self._fields(reserved=True), current=known)
+            if write is None:  # final meanwhile
+                return known.doc, known
+            try:
+                self._reserve(known.doc, amount, writes=[write])
+                return write.doc, write.committed()
+            except WritesNotApplied as refused:
+                if refused.replayed:
+                    break
+                known = self.docs.read(f"payout#{payout_id}")
+                if known is None or known.doc.get("reserved"):
+                    return (known.doc if known else payout), known
+        self._reserve(payout, amount)
+        return self._update(payout_id, reserved=True), None
+
+    def _post_and_mark(self, payout_id: str, known: Versioned | None, provider_reference: str | None) -> dict:
+        """Succeeded: the pending transfer posted and the payout ``succeeded`` in ONE atomic write."""
+        fields = {"status": "succeeded", "provider_reference": provider_reference, "reason": None}
+        for _ in range(3):
+            if known is None:
+                break
+            _, write = self.docs.prepare_update(f"payout#{payout_id}", self._fields(**fields), current=known)
+            if write is None:
+                return known.doc
+            try:
+                self.ledger.post(f"{payout_id}:post", payout_id, code="payout", reference=payout_id, writes=[write])
+                return write.doc
+            except WritesNotApplied as refused:
+                if refused.replayed:
+                    break  # posted before (a concurrent invocation): the status alone
+                known = self.docs.read(f"payout#{payout_id}")
+        self.ledger.post(f"{payout_id}:post", payout_id, code="payout", reference=payout_id)
+        return self._update(payout_id, **fields)
+
+    def _write(self, payout_id: str, known: Versioned | None, **fields) -> tuple[dict, Versioned | None]:
+        """``_update`` from the payout as this call last read or wrote it: one conditional write and no
+        read (if it is stale, the version refuses it and ``_update`` reads and applies it again)."""
+        if known is not None:
+            _, write = self.docs.prepare_update(f"payout#{payout_id}", self._fields(**fields), current=known)
+            if write is None:
+                return known.doc, known
+            try:
+                write.commit()
+                return write.doc, write.committed()
+            except (WriteRefused, WriteContended):
+                pass
+        return self._update(payout_id, **fields), None
+
+    def _claim_send(self, payout_id: str, day_key: str, now: datetime,
+                    known: Versioned | None = None) -> tuple[str | None, Versioned | None]:
         """Take the right to send ``payout_id`` (new/scheduled/held -> sending, under a lease), so that
         two invocations (a withdrawal and the sweeper, a retried task) never send it twice. A send
         whose invocation died is asked about (after the lease, on a rail that does not refuse repeats),
@@ -553,8 +618,17 @@ class PayoutService:
             return {**doc, "status": "sending", "sending_until": until, "claimed_at": _iso(now), "day_key": day_key,
                     "updated_at": _iso(self.clock())}
 
+        if known is not None:  # from the payout as this call knows it: one write, no read
+            _, write = self.docs.prepare_update(f"payout#{payout_id}", mutate, current=known)
+            if write is None:
+                return None, known
+            try:
+                write.commit()
+                return claimed[0], write.committed()
+            except (WriteRefused, WriteContended):
+                pass  # changed meanwhile: decided again on what it is now
         self.docs.update(f"payout#{payout_id}", mutate)
-        return claimed[0] if claimed else None
+        return (claimed[0] if claimed else None), None
 
     def _release_claim(self, payout_id: str, lease: str) -> None:
         """Back to ``new`` only while the payout is still this claim's (same lease, still ``sending``)."""
@@ -566,13 +640,14 @@ class PayoutService:
 
         self.docs.update(f"payout#{payout_id}", mutate)
 
-    def _reserve(self, payout: dict, amount: Money) -> None:
+    def _reserve(self, payout: dict, amount: Money, writes: list = ()) -> None:
         pid = payout["payout_id"]
         try:
             self.ledger.transfer(
                 Transfer(pid, party_account_id(payout["seller_id"], payout.get("member_id")),
                          float_account_id(payout["rail"], amount.currency),
-                         amount.minor, amount.currency, TransferKind.PENDING, code="payout", reference=pid)
+                         amount.minor, amount.currency, TransferKind.PENDING, code="payout", reference=pid),
+                writes=writes,
             )
         except LedgerRejected as refused:
             if refused.result is Result.EXCEEDS_CREDITS:
@@ -598,12 +673,17 @@ class PayoutService:
         self.docs.delete(f"openpayout#{payout['payout_id']}")
 
     def _update(self, payout_id: str, **fields) -> dict:
+        return self.docs.update(f"payout#{payout_id}", self._fields(**fields))
+
+    def _fields(self, **fields):
+        """The mutation that sets ``fields`` on a payout that is not final (final is final)."""
+
         def mutate(doc: dict) -> dict | None:
             if doc["status"] in ("succeeded", "failed"):
                 return None  # final is final
             return {**doc, **fields, "updated_at": _iso(self.clock())}
 
-        return self.docs.update(f"payout#{payout_id}", mutate)
+        return mutate
 
 
 

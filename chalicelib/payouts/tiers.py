@@ -68,14 +68,16 @@ class TierCounters:
         self.docs = docs
         self.configured = configured
 
-    def _limits_of(self, party_key: str, currency: str) -> TierLimits | None:
-        party = self.docs.get(party_key) or {}
+    def _limits_of(self, party_key: str, currency: str, party: dict | None = None) -> TierLimits | None:
+        party = (party if party is not None else self.docs.get(party_key)) or {}
         return tier_limits(party.get("kyc_tier", 0) or 0, currency, self.configured)
 
-    def admit(self, party_key: str, currency: str, parts: dict[str, int], now: datetime) -> tuple[Refusal | None, list[str]]:
+    def admit(self, party_key: str, currency: str, parts: dict[str, int], now: datetime,
+              party: dict | None = None) -> tuple[Refusal | None, list[str]]:
         """Count ``parts`` (payout id -> amount) against the party's day and month, all or none:
-        (None, the counters' keys) if they fit, else (the refusal, []) with nothing counted."""
-        limits = self._limits_of(party_key, currency)
+        (None, the counters' keys) if they fit, else (the refusal, []) with nothing counted.
+        ``party``: its document as the caller just read it (spares a read)."""
+        limits = self._limits_of(party_key, currency, party)
         if limits is None:
             return None, []
         day_key, month_key = counter_keys(party_key, now)
@@ -94,13 +96,14 @@ class TierCounters:
                            f"({total} would exceed it)"), []
         return None, [k for k, limit in ((day_key, limits.per_day), (month_key, limits.per_month)) if limit is not None]
 
-    def admit_payout(self, payout: dict, party_key: str, amount: Money, now: datetime) -> tuple[Refusal | None, list[str]]:
+    def admit_payout(self, payout: dict, party_key: str, amount: Money, now: datetime,
+                     party: dict | None = None) -> tuple[Refusal | None, list[str]]:
         """A payout about to be sent: counted for today (again, if it was counted on another day)."""
         counted = payout.get("tier_keys") or []
         if counted and counted == [k for k in counter_keys(party_key, now) if k in counted]:
             return None, counted  # counted for today and this month already
         self.give_back(counted, payout["payout_id"], amount.minor)
-        return self.admit(party_key, amount.currency, {payout["payout_id"]: amount.minor}, now)
+        return self.admit(party_key, amount.currency, {payout["payout_id"]: amount.minor}, now, party=party)
 
     def give_back(self, keys: list[str], payout_id: str, amount: int) -> None:
         for key in keys or []:

@@ -40,6 +40,9 @@ def _payouts():
 _TRANSIENT_AWS_CODES = frozenset({
     "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
     "InternalServerError", "ServiceUnavailable", "TransactionConflictException", "TransactionInProgressException",
+    # A transaction cancelled by throttling or another transaction (the adapters handle their own
+    # conditions' cancellations and never let those out): nothing was written.
+    "TransactionCanceledException",
 })
 
 

@@ -149,3 +149,27 @@ def test_a_release_that_crashed_after_its_commit_is_finished_by_the_retry_withou
     assert ledger.get_account("seller:coop-1").balance == seller == order["payout"]["amount"]
     assert ledger.trial_balance().balanced
 
+
+
+# -- an order's payout: the reservation and its mark, the post and "succeeded", one write each ------------------
+def test_a_payout_is_never_reserved_or_paid_without_its_document_saying_so():
+    from tests.payout_world import World
+
+    w = World()
+    oid = w.released_order()["order_id"]
+    store = CrashAfterCommit()
+    store.accounts, store.transfers, store.entries = w.ledger.store.accounts, w.ledger.store.transfers, w.ledger.store.entries
+    w.ledger.store = store
+    w.escrow.begin_payout(oid)
+    store.armed = True  # dies right after the first payout's reservation committed
+    with pytest.raises(TimeoutError):
+        w.order_payouts.start_for_order(oid)
+    first = w.docs.get(f"payout#po_{oid}_1")
+    assert first["reserved"] is True and w.ledger.get_transfer(f"po_{oid}_1") is not None  # together
+    assert w.order_payouts.start_for_order(oid) == "succeeded"  # the task's retry
+    payouts = w.payouts.for_order(oid)
+    assert all(p["status"] == "succeeded" for p in payouts)
+    assert w.ledger.get_transfer(f"po_{oid}_1:post").transfer.amount == first["amount"]["amount"]
+    assert w.seller_account().balance == 0 and len(w.rail.payments) == len(payouts)  # each paid once
+    assert sum(m.minor for m in w.rail.credited("250788123456")) == sum(p["amount"]["amount"] for p in payouts)
+    assert w.ledger.trial_balance().balanced

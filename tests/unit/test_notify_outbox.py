@@ -257,6 +257,31 @@ def test_an_enqueue_that_died_before_queueing_is_completed_by_its_retry(w):
     assert w.outbox.drain() == 1
 
 
+def test_a_message_queued_claimed_is_sent_by_its_own_invocation_with_no_queue_read_or_claim(w):
+    writes = []
+    for name in ("put_new", "put_new_all", "update", "query_index", "get", "read"):
+        real = getattr(w.docs, name)
+        setattr(w.docs, name, lambda *a, _real=real, _name=name, **k: writes.append(_name) or _real(*a, **k))
+    claimed = w.outbox.enqueue("paid:o1", PHONE, "Mizani: order O1 is paid.", claim=True)
+    assert writes == ["put_new_all"]  # the message and its place in the queue, one atomic write
+    assert w.outbox.drain() == 0  # another drain leaves it to its claim
+    writes.clear()
+    assert w.outbox.send(claimed) == "sent" and w.sms.calls == 1
+    assert writes == ["put_new", "update"]  # AT's id, then the message marked sent: no queue read, no claim
+    assert w.message()["status"] == "sent" and w.queued() == []
+    assert w.outbox.enqueue("paid:o1", PHONE, "Mizani: order O1 is paid.", claim=True) is None  # a retried step
+    assert w.outbox.drain() == 0 and w.sms.calls == 1
+
+
+def test_a_message_queued_claimed_whose_invocation_died_is_sent_by_a_drain_after_the_lease(w):
+    w.outbox.enqueue("paid:o1", PHONE, "Mizani: order O1 is paid.", claim=True)  # ... and the Lambda died
+    w.clock.advance(seconds=CLAIM_LEASE_SECONDS - 1)
+    assert w.outbox.drain() == 0
+    w.clock.advance(seconds=2)
+    assert w.outbox.drain() == 1
+    assert w.message()["status"] == "sent" and w.queued() == [] and w.sms.calls == 1
+
+
 def test_a_text_is_stored_as_one_gsm7_part_where_it_can_be(w):
     w.outbox.enqueue("a", PHONE, "Mizani : reçu « 1 000 RWF » – merci…")
     w.outbox.enqueue("b", PHONE, "word " * 60)
