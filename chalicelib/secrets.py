@@ -64,6 +64,17 @@ def resolve(value: str, env_name: str = "") -> str:
     return ref()
 
 
+def secret_of(settings, name: str) -> str:
+    """The secret field ``name`` of ``settings`` (``jwt_secret``, ``customs_secret``,
+    ``stripe_webhook_secret``, ``stripe_api_key``, ``seal_secret``) as a value: an SSM / Secrets
+    Manager ARN in its variable is fetched on first use and cached for the container."""
+    from chalicelib.settings import SECRET_FIELDS
+
+    if name not in SECRET_FIELDS:
+        raise KeyError(name)
+    return resolve(getattr(settings, name), f"MIZANI_{name.upper()}")
+
+
 def forget_resolved() -> None:
     """Drop the cached secrets (tests; a container never needs to)."""
     with _refs_lock:

@@ -3,7 +3,7 @@
 Every knob lives here so that a reader finds them all in one place. In AWS the
 values come from the stage's ``environment_variables`` in ``.chalice/config.json``
 (secrets by reference: a secret's variable may hold an SSM or Secrets Manager ARN, see
-``Settings.secret()``); in the ``local`` stage from the same
+``chalicelib.secrets.secret_of()``); in the ``local`` stage from the same
 file, with the clearly marked local-sandbox defaults below.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ LOCAL_CUSTOMS_SECRET = "customs-local-secret"
 LOCAL_STRIPE_WEBHOOK_SECRET = "whsec_local"
 LOCAL_STRIPE_API_KEY = "sk_test_local_sandbox"
 LOCAL_SEAL_SECRET = "seal-local-secret"
-#: The fields that hold a secret or a reference to one: read them with ``Settings.secret(name)``.
+#: The fields that hold a secret or a reference to one: read them with ``chalicelib.secrets.secret_of``.
 SECRET_FIELDS = frozenset({"jwt_secret", "customs_secret", "stripe_webhook_secret", "stripe_api_key", "seal_secret"})
 
 
@@ -114,16 +114,6 @@ class Settings:
     @property
     def is_local(self) -> bool:
         return self.stage == "local"
-
-    def secret(self, name: str) -> str:
-        """The secret field ``name`` (``jwt_secret``, ``customs_secret``, ``stripe_webhook_secret``,
-        ``stripe_api_key``, ``seal_secret``) as a value: an SSM / Secrets Manager ARN in its variable is
-        fetched on first use and cached for the container (``chalicelib.secrets.resolve``)."""
-        from chalicelib.secrets import resolve
-
-        if name not in SECRET_FIELDS:
-            raise KeyError(name)
-        return resolve(getattr(self, name), f"MIZANI_{name.upper()}")
 
     def table(self, name: str) -> str:
         """Physical name of one of the tables defined in ``infra/resources.base.json``."""

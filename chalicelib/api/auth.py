@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from chalicelib import settings as settings_mod
 from chalicelib.errors import Forbidden, NotFound, ProviderUnavailable, Unauthorized
+from chalicelib.secrets import secret_of
 
 BUYER, SELLER, FINANCE, ADMIN = "buyer", "seller", "finance", "admin"
 ROLES: frozenset[str] = frozenset({BUYER, SELLER, FINANCE, ADMIN})
@@ -83,12 +84,12 @@ def decode(token: str, settings: settings_mod.Settings) -> dict:
         kwargs["issuer"] = settings.jwt_issuer
     try:
         if settings.is_local or not settings.jwks_url:
-            if not settings.is_local and settings.secret("jwt_secret") == settings_mod.LOCAL_JWT_SECRET:
+            if not settings.is_local and secret_of(settings, "jwt_secret") == settings_mod.LOCAL_JWT_SECRET:
                 # The local default is public (it is in the docs): outside the sandbox it
                 # would let anyone mint an admin token. Refuse every token instead.
                 logger.error("stage %s has no JWKS URL and the public local JWT secret: refusing tokens", settings.stage)
                 raise Unauthorized("unauthorized", "token verification is not configured for this stage")
-            key, algorithms = settings.secret("jwt_secret"), ["HS256"]
+            key, algorithms = secret_of(settings, "jwt_secret"), ["HS256"]
         else:
             key, algorithms = _jwks_client(settings.jwks_url).get_signing_key_from_jwt(token).key, ["RS256"]
         if settings.is_local:

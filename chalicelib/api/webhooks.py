@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from chalicelib import bootstrap, settings
 from chalicelib.errors import InvalidState, ValidationError
+from chalicelib.secrets import secret_of
 
 
 def _ack(duplicate: bool = False) -> dict:
@@ -21,7 +22,7 @@ def handle_stripe(raw_body: bytes, signature: str | None) -> dict:
     from chalicelib.payments import PaymentFailed, PaymentSucceeded, parse_event, verify_webhook
 
     cfg = settings.get()
-    event = verify_webhook(raw_body, signature, cfg.secret("stripe_webhook_secret"), tolerance=cfg.webhook_tolerance_seconds)
+    event = verify_webhook(raw_body, signature, secret_of(cfg, "stripe_webhook_secret"), tolerance=cfg.webhook_tolerance_seconds)
     from chalicelib.disputes.events import is_dispute_event
 
     if is_dispute_event(event):
@@ -63,7 +64,7 @@ def handle_customs(raw_body: bytes, signature: str | None) -> dict:
     from chalicelib.api.trade_schemas import CustomsEvent
 
     cfg = settings.get()
-    verify(raw_body, signature, cfg.secret("customs_secret"), cfg.webhook_tolerance_seconds)
+    verify(raw_body, signature, secret_of(cfg, "customs_secret"), cfg.webhook_tolerance_seconds)
     event: CustomsEvent = validate(CustomsEvent, parse_json_object(raw_body))
     docs = bootstrap.docs()
     marker = f"event#customs#{event.event_id}"

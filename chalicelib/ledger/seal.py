@@ -31,6 +31,7 @@ import time
 from dataclasses import dataclass, field
 
 from chalicelib.ledger.hashing import SHARDS, day_of, seal_day_key, transfer_hash  # noqa: F401
+from chalicelib.secrets import secret_of
 
 ALGORITHM = "sha256-merkle-v1"
 
@@ -222,9 +223,9 @@ def build_sealer(settings=None) -> Sealer:
     if cfg.seal_kms_key_id:
         signer = KmsSigner(cfg.seal_kms_key_id)
     else:
-        if not cfg.is_local and cfg.secret("seal_secret") == settings_module.LOCAL_SEAL_SECRET:
+        if not cfg.is_local and secret_of(cfg, "seal_secret") == settings_module.LOCAL_SEAL_SECRET:
             raise ValueError("outside the local stage the seal needs MIZANI_SEAL_KMS_KEY_ID (or MIZANI_SEAL_SECRET)")
-        signer = HmacSigner(cfg.secret("seal_secret"))  # a value, or an SSM/Secrets Manager ARN
+        signer = HmacSigner(secret_of(cfg, "seal_secret"))  # a value, or an SSM/Secrets Manager ARN
     return Sealer(DynamoDaySource(cfg.table_prefix), DynamoDocuments(cfg.table("app")), S3Archive(cfg.statements_bucket),
                   signer)
 

@@ -49,6 +49,7 @@ from chalicelib.payments.port import (
     check_payment_amount,
     check_wallet,
 )
+from chalicelib.secrets import secret_of
 
 #: The header Stripe signs webhooks with.
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -185,10 +186,10 @@ def build_card_gateway(settings=None) -> StripeCardGateway:
         from chalicelib import settings as settings_module
 
         settings = settings_module.get()
-    if settings.is_local and settings.secret("stripe_api_key").startswith(("sk_live_", "rk_live_")):
+    if settings.is_local and secret_of(settings, "stripe_api_key").startswith(("sk_live_", "rk_live_")):
         raise PaymentProviderMisconfigured(message="a live Stripe key is configured in the local stage")
     return StripeCardGateway(
-        settings.secret("stripe_api_key"),
+        secret_of(settings, "stripe_api_key"),
         api_base=settings.stripe_api_base or None,
         max_network_retries=2,
         timeout_seconds=settings.http_timeout_seconds,

@@ -13,6 +13,7 @@ from chalicelib.disputes.gateway import EVIDENCE_FIELDS, DisputeGateway
 from chalicelib.payments.errors import PaymentNotFound, PaymentProviderMisconfigured
 from chalicelib.payments.port import check_idempotency_key, check_metadata
 from chalicelib.payments.stripe_adapter import translate_stripe_error
+from chalicelib.secrets import secret_of
 
 
 class StripeDisputeGateway(DisputeGateway):
@@ -65,7 +66,7 @@ class StripeDisputeGateway(DisputeGateway):
 
 def build_dispute_gateway(settings) -> StripeDisputeGateway:
     """The container's dispute gateway (the settings of ``build_card_gateway``)."""
-    if settings.is_local and settings.secret("stripe_api_key").startswith(("sk_live_", "rk_live_")):
+    if settings.is_local and secret_of(settings, "stripe_api_key").startswith(("sk_live_", "rk_live_")):
         raise PaymentProviderMisconfigured(message="a live Stripe key is configured in the local stage")
-    return StripeDisputeGateway(settings.secret("stripe_api_key"), api_base=settings.stripe_api_base or None,
+    return StripeDisputeGateway(secret_of(settings, "stripe_api_key"), api_base=settings.stripe_api_base or None,
                                 timeout_seconds=settings.http_timeout_seconds)

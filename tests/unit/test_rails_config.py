@@ -6,6 +6,7 @@ from chalicelib.payouts.rails import RailConfigError, build_rail
 from chalicelib.payouts.rails import config as rail_config
 from chalicelib.payouts.rails.momo import MtnMomoRail
 from chalicelib.payouts.rails.mpesa import MpesaB2CRail
+from chalicelib.secrets import secret_of
 
 RAIL_ENV = [
     "MIZANI_MOMO_BASE_URL", "MIZANI_MOMO_API_USER", "MIZANI_MOMO_API_KEY", "MIZANI_MOMO_SUBSCRIPTION_KEY",
@@ -104,7 +105,7 @@ def test_the_api_secrets_given_as_references_are_fetched_once_and_judged_by_what
     arns = list(held)
     cfg = settings_module.Settings(stage="prod", jwt_secret=arns[0], stripe_webhook_secret=arns[1], customs_secret=arns[2])
     try:
-        assert cfg.secret("jwt_secret") == held[arns[0]] and cfg.secret("stripe_webhook_secret") == "whsec_real"
+        assert secret_of(cfg, "jwt_secret") == held[arns[0]] and secret_of(cfg, "stripe_webhook_secret") == "whsec_real"
         # The customs reference holds the public local default: refused as if it were set to it.
         assert config_check.unsafe_secrets(cfg) == ["MIZANI_CUSTOMS_SECRET"]
         assert sorted(fetched) == sorted(arns)  # each fetched once, however often it is read
