@@ -34,6 +34,9 @@ WEBHOOK_DUPLICATES = "WebhookDuplicates"  # webhook (the route's name)
 RECONCILIATION_BREAKS = "ReconciliationBreaks"  # source, outcome (amount_mismatch | missing_* | duplicate)
 MANUAL_REVIEWS = "ManualReviews"  # (none)
 USSD_SESSIONS = "UssdSessions"  # (none)
+#: A gauge, reported by the payout sweeper every minute (0 when none): payouts sent more than an hour
+#: ago with no final answer from their rail. infra/alarms.py's PayoutsUnknownAlarm reads it.
+PAYOUTS_UNKNOWN = "PayoutsUnknownOverAnHour"
 
 _captures: list[list[dict]] = []
 _captures_lock = threading.Lock()
@@ -123,3 +126,7 @@ def manual_review() -> None:
 
 def ussd_session() -> None:
     count(USSD_SESSIONS)
+
+
+def payouts_unknown(n: int) -> None:
+    count(PAYOUTS_UNKNOWN, n)

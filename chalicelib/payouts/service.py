@@ -32,6 +32,7 @@ from chalicelib.accounts import float_account_id, party_account_id
 from chalicelib.ids import derived_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind, WritesNotApplied
 from chalicelib.money import Money
+from chalicelib.observability import metrics
 from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
 
 log = logging.getLogger("mizani.payouts")
@@ -365,12 +366,15 @@ class PayoutService:
     def poll_open(self, limit: int = 100) -> int:
         """The scheduled sweeper: advance every unfinished payout (withdrawals have no workflow)."""
         self.finish_admissions()
-        advanced = 0
+        advanced = unknown = 0
+        an_hour_ago = _iso(self.clock() - timedelta(hours=1))
         for marker in self.docs.query_index(_OPEN, limit=limit, newest_first=False):
             payout = self.docs.get(f"payout#{marker['payout_id']}")
             if payout is None or payout["status"] in ("succeeded", "failed"):
                 self.docs.delete(f"openpayout#{marker['payout_id']}")
                 continue
+            if payout["status"] in ("sending", "pending") and (payout.get("sent_at") or payout["created_at"]) < an_hour_ago:
+                unknown += 1
             limits = limits_for(payout["rail"], payout["amount"]["currency"])
             try:
                 payout = self._advance(payout["payout_id"], limits, schedule_when_over_daily=payout.get("order_id") is not None)
@@ -379,6 +383,9 @@ class PayoutService:
                 log.warning("payout %s not advanced: %s", payout["payout_id"], error)
             if payout["status"] not in ("succeeded", "failed"):
                 self._requeue(payout["payout_id"])
+        # The alarm's gauge, every tick (0 too: missing data pages): of the payouts this sweep looked at,
+        # those sent over an hour ago that their rail has not answered finally yet.
+        metrics.payouts_unknown(unknown)
         return advanced
 
     def _requeue(self, payout_id: str) -> None:
@@ -535,6 +542,7 @@ class PayoutService:
         if status.state == "succeeded":
             payout = self._post_and_mark(payout_id, known, provider_reference=status.provider_reference)
             self.docs.delete(f"openpayout#{payout_id}")
+            metrics.payout("succeeded", payout["rail"])
             if status.payee_name and self.payees is not None:
                 self.payees.after_payment(party_key(payout), status.payee_name)
         elif status.state == "failed":
@@ -543,6 +551,7 @@ class PayoutService:
             self._tier_give_back(payout.get("tier_keys"), payout_id, amount.minor)
             payout = self._update(payout_id, status="failed", reason=status.reason or "failed")
             self.docs.delete(f"openpayout#{payout_id}")
+            metrics.payout("failed", payout["rail"])
         return payout
 
     def _reserve_and_mark(self, payout: dict, amount: Money, known: Versioned | None) -> tuple[dict, Versioned | None]:
@@ -671,6 +680,7 @@ class PayoutService:
             self.ledger.void(f"{payout['payout_id']}:void", payout["payout_id"], code="payout_failed", reference=payout["payout_id"])
         self._update(payout["payout_id"], status="failed", reason=reason)
         self.docs.delete(f"openpayout#{payout['payout_id']}")
+        metrics.payout("failed", payout["rail"])
 
     def _update(self, payout_id: str, **fields) -> dict:
         return self.docs.update(f"payout#{payout_id}", self._fields(**fields))

@@ -323,3 +323,32 @@ def test_replaying_a_withdrawal_after_one_part_failed_changes_nothing(world):
     with pytest.raises(BusinessRuleViolation) as refused:
         world.payouts.withdraw(world.seller, Money(200_000, "RWF"), "split")
     assert refused.value.code == "idempotency_key_reused"
+
+
+def test_the_sweeper_reports_payouts_unknown_for_over_an_hour_and_each_outcome_is_counted(world):
+    from datetime import timedelta
+
+    from chalicelib.observability import metrics
+
+    funded(world)
+    world.rail.script(WALLET, send="unknown", statuses=["pending"] * 10 + ["succeeded"])
+
+    def gauge():  # the last value the sweeper reported
+        reports = [d for d in emitted if metrics.PAYOUTS_UNKNOWN in d]
+        assert reports, "the sweeper reported no gauge"
+        return metrics.counted(reports[-1:], metrics.PAYOUTS_UNKNOWN)
+
+    with metrics.capture() as emitted:
+        pending = world.payouts.withdraw(world.seller, Money(10_000, "RWF"), "w-slow")
+        assert pending["status"] == "pending"
+        world.payouts.poll_open()
+        assert gauge() == 0  # sent, but not an hour ago: reported as 0, not left out
+        world.now += timedelta(minutes=61)
+        world.payouts.poll_open()
+        assert gauge() == 1
+        while world.payouts.list_for_seller("coop-1")[0]["status"] != "succeeded":
+            world.payouts.poll_open()
+        world.payouts.poll_open()
+        assert gauge() == 0
+    assert metrics.counted(emitted, metrics.PAYOUTS, outcome="succeeded", rail="mtn_momo") == 1
+    assert metrics.counted(emitted, metrics.PAYOUTS, outcome="failed") == 0
