@@ -217,3 +217,18 @@ def aws_env(moto_server, monkeypatch):
     finally:
         env._teardown()
         _reset_app_caches()
+
+
+@pytest.fixture
+def client(aws_env):
+    """Chalice's test client of the app on the ``local`` stage, over ``aws_env``'s tables, with the
+    container's services built afresh (a test module that needs other wiring defines its own)."""
+    from chalice.test import Client
+
+    import app as mizani
+    from chalicelib import bootstrap
+
+    bootstrap.reset()
+    with Client(mizani.app, stage_name="local") as test_client:
+        yield test_client
+    bootstrap.reset()

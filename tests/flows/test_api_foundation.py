@@ -8,7 +8,6 @@ import json
 from decimal import Decimal
 
 import pytest
-from chalice.test import Client
 from openapi_spec_validator import validate
 
 import app as mizani
@@ -18,14 +17,6 @@ from chalicelib.ledger import Transfer
 from helpers import auth_headers, body, post_headers, token
 
 QUOTE = {"from_currency": "USD", "to_currency": "RWF", "from_amount": 120000}
-
-
-@pytest.fixture
-def client(aws_env):
-    bootstrap.reset()
-    with Client(mizani.app, stage_name="local") as test_client:
-        yield test_client
-    bootstrap.reset()
 
 
 def reply(response) -> dict:

@@ -5,21 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import pytest
-from chalice.test import Client
 
-import app as mizani
 from chalicelib import bootstrap
 from helpers import body, post_headers
 
 QUOTE = {"from_currency": "USD", "to_currency": "RWF", "from_amount": 10_000}
-
-
-@pytest.fixture
-def client(aws_env):
-    bootstrap.reset()
-    with Client(mizani.app, stage_name="local") as c:
-        yield c
-    bootstrap.reset()
 
 
 @pytest.fixture

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import pytest
 from botocore.stub import Stubber
-from chalice.test import Client
 
-import app as mizani
 from chalicelib import bootstrap
 from chalicelib.recon.archive import S3Archive
 from helpers import body, post_headers
-
-
-@pytest.fixture
-def client(aws_env):
-    bootstrap.reset()
-    with Client(mizani.app, stage_name="local") as c:
-        yield c
-    bootstrap.reset()
 
 
 def submit(client, s3_key: str, source: str = "camt053"):

@@ -8,21 +8,10 @@ import datetime
 import json
 
 import pytest
-from chalice.test import Client
 
-import app as mizani
-from chalicelib import bootstrap
 from helpers import auth_headers, post_headers
 
 BREAKS = 45
-
-
-@pytest.fixture
-def client(aws_env):
-    bootstrap.reset()
-    with Client(mizani.app, stage_name="local") as c:
-        yield c
-    bootstrap.reset()
 
 
 def momo_statement(refs) -> str:

@@ -28,17 +28,6 @@ def json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-@pytest.fixture
-def client(aws_env):
-    import app as mizani
-    from chalicelib import bootstrap
-
-    bootstrap.reset()
-    with Client(mizani.app, stage_name="local") as c:
-        yield c
-    bootstrap.reset()
-
-
 def test_every_line_of_a_request_is_json_with_its_request_id_and_the_order_id_of_its_path(client, capsys):
     capsys.readouterr()
     reply = client.http.get("/v1/orders/ord_missing1", headers=auth_headers("admin", "ops"))
