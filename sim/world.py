@@ -342,6 +342,10 @@ def installed(world: World):
                           if service is not None and callable(getattr(bootstrap, name, None))})
     saved_time = ledger_service.time
     ledger_service.time = types.SimpleNamespace(time_ns=saved_time.time_ns, sleep=lambda seconds: None)
+    # The app's logging is set up on its first request or task (``observability.logs.install``, which
+    # sets the level from MIZANI_LOG_LEVEL): set it up now, then silence it for the run, or every
+    # task and warning of a million orders is a JSON line formatted and printed.
+    _optional("chalicelib.observability.logs", "install", lambda install: install())
     mizani_logger = logging.getLogger("mizani")
     saved_level = mizani_logger.level
     mizani_logger.setLevel(logging.CRITICAL)
