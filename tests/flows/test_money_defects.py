@@ -124,9 +124,9 @@ class HeldDocuments:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def update(self, pk, mutate, sk="doc"):
+    def update(self, pk, mutate, sk="doc", **options):  # options: current= (the version the caller read)
         if pk != self.pk:
-            return self.inner.update(pk, mutate, sk)
+            return self.inner.update(pk, mutate, sk, **options)
 
         def held_mutate(doc):
             new = mutate(doc)
@@ -136,7 +136,7 @@ class HeldDocuments:
                 assert self.release.wait(30), "the racing decision never finished"
             return new
 
-        return self.inner.update(pk, held_mutate, sk)
+        return self.inner.update(pk, held_mutate, sk, **options)
 
 
 @pytest.mark.parametrize("first, second", [("rejected", "cleared"), ("cleared", "rejected"), ("rejected", "rejected")])
