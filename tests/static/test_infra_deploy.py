@@ -166,7 +166,10 @@ def stack(translated):
 
     template, uploads = translated
     env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
-    with pytest.MonkeyPatch.context() as mp, mock_aws():
+    # moto's backends and its user config are process-global: a sandbox started earlier in this
+    # session switched Step Functions to its interpreter backend, where CloudFormation's machines
+    # are not found. This deploy reads them from the plain backend, whatever ran before.
+    with pytest.MonkeyPatch.context() as mp, mock_aws(config={"stepfunctions": {"execute_state_machine": False}}):
         for name in list(os.environ):
             if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
                 mp.delenv(name)
