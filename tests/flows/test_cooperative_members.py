@@ -164,35 +164,145 @@ def test_a_blocked_member_is_not_paid_and_keeps_the_share_in_its_balance(world):
     assert world.read(order["order_id"])["status"] == "payout_pending"
 
 
-MANY = 250
+MANY = 1000
+PIN = "482916"
 
 
-def test_a_co_operative_of_250_members_settles_each_paid_once_and_the_books_balance(world):
-    """250 farmers on the sandbox (11 share chains, 5 payout steps; 1,000 run in memory in
-    tests/unit/test_cooperative_members.py): registered through the service, in parallel, to keep the
-    test short; the order, allocation, customs and every payout over HTTP, moto and the MTN simulator."""
+def register_in_bulk(world, coop: dict, wallets: list[tuple[str, str]]) -> list[dict]:
+    """The co-operative registers its farmers ((rail, number) each) over HTTP, 100 a request (the bulk
+    form), two requests at a time."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from chalicelib import bootstrap
-    from chalicelib.escrow.service import Principal
+    def batch(start: int) -> list[dict]:
+        body = {"members": [{"name": f"Farmer {n[-4:]}", "payout": {"rail": rail, "msisdn": n, "currency": "RWF"}}
+                            for rail, n in wallets[start:start + 100]]}
+        return world.ok(world.post(f"/v1/sellers/{coop['seller_id']}/members/batch", "seller", coop["seller_id"], body),
+                        201)["members"]
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return [m for page in pool.map(batch, range(0, len(wallets), 100)) for m in page]
+
+
+def choose_language(world, msisdn: str, choice: str) -> str:
+    """A farmer dials the USSD code, sets a PIN and picks a language (``choice``: its menu number)."""
+    from ussd_world import Gateway
+
+    def answer(body: str) -> str:
+        reply = world.http.post(f"{world.api}/v1/ussd", data=body, timeout=30,
+                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert reply.status_code == 200, reply.text
+        return reply.text
+
+    return Gateway(answer, f"+{msisdn}").dial(PIN, PIN, "4", choice).last
+
+
+def test_bulk_registration_refuses_a_batch_with_one_bad_entry_and_registers_none(world):
+    coop, other = world.seller(), world.seller()
+    taken = world.ok(add_member(world, other, "Stranger", fresh_msisdn()), 201)["payout"]["msisdn"]
+    numbers = [fresh_msisdn() for _ in range(3)]
+
+    def entries(*more):
+        return {"members": [{"name": f"Farmer {i}", "payout": {"rail": "mtn_momo", "msisdn": n, "currency": "RWF"}}
+                            for i, n in enumerate(numbers)] + list(more)}
+
+    path = f"/v1/sellers/{coop['seller_id']}/members/batch"
+    refused = world.post(path, "seller", coop["seller_id"],
+                         entries({"name": "Copy", "payout": {"rail": "mtn_momo", "msisdn": taken, "currency": "RWF"}}))
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "msisdn_taken"
+    assert refused.json()["error"]["fields"][0]["path"] == "members.3.payout.msisdn"
+    twice = world.post(path, "seller", coop["seller_id"],
+                       entries({"name": "Twin", "payout": {"rail": "mtn_momo", "msisdn": numbers[0], "currency": "RWF"}}))
+    assert twice.status_code == 400 and twice.json()["error"]["fields"][0]["path"] == "members.3.payout.msisdn"
+    assert world.post(path, "seller", coop["seller_id"], {"members": []}).status_code == 400
+    too_many = {"members": [{"name": "F", "payout": {"rail": "mtn_momo", "msisdn": fresh_msisdn(), "currency": "RWF"}}] * 101}
+    assert world.post(path, "seller", coop["seller_id"], too_many).status_code == 400
+    assert world.post(path, "seller", other["seller_id"], entries()).status_code == 404  # another's co-operative
+    listed = world.ok(world.get(f"/v1/sellers/{coop['seller_id']}/members", "seller", coop["seller_id"]))
+    assert listed["members"] == []  # nothing was registered by the refused batches
+    for n in numbers:  # and no number was claimed: each registers singly now
+        assert add_member(world, coop, "Farmer", n).status_code == 201
+
+
+def test_a_co_operative_of_1000_members_settles_each_paid_once_and_the_books_balance(world):
+    """1,000 farmers on the sandbox, everything over HTTP: registered (the bulk form, 100 a request; one in
+    ten on Airtel Money), three of them choosing their language over USSD, the order paid and allocated,
+    customs cleared, release (42 share chains of 24) and every member's payout through the MTN and
+    Airtel simulators."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.money import Money
+    from chalicelib.notify.messages import compose
+    from chalicelib.notify.sms_gateway import fit_one_sms
 
     coop = world.seller()
-    owner = Principal(coop["seller_id"], "seller")
-    numbers = sorted({fresh_msisdn() for _ in range(300)})[:MANY]
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        farmers = list(pool.map(lambda n: bootstrap.cooperatives().register_member(
-            owner, coop["seller_id"], f"Farmer {n[-4:]}", {"rail": "mtn_momo", "msisdn": n, "currency": "RWF"}), numbers))
+    numbers = sorted({(rwandan_airtel if i % 10 == 0 else fresh_msisdn)() for i in range(MANY + 50)})[:MANY]
+    wallets = [("airtel_money" if n.startswith("25073") else "mtn_momo", n) for n in numbers]
+    assert 50 < sum(rail == "airtel_money" for rail, _ in wallets) < 150
+    farmers = register_in_bulk(world, coop, wallets)
+    assert [f["payout"]["msisdn"] for f in farmers] == numbers and len({f["member_id"] for f in farmers}) == MANY
+    listed, cursor = [], None
+    while True:
+        page = world.ok(world.get(f"/v1/sellers/{coop['seller_id']}/members?limit=100"
+                                  + (f"&cursor={cursor}" if cursor else ""), "seller", coop["seller_id"]))
+        listed += [m["member_id"] for m in page["members"]]
+        if not page["has_more"]:
+            break
+        cursor = page["next_cursor"]
+    assert sorted(listed) == sorted(f["member_id"] for f in farmers)
+    languages = {numbers[1]: "rw", numbers[500]: "sw", numbers[-1]: "fr"}
+    for msisdn, lang in languages.items():
+        assert choose_language(world, msisdn, {"rw": "2", "sw": "3", "fr": "4"}[lang]).startswith("END ")
+
     order = world.paid(coop, kg="100")
-    allocation = world.ok(allocate(world, coop, order, [(f["member_id"], 1 + i % 9) for i, f in enumerate(farmers)]))
+    allocation = world.ok(allocate(world, coop, order, [(f["member_id"], 1 + i % 9) for i, f in enumerate(farmers)], 50))
+    shares = {s["member_id"]: s["amount"]["amount"] for s in allocation["shares"]}
+    assert min(shares.values()) >= 100  # each share at least MTN's smallest payout: every member is paid
     assert world.ship(order).status_code == 200
     assert world.customs(world.read(order["order_id"]), "cleared").status_code == 200
-    world.wait_for(order["order_id"], "settled", timeout=600)
-    paid = {p["member_id"]: p for p in world.payouts(coop["seller_id"]) if p["order_id"] == order["order_id"]}
-    assert len(paid) == MANY and all(p["status"] == "succeeded" for p in paid.values())
-    transfers = {n: world.wallet_transfers(n, order["order_id"]) for n in numbers}
-    for farmer, share in zip(farmers, allocation["shares"]):
-        sent = transfers[farmer["payout"]["msisdn"]]
-        assert len(sent) == 1 and sent[0]["amount"]["amount"] == share["amount"]["amount"], (farmer, sent)
+    world.wait_for(order["order_id"], "settled", timeout=1500)
+
+    paid = [p for p in world.payouts(coop["seller_id"]) if p["order_id"] == order["order_id"]]
+    assert sorted(p["member_id"] for p in paid) == sorted(shares)  # one payout each: each share fits one transfer
+    assert all(p["status"] == "succeeded" for p in paid)
+    reference = {p["member_id"]: p["provider_reference"] for p in paid}
+
+    def member_seen(farmer: dict) -> tuple[int, list[dict] | None, dict]:
+        route = farmer["payout"]
+        on_mtn = route["rail"] == "mtn_momo"
+        return (received(world, route["rail"], route["msisdn"]),
+                world.wallet_transfers(route["msisdn"], order["order_id"]) if on_mtn else None,
+                world.account(f"member:{farmer['member_id']}"))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        seen = list(pool.map(member_seen, farmers))
+    for farmer, (got, sent, account) in zip(farmers, seen):
+        share = shares[farmer["member_id"]]
+        assert got == share, (farmer, got, share)  # its own (fresh) wallet received exactly its share
+        if sent is not None:  # on MTN: in one transfer of this order
+            assert [t["amount"]["amount"] for t in sent] == [share], (farmer, sent)
+        assert (account["credits_posted"], account["debits_posted"], account["balance"]) == (share, share, 0), account
     assert world.account(f"allocation:{order['order_id']}")["balance"] == 0
     assert world.balance(coop["seller_id"])["available"]["amount"] == allocation["retained"]["amount"]
     assert world.trial_balance()["balanced"]
+
+    ref = order["order_id"][-8:].upper()
+
+    def texted() -> dict[str, list[str]] | None:
+        """Every farmer's texts about this order, once each farmer has one (Settle sends them after the
+        order is settled; the sweeper sends whatever is still queued)."""
+        found: dict[str, list[str]] = {}
+        for m in world.sim_get("/sandbox/sms")["messages"]:
+            if ref in m["message"]:
+                found.setdefault(m["to"].lstrip("+"), []).append(m["message"])
+        if all(n in found for n in numbers):
+            return found
+        world.sweep()
+        return None
+
+    texts = world.until(texted, "an SMS to every farmer", timeout=600)
+    for farmer in farmers:
+        msisdn = farmer["payout"]["msisdn"]
+        expected = fit_one_sms(compose("member_paid", order, Money(shares[farmer["member_id"]], "RWF"),
+                                       reference[farmer["member_id"]], language=languages.get(msisdn, "en"),
+                                       rail=farmer["payout"]["rail"], coop_name=coop["name"]))
+        assert texts.get(msisdn) == [expected], (msisdn, texts.get(msisdn))  # one SMS, in the farmer's language
