@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass
 
 from chalicelib.documents import DocumentExists, DynamoDocuments
+from chalicelib.errors import Conflict
 
 #: DynamoDB's limits: keys per BatchGetItem, actions per TransactWriteItems.
 BATCH_GET_KEYS = 100
@@ -105,7 +106,11 @@ def put_all_new(docs, new: list[NewDocument], on_taken=None) -> list[bool]:
                 reasons = [(r or {}).get("Code") for r in error.response.get("CancellationReasons") or []]
                 taken = [i for i, code in zip(pending, reasons) if code == "ConditionalCheckFailed"]
                 if not taken:
-                    raise  # throttled or contended: botocore retried already; the caller's request fails whole
+                    # Another transaction held one of these items (a concurrent registration of the same
+                    # members) or DynamoDB throttled it: nothing of this one was written; retrying is safe.
+                    busy = Conflict("request_in_progress", "these documents are being written by another request; retry")
+                    busy.retryable = True
+                    raise busy from None
                 written = _already_ours(store, [new[i] for i in taken])
                 if on_taken is not None and not all(written):
                     on_taken([new[i] for i, ours in zip(taken, written) if not ours])

@@ -62,3 +62,25 @@ def test_wallet_numbers_claimed_together_are_all_claimed_or_none(docs):
     assert wallets.owners(["250788000001", "250788000003", "250788000009"]) == {o.msisdn: o for o, _ in mine}
     wallets.claim_many([(WalletOwner("250788000002", "coop", "mem_2"), True)])  # a shareable sandbox number
     assert wallets.owner("250788000002").seller_id == "other-coop"  # answers for its first party
+
+
+def test_a_transaction_held_by_another_is_a_retryable_409_and_writes_nothing():
+    """DynamoDB cancels a transaction that meets another on the same item (TransactionConflict):
+    nothing is written, and the request is refused as one to retry, never a 500."""
+    from botocore.exceptions import ClientError
+
+    class Cancelled(ClientError):
+        pass
+
+    class Client:
+        class exceptions:
+            TransactionCanceledException = Cancelled
+
+        def transact_write_items(self, **_):
+            raise Cancelled({"Error": {"Code": "TransactionCanceledException"},
+                             "CancellationReasons": [{"Code": "None"}, {"Code": "TransactionConflict"}]},
+                            "TransactWriteItems")
+
+    with pytest.raises(Conflict) as busy:
+        put_all_new(DynamoDocuments("app", client=Client()), [NewDocument("member#a", {}), NewDocument("member#b", {})])
+    assert (busy.value.code, busy.value.retryable) == ("request_in_progress", True)
