@@ -115,7 +115,8 @@ def main() -> None:
         for size in sizes:
             coop = f"bench-coop-{uuid.uuid4().hex[:8]}"
             call("POST", "/v1/sellers", "seller", coop,
-                 {"name": "Bench Co-op", "country": "RW", "payout": {"rail": "mtn_momo", "msisdn": "250788000222", "currency": "RWF"}})
+                 {"name": "Bench Co-op", "country": "RW",
+                  "payout": {"rail": "mtn_momo", "msisdn": f"2507880002{sizes.index(size):02d}", "currency": "RWF"}})
             prefix = f"250788{3 + sizes.index(size)}"  # each size its own numbers (MTN Rwanda: 250 78x xxx xxx)
             entries = [{"name": f"Farmer {i}", "payout": {"rail": "mtn_momo", "msisdn": f"{prefix}{i:05d}", "currency": "RWF"}}
                        for i in range(size)]
