@@ -59,6 +59,10 @@ def document(name: str, value: float = 1, **dimensions: str) -> dict:
 def count(name: str, value: float = 1, **dimensions: str) -> None:
     """Emit one count (see the module docstring for where it goes); never raises."""
     try:
+        with _captures_lock:
+            capturing = bool(_captures)
+        if not capturing and _local() and not log.isEnabledFor(logging.DEBUG):
+            return  # locally a metric is only a DEBUG line: not built when nothing would print it
         doc = document(name, value, **dimensions)
         with _captures_lock:
             if _captures:
