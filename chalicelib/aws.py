@@ -41,6 +41,18 @@ def dynamodb():
     return client("dynamodb")
 
 
+class LazyDynamoClient:
+    """An adapter's ``client``: the one it was built with (``self._client``), else the container's
+    DynamoDB client, created on first use so that building an adapter costs no boto3 import."""
+
+    def __get__(self, adapter, owner=None):
+        if adapter is None:
+            return self
+        if adapter._client is None:
+            adapter._client = dynamodb()
+        return adapter._client
+
+
 def stepfunctions():
     return client("stepfunctions")
 

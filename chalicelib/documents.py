@@ -277,11 +277,7 @@ class DynamoDocuments:
         self.table = table
         self.max_attempts = max_attempts
 
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
+    client = aws.LazyDynamoClient()
 
     def get(self, pk, sk="doc"):
         item = self.client.get_item(

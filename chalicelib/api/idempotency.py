@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from chalicelib import aws
 from chalicelib.errors import BusinessRuleViolation, Conflict, ValidationError
 
 logger = logging.getLogger("mizani.api")
@@ -188,13 +189,7 @@ class DynamoIdempotencyStore(IdempotencyStore):
         self.table_name = table_name
         self._client = client
 
-    @property
-    def client(self):
-        if self._client is None:
-            from chalicelib import aws
-
-            self._client = aws.dynamodb()
-        return self._client
+    client = aws.LazyDynamoClient()
 
     def _item(self, record: IdempotencyRecord) -> dict:
         item = {

@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from chalicelib import aws
 from chalicelib.money import Money
 
 #: eWTP: orders (and 30-day sums) under this many US cents are tariff-free.
@@ -90,13 +91,7 @@ class DynamoEwtpBuckets:
         self.table = table
         self._client = client
 
-    @property
-    def client(self):
-        if self._client is None:
-            from chalicelib import aws
-
-            self._client = aws.dynamodb()
-        return self._client
+    client = aws.LazyDynamoClient()
 
     def sums(self, keys: list[str]) -> int:
         total = 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from chalicelib import aws
 from chalicelib.fx.quotes import Quote
 from chalicelib.money import Money
 
@@ -83,13 +84,7 @@ class DynamoQuoteStore:
         self.table_name = table_name
         self._client = client
 
-    @property
-    def client(self):
-        if self._client is None:
-            from chalicelib import aws
-
-            self._client = aws.dynamodb()
-        return self._client
+    client = aws.LazyDynamoClient()
 
     def add(self, quote: Quote) -> bool:
         try:

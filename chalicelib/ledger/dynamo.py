@@ -48,11 +48,7 @@ class DynamoLedgerStore:
         self.transfers_table = f"{prefix}-transfers"
         self.entries_table = f"{prefix}-entries"
 
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
+    client = aws.LazyDynamoClient()
 
     # -- write path --------------------------------------------------------
     def commit(self, batch: Batch) -> None:

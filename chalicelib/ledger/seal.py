@@ -30,6 +30,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from chalicelib import aws
 from chalicelib.ledger.hashing import SHARDS, day_of, seal_day_key, transfer_hash  # noqa: F401
 from chalicelib.secrets import secret_of
 
@@ -79,8 +80,6 @@ class KmsSigner:
     @property
     def client(self):
         if self._client is None:
-            from chalicelib import aws
-
             self._client = aws.client("kms")
         return self._client
 
@@ -113,13 +112,7 @@ class DynamoDaySource:
         self.table = f"{table_prefix}-transfers"
         self._client = client
 
-    @property
-    def client(self):
-        if self._client is None:
-            from chalicelib import aws
-
-            self._client = aws.dynamodb()
-        return self._client
+    client = aws.LazyDynamoClient()
 
     def transfers_of(self, day: str):
         from chalicelib.ledger.dynamo import _transfer_from  # the store's own codec

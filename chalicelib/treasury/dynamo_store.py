@@ -40,11 +40,7 @@ class DynamoPositionStore:
         self.table = table
         self._client = client
 
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
+    client = aws.LazyDynamoClient()
 
     def _transact(self, items: list[dict]) -> list[str] | None:
         """Commit; ``None`` when it did, else each item's cancellation code. Contention is retried."""

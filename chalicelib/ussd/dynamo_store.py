@@ -43,11 +43,7 @@ class DynamoUssdStore:
         self.table = table
         self._client = client
 
-    @property
-    def client(self):
-        if self._client is None:
-            self._client = aws.dynamodb()
-        return self._client
+    client = aws.LazyDynamoClient()
 
     def _failed(self):
         return self.client.exceptions.ConditionalCheckFailedException
