@@ -282,6 +282,21 @@ class World:
     def sms(self, msisdn: str) -> list[dict]:
         return [m for m in self.sim_get("/sandbox/sms")["messages"] if m["to"] == "+" + msisdn]
 
+    def texted(self, msisdn: str, words: str, what: str = "", timeout: float | None = None) -> list[dict]:
+        """The SMS to ``msisdn`` containing ``words``, once at least one reached the gateway.
+
+        A text goes out from the invocation that queued it or, when that one lost the race or the
+        gateway was slow, from the every-minute sweeper; on a shared sandbox a few sweeps may pass
+        before it is this message's turn, so this sweeps as EventBridge would while it waits.
+        """
+        def found():
+            hits = [m for m in self.sms(msisdn) if words in m["message"]]
+            if not hits:
+                self.sweep()
+            return hits
+
+        return self.until(found, what or f"an SMS with {words!r} to {msisdn}", timeout or WAIT_SECONDS)
+
     def momo_faults(self, **faults) -> dict:
         reply = self.http.post(f"{self.sim}/sandbox/faults/momo", json=faults, timeout=30)
         assert reply.status_code == 200, reply.text

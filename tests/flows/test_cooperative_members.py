@@ -58,7 +58,7 @@ def test_three_farmers_one_on_airtel_are_each_paid_their_share_and_texted(world)
         assert received(world, route["rail"], route["msisdn"]) == share["amount"]["amount"] > 0
         view = world.ok(world.get(f"/v1/sellers/{coop['seller_id']}/members/{farmer['member_id']}", "seller", coop["seller_id"]))
         assert view["balance"]["available"]["amount"] == 0
-        assert any(f"order {order['order_id'][-8:].upper()}" in m["message"] for m in world.sms(route["msisdn"]))
+        assert world.texted(route["msisdn"], f"order {order['order_id'][-8:].upper()}")
     assert received(world, "mtn_momo", coop["payout"]["msisdn"]) == 0  # the shares are not the co-operative's
     assert world.balance(coop["seller_id"])["available"]["amount"] == allocation["retained"]["amount"]
     paid = [p for p in world.payouts(coop["seller_id"]) if p["order_id"] == order["order_id"]]

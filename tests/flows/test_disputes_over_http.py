@@ -48,7 +48,7 @@ def test_a_dispute_before_release_holds_the_order_and_when_won_it_is_released_an
     assert at_stripe["status"] == "under_review" and at_stripe["evidence_details"]["submission_count"] == 1
     assert at_stripe["evidence"]["shipping_tracking_number"] == order["shipment"]["tracking_number"]
     assert at_stripe["evidence"]["product_description"].startswith("1 kg Washed arabica")
-    assert any("disputed" in m["message"] for m in world.sms(seller["payout"]["msisdn"]))
+    assert world.texted(seller["payout"]["msisdn"], "disputed")
     seen = world.ok(mizani_dispute(world, dispute_id))
     assert seen["evidence_submitted"] is True and seen["order_id"] == oid and seen["stage"] == "escrow"
 

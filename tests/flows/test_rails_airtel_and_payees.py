@@ -51,7 +51,7 @@ def test_an_airtel_co_operative_in_uganda_is_paid_its_guaranteed_ugx_once(world)
     [payout] = [p for p in world.payouts(seller["seller_id"]) if p["order_id"] == order["order_id"]]
     assert payout["status"] == "succeeded" and payout["rail"] == "airtel_money" and payout["provider_reference"]
     assert world.balance(seller["seller_id"])["available"]["amount"] == 0
-    assert any("Airtel Money" in m["message"] for m in world.sms(msisdn))
+    assert world.texted(msisdn, "Airtel Money")
 
 
 @pytest.mark.parametrize("msisdn", [AIRTEL_TIMES_OUT, AIRTEL_AMBIGUOUS])
