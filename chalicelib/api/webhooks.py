@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from chalicelib import bootstrap, settings
 from chalicelib.errors import InvalidState, ValidationError
+from chalicelib.observability import bind
 from chalicelib.secrets import secret_of
 
 
@@ -28,6 +29,7 @@ def handle_stripe(raw_body: bytes, signature: str | None) -> dict:
     if is_dispute_event(event):
         return _handle_dispute(event)
     parsed = parse_event(event)
+    bind(order_id=parsed.order_id)  # every line of this request, the access line included, names the order
     docs = bootstrap.docs()
     marker = f"event#stripe#{parsed.event_id}"
     if docs.get(marker, "claim") is not None:
@@ -48,6 +50,7 @@ def _handle_dispute(event: dict) -> dict:
     from chalicelib.disputes.events import parse_dispute_event
 
     parsed = parse_dispute_event(event)
+    bind(dispute_id=parsed.dispute_id)
     docs = bootstrap.docs()
     marker = f"event#stripe#{parsed.event_id}"
     if docs.get(marker, "claim") is not None:
@@ -66,6 +69,7 @@ def handle_customs(raw_body: bytes, signature: str | None) -> dict:
     cfg = settings.get()
     verify(raw_body, signature, secret_of(cfg, "customs_secret"), cfg.webhook_tolerance_seconds)
     event: CustomsEvent = validate(CustomsEvent, parse_json_object(raw_body))
+    bind(order_id=event.order_id)
     docs = bootstrap.docs()
     marker = f"event#customs#{event.event_id}"
     if docs.get(marker, "claim") is not None:
@@ -150,6 +154,7 @@ def handle_rail_callback(rail_name: str, raw_body: bytes, payout_id: str | None 
         reference = bootstrap.rail(rail_name).callback_payout(raw_body or b"{}", payout_id=payout_id, token=token, kind=kind)
     except (ValueError, KeyError, TypeError, RecursionError):
         raise ValidationError("validation_error", f"not a {rail_name} callback") from None
+    bind(payout_id=reference)
     if reference is None or bootstrap.payouts().on_provider_callback(reference, rail=rail_name) is None:
         return _ack(duplicate=True)
     return _ack()

@@ -36,6 +36,7 @@ from chalicelib.fx.rates import rate
 from chalicelib.ids import check_party_id, derived_id
 from chalicelib.ledger import AccountFlag, Ledger, Transfer, WritesNotApplied
 from chalicelib.money import Money, Rounding, check_currency
+from chalicelib.observability import bind
 from chalicelib.payments import methods
 
 S = OrderStatus
@@ -186,13 +187,14 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         client retry after a crash finds the same quotes and the same payment (PaymentIntent,
         collection request, bank reference).
         """
+        order_id = derived_id("ord_", principal.sub, request_key)
+        bind(order_id=order_id, seller_id=seller_id)  # every line of this request names them, a refusal's too
         seller = self.docs.get(f"seller#{seller_id}")
         if seller is None:
             raise NotFound("not_found", "no such seller", path="seller_id")
         check_currency(pay_currency)
         chosen = methods.method(payment_method)
         payer = methods.check_currency_and_payer(chosen, pay_currency, payer_msisdn, local_stage=self.settings.is_local)
-        order_id = derived_id("ord_", principal.sub, request_key)
         existing = self.docs.get(f"order#{order_id}")
         if existing is not None:
             self._link_order(existing)  # an earlier attempt may have died between the order and its links

@@ -32,7 +32,7 @@ from chalicelib.accounts import float_account_id, party_account_id
 from chalicelib.ids import derived_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind, WritesNotApplied
 from chalicelib.money import Money
-from chalicelib.observability import metrics
+from chalicelib.observability import bind, metrics
 from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
 
 log = logging.getLogger("mizani.payouts")
@@ -240,6 +240,7 @@ class PayoutService:
         base = derived_id("po_w_", seller["seller_id"], request_key) if not member_id else \
             derived_id("po_w_", seller["seller_id"], member_id, request_key)
         ids = [base if len(parts) == 1 else f"{base}_{i + 1}" for i in range(len(parts))]
+        bind(payout_id=base, seller_id=seller["seller_id"], member_id=member_id)
         now = self.clock()
         # The request's key is bound to its amount before anything else is written: a retry with the
         # same key (even after a lost answer) replays this withdrawal, another amount is refused.

@@ -43,6 +43,34 @@ def test_every_line_of_a_request_is_json_with_its_request_id_and_the_order_id_of
     assert access[0]["service"] == "mizani" and access[0]["level"] == "INFO"
 
 
+def test_a_webhook_s_lines_carry_the_order_id_its_body_names(client, capsys):
+    from chalicelib.api.signatures import sign
+    from chalicelib.settings import LOCAL_CUSTOMS_SECRET
+
+    event = body({"event_id": "ev-log-1", "order_id": "ord_fromthebody", "customs_declaration_ref": "D-1",
+                  "status": "cleared", "office": "Kigali", "occurred_at": "2026-05-01T10:00:00Z"})
+    capsys.readouterr()
+    reply = client.http.post("/v1/webhooks/customs", body=event, headers={
+        "Content-Type": "application/json", "Mizani-Signature": sign(event, LOCAL_CUSTOMS_SECRET)})
+    assert reply.status_code == 404  # no such order: still, the line says which order was asked about
+    [access] = [line for line in json_lines(capsys.readouterr().out) if line["message"] == "request"]
+    assert access["order_id"] == "ord_fromthebody" and access["status"] == 404
+
+
+def test_an_order_request_s_lines_name_the_order_it_is_for_even_when_refused(client, capsys):
+    from chalicelib.ids import derived_id
+
+    capsys.readouterr()
+    reply = client.http.post("/v1/orders", headers=post_headers("buyer", "buyer-log", key="k-log-1"), body=body({
+        "seller_id": "seller-nobody", "pay_currency": "CNY",
+        "lines": [{"description": "Coffee", "hs_code": "0901.11", "quantity": "1", "unit": "kg",
+                   "unit_price": {"amount": 1000, "currency": "USD"}}]}))
+    assert reply.status_code == 404 and reply.json_body["error"]["code"] == "not_found"
+    [access] = [line for line in json_lines(capsys.readouterr().out) if line["message"] == "request"]
+    # the id a retry with this Idempotency-Key would create: what an operator searches the logs for
+    assert access["order_id"] == derived_id("ord_", "buyer-log", "k-log-1") and access["seller_id"] == "seller-nobody"
+
+
 def test_a_ussd_pin_and_an_authorization_header_appear_in_no_line(client, capsys):
     pin = "482915"
     headers = post_headers("finance", "fin-1")
