@@ -6,8 +6,10 @@ Added to the merge template by ``infra/build.py``. Every alarm notifies ``AlarmT
 - ``<Name>StateMachineExecutionsFailedAlarm``, one per ``infra/<name>.asl.json``: any execution
   that failed, timed out or was aborted in 5 minutes (``AWS/States``, dimension ``StateMachineArn``).
   The escrow workflow's ManualReview ends in a Fail state, so a manual review counts here too.
-- ``EscrowManualReviewAlarm``: the escrow workflow reached ManualReview (an invocation of the
-  function its ``ManualReview`` state runs, ``AWS/Lambda`` ``Invocations``): money waits for a person.
+- ``EscrowManualReviewAlarm``: an order was put in manual review (the app's ``ManualReviews``
+  count, which the ``manual_review`` task reports only when it left the order there: one whose
+  task failed after the order was already over ends where it ended, and pages nobody): money
+  waits for a person.
 - ``Api5xxRateAlarm``: more than 5 % of the API's requests answered 5xx, in each of two
   consecutive 5-minute periods with at least 20 requests (``AWS/ApiGateway``, ``ApiName`` =
   ``mizani-${Stage}``, ``Stage`` = the Chalice ``api_gateway_stage``). The rate, not a count, so a
@@ -28,11 +30,10 @@ from infra.statemachines import StateMachineDef, to_cfn_resource_name
 TOPIC_LOGICAL_ID = "AlarmTopic"
 DLQ_LOGICAL_ID = "DeadLetterQueue"
 DLQ_NAME_SUFFIX = "dlq"
-#: the state (in infra/escrow.asl.json) whose function's invocations mean "manual review"
-MANUAL_REVIEW_STATE = "ManualReview"
 #: the app's own metrics the alarms read (a contract with the code that emits them)
 APP_METRICS_NAMESPACE = "Mizani"
 PAYOUTS_UNKNOWN_METRIC = "PayoutsUnknownOverAnHour"
+MANUAL_REVIEWS_METRIC = "ManualReviews"
 FIVE_MINUTES = 300
 API_5XX_RATE = 0.05
 API_5XX_MIN_REQUESTS = 20
@@ -116,30 +117,27 @@ def state_machine_failed_alarm(sm: StateMachineDef) -> tuple[str, dict]:
     }
 
 
-def manual_review_function(escrow: StateMachineDef) -> str:
-    """Logical id of the function the escrow workflow's ManualReview state invokes."""
-    state = escrow.definition["States"][MANUAL_REVIEW_STATE]
-    placeholder = state["Parameters"]["FunctionName"]
-    return placeholder[len("${"): -len("Arn}")]
-
-
-def manual_review_alarm(escrow: StateMachineDef) -> tuple[str, dict]:
-    fn = manual_review_function(escrow)
+def manual_review_alarm() -> tuple[str, dict]:
     return "EscrowManualReviewAlarm", {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {
             "AlarmName": _name("escrow-manual-review"),
-            "AlarmDescription": "An escrow execution reached ManualReview: an order's money waits for an operator "
-            "(the order's review record says why).",
+            "AlarmDescription": "An escrow execution put an order in manual review: its money waits for an "
+            "operator (the order's review record says why).",
             **_actions(),
-            "Namespace": "AWS/Lambda",
-            "MetricName": "Invocations",
-            "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": fn}}],
-            "Statistic": "Sum",
-            "Period": FIVE_MINUTES,
-            "EvaluationPeriods": 1,
+            "Metrics": [
+                {
+                    "Id": "reviews",
+                    "ReturnData": True,
+                    "Period": FIVE_MINUTES,
+                    "Label": "orders put in manual review",
+                    "Expression": f'SELECT SUM({MANUAL_REVIEWS_METRIC}) FROM "{APP_METRICS_NAMESPACE}"',
+                }
+            ],
             "ComparisonOperator": "GreaterThanOrEqualToThreshold",
             "Threshold": 1,
+            "EvaluationPeriods": 1,
+            "DatapointsToAlarm": 1,
             "TreatMissingData": "notBreaching",
         },
     }
@@ -222,10 +220,8 @@ def resources(machines: list[StateMachineDef], api_name: dict, gateway_stage: st
     for sm in machines:
         logical_id, alarm = state_machine_failed_alarm(sm)
         found[logical_id] = alarm
-        if sm.name == "escrow":
-            logical_id, alarm = manual_review_alarm(sm)
-            found[logical_id] = alarm
-    for logical_id, alarm in (api_5xx_alarm(api_name, gateway_stage), payouts_unknown_alarm(), dlq_alarm()):
+    for logical_id, alarm in (manual_review_alarm(), api_5xx_alarm(api_name, gateway_stage), payouts_unknown_alarm(),
+                              dlq_alarm()):
         found[logical_id] = alarm
     return found
 

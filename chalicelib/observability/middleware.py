@@ -5,7 +5,7 @@ Registered in ``app.py`` for ``pure_lambda`` (the Step Functions tasks) and ``sc
 (EventBridge) events. The scope carries the Lambda request id (``context.aws_request_id``),
 the function's name (``manual_review``, from ``mizani-<stage>-manual_review``) and the ids the
 event names (``order_id``, ``payout_id``, ``reconciliation_id``, ``dispute_id``), so every line the
-task's code logs carries them too. A ``manual_review`` task that ran counts one ``ManualReviews``.
+task's code logs carries them too. A ``manual_review`` task that left its order in manual review counts one ``ManualReviews``.
 HTTP requests get theirs in ``api.routing`` (it knows the request id and the path's ids).
 """
 from __future__ import annotations
@@ -49,7 +49,8 @@ def task_scope(event, get_response):
             log.info("task", extra={"outcome": "error", "error": type(error).__name__,
                                     "ms": round((time.perf_counter() - started) * 1000, 1)})
             raise
-        if name == "manual_review":
+        if name == "manual_review" and isinstance(result, dict) and result.get("status") == "manual_review":
+            # not an order the review found already over (its execution ends where the order ended)
             from chalicelib.observability import metrics
 
             metrics.manual_review()

@@ -171,3 +171,36 @@ def test_the_escrow_workflow_from_the_file_settles_a_cleared_order():
     assert seen[:4] == ["AwaitCustoms", "ReleaseEscrow", "StartPayout", "CheckPayout"]
     assert seen[-1] == "Settle"
     assert (ended[0].status, ended[0].end_state) == ("SUCCEEDED", "Settled")
+
+
+@pytest.mark.parametrize("review,end", [("settled", ("SUCCEEDED", "Settled")),
+                                        ("payout_failed", ("SUCCEEDED", "PayoutNotDelivered")),
+                                        ("manual_review", ("FAILED", "AwaitingOperator"))])
+def test_a_settle_that_fails_after_its_write_ends_where_the_order_ended(review, end):
+    """Settle's write committed, then its invocation died in a way its Retry does not cover: the
+    ManualReview task finds the order over (``review``) and the execution ends there, paging nobody;
+    an order it really left in review waits for an operator."""
+    definition = json.loads(ESCROW_ASL.read_text())
+    scheduler = Scheduler()
+    seen, tokens, ended = [], [], []
+    results = {"CustomsWaitArn": {"waiting": True}, "ReleaseEscrowArn": {"status": "released"},
+               "StartPayoutArn": {"state": "pending"}, "CheckPayoutArn": {"state": "succeeded", "checks": 1},
+               "SettleArn": TaskFailed("Sandbox.Crash", "the invocation died after the write"),
+               "ManualReviewArn": {"order_id": "ord_1", "status": review}}
+
+    def invoke(placeholder, payload, execution, state):
+        seen.append(state)
+        if "task_token" in payload:
+            tokens.append(payload["task_token"])
+        outcome = results[placeholder]
+        if isinstance(outcome, TaskFailed):
+            raise outcome
+        return outcome
+
+    interpreter = Interpreter(definition, invoke, scheduler, on_end=ended.append)
+    interpreter.start("ord_1", {"order_id": "ord_1", "customs_timeout_seconds": 3600, "poll_seconds": 60})
+    scheduler.run(until_ns=SECOND)
+    interpreter.send_task_success(tokens[0], json.dumps({"customs": "cleared"}))
+    scheduler.run()
+    assert seen[-2:] == ["Settle", "ManualReview"]
+    assert (ended[0].status, ended[0].end_state) == end

@@ -208,17 +208,14 @@ def test_each_state_machine_alarm_watches_its_own_machine(template):
         assert metrics == {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"}
 
 
-def test_the_manual_review_alarm_watches_the_function_the_manual_review_state_runs(template):
-    escrow = next(sm for sm in statemachines.discover() if sm.name == "escrow")
-    state = escrow.definition["States"]["ManualReview"]
-    function = state["Parameters"]["FunctionName"][2:-len("Arn}")]
+def test_the_manual_review_alarm_reads_the_apps_count_of_orders_put_in_review(template):
     props = template["Resources"]["EscrowManualReviewAlarm"]["Properties"]
-    assert (props["Namespace"], props["MetricName"]) == ("AWS/Lambda", "Invocations")
-    assert _dimensions(props) == {"FunctionName": {"Ref": function}}
-    # and nothing else invokes that function: an invocation means an execution reached ManualReview
-    invoking = [name for sm in statemachines.discover() for name, s in statemachines.iter_states(sm.definition)
-                if (s.get("Parameters") or {}).get("FunctionName") == "${" + function + "Arn}"]
-    assert invoking == ["ManualReview"]
+    (query,) = props["Metrics"]
+    assert query["Expression"] == f'SELECT SUM({alarms.MANUAL_REVIEWS_METRIC}) FROM "{alarms.APP_METRICS_NAMESPACE}"'
+    assert props["TreatMissingData"] == "notBreaching" and props["Threshold"] == 1
+    from chalicelib.observability import metrics  # the alarm's contract with the code that counts
+
+    assert metrics.MANUAL_REVIEWS == alarms.MANUAL_REVIEWS_METRIC
 
 
 def test_the_5xx_alarm_is_a_rate_on_this_stages_api(stage, template):

@@ -144,6 +144,8 @@ def test_a_failing_task_says_so_and_a_manual_review_is_counted(capsys):
     assert line["outcome"] == "error" and line["error"] == "RuntimeError" and line["order_id"] == "ord_8"
     with metrics.capture() as emitted:
         task_scope(_event("manual_review", {"order_id": "ord_9"}), lambda event: {"status": "manual_review"})
+        # an order the review found already over is not one for an operator
+        task_scope(_event("manual_review", {"order_id": "ord_10"}), lambda event: {"status": "settled"})
     assert metrics.counted(emitted, metrics.MANUAL_REVIEWS) == 1
 
 
