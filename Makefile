@@ -84,6 +84,7 @@ package: $(STAMP)
 	rm -rf build/package
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(VENV)/bin/chalice package --stage $(STAGE) \
 		--pkg-format cloudformation --merge-template build/resources.json build/package
+	$(PY) -m infra.bytecode build/package/*.zip
 	@echo "deploy: aws cloudformation package --template-file build/package/sam.json --s3-bucket <bucket> --output-template-file build/package/packaged.yaml"
 	@echo "        aws cloudformation deploy --template-file build/package/packaged.yaml --stack-name mizani-$(STAGE) --capabilities CAPABILITY_IAM --parameter-overrides Stage=$(STAGE)"
 

@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from infra import build
+from infra import build, bytecode
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = {"AWS::Serverless::Function": "CodeUri", "AWS::Serverless::LayerVersion": "ContentUri"}
@@ -54,7 +54,8 @@ class PackageError(RuntimeError):
 
 
 def package(stage: str, out_dir: Path | str) -> Path:
-    """``make package``'s two steps into ``out_dir``; returns the path of ``sam.json``."""
+    """``make package``'s steps into ``out_dir`` (merge template, ``chalice package``, bytecode in the
+    zips: ``infra.bytecode``); returns the path of ``sam.json``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     merge = out_dir / "resources.json"
@@ -70,6 +71,8 @@ def package(stage: str, out_dir: Path | str) -> Path:
     )
     if result.returncode != 0:
         raise PackageError(result.stdout + result.stderr)
+    for artifact in sorted((out_dir / "package").glob("*.zip")):  # the function code and the layer
+        bytecode.add_bytecode(artifact)
     return out_dir / "package" / "sam.json"
 
 

@@ -452,3 +452,43 @@ def test_the_dead_letter_queue_and_the_alarm_topic_exist(stack):
     attrs = stack.client("sqs").get_queue_attributes(QueueUrl=stack.physical[alarms.DLQ_LOGICAL_ID], AttributeNames=["All"])
     assert attrs["Attributes"]["MessageRetentionPeriod"] == str(14 * 24 * 3600)
     assert stack.physical[alarms.TOPIC_LOGICAL_ID].endswith(f":mizani-{STAGE}-alarms")
+
+
+# -- what a cold start loads ------------------------------------------------------------------------
+
+COLD_START = r"""
+import importlib._bootstrap_external as ext, json, sys
+task, layer = sys.argv[1], sys.argv[2]
+sys.path[:0] = [task, layer + "/python", layer + f"/python/lib/python{sys.version_info[0]}.{sys.version_info[1]}/site-packages"]
+compiled = []
+original = ext.SourceLoader.source_to_code
+def source_to_code(self, data, path, *, _optimize=-1):
+    compiled.append(path)  # a module without usable bytecode: compiled at every cold start
+    return original(self, data, path, _optimize=_optimize)
+ext.SourceLoader.source_to_code = source_to_code
+import app
+print(json.dumps({"compiled": compiled, "app": app.__file__, "pydantic": sys.modules["pydantic"].__file__}))
+"""
+
+
+def test_a_cold_start_from_the_packaged_zips_compiles_no_module(packaged, tmp_path):
+    """Lambda's code directories are read-only: a module shipped without its pyc is compiled on every
+    cold start. ``infra.bytecode`` ships one beside each source; importing ``app`` as Lambda would
+    (function zip, then the layer; no site-packages of ours) compiles nothing, ours or a dependency's."""
+    import subprocess
+    import sys
+    import zipfile
+
+    task, layer = tmp_path / "task", tmp_path / "opt"
+    zips = {p.name: p for p in packaged.parent.glob("*.zip")}
+    assert set(zips) == {"deployment.zip", "layer-deployment.zip"}
+    zipfile.ZipFile(zips["deployment.zip"]).extractall(task)
+    zipfile.ZipFile(zips["layer-deployment.zip"]).extractall(layer)
+    env = {"PATH": os.environ.get("PATH", ""), "MIZANI_STAGE": "local", "AWS_DEFAULT_REGION": REGION,
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([sys.executable, "-S", "-c", COLD_START, str(task), str(layer)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["app"].startswith(str(task)) and seen["pydantic"].startswith(str(layer))  # imported from the package
+    assert [p for p in seen["compiled"] if p.startswith(str(tmp_path))] == []
