@@ -53,6 +53,32 @@ class LazyDynamoClient:
         return adapter._client
 
 
+#: DynamoDB's limit of keys per BatchGetItem request.
+BATCH_GET_KEYS = 100
+
+
+def batch_get(client, table: str, keys: list[dict], **options) -> list[dict]:
+    """Every stored item among ``keys`` (DynamoDB key dicts) of ``table``, read with ``BatchGetItem``
+    (``BATCH_GET_KEYS`` a request, consistent reads unless ``options`` say otherwise; ``options``
+    also carries a ``ProjectionExpression``). Keys DynamoDB hands back unprocessed (throttling, the
+    16 MB reply limit) are asked again after a short backoff, as AWS's guidance says, until none is
+    left. Items come in no particular order; a key that names no item is simply absent."""
+    import time
+
+    found: list[dict] = []
+    for start in range(0, len(keys), BATCH_GET_KEYS):
+        request = {table: {"Keys": keys[start:start + BATCH_GET_KEYS], "ConsistentRead": True, **options}}
+        attempt = 0
+        while request:
+            if attempt:
+                time.sleep(min(0.05 * 2 ** (attempt - 1), 1.0))
+            reply = client.batch_get_item(RequestItems=request)
+            found.extend(reply.get("Responses", {}).get(table, []))
+            request = reply.get("UnprocessedKeys") or {}
+            attempt += 1
+    return found
+
+
 def stepfunctions():
     return client("stepfunctions")
 

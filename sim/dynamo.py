@@ -82,6 +82,20 @@ class FakeDynamoClient:
         found = self.items.get(_key(Key))
         return {"Item": found} if found is not None else {}  # items are replaced on every write, never changed
 
+    def batch_get_item(self, RequestItems):  # noqa: N803
+        """One table's keys (at most 100), every one processed; throttling refuses the whole request, as
+        botocore raises ``ProvisionedThroughputExceededException`` once every key was throttled past its retries."""
+        ((table, request),) = RequestItems.items()
+        keys = request["Keys"]
+        if len(keys) > 100 or set(request) - {"Keys", "ConsistentRead", "ProjectionExpression"}:
+            raise NotImplementedError(f"batch_get_item {set(request)} of {len(keys)} keys")
+        self._throttle("batch_get", keys[0]["pk"]["S"])
+        found = [self.items[_key(k)] for k in keys if _key(k) in self.items]
+        if "ProjectionExpression" in request:
+            names = [n.strip() for n in request["ProjectionExpression"].split(",")]
+            found = [{n: item[n] for n in names if n in item} for item in found]
+        return {"Responses": {table: [dict(item) for item in found]}, "UnprocessedKeys": {}}
+
     def query(self, TableName, IndexName, KeyConditionExpression, ExpressionAttributeValues, ScanIndexForward=True,
               Limit=None, ExclusiveStartKey=None):  # noqa: N803
         if IndexName != "gsi1" or KeyConditionExpression != "gsi1pk = :p":

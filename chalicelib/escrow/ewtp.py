@@ -94,15 +94,9 @@ class DynamoEwtpBuckets:
     client = aws.LazyDynamoClient()
 
     def sums(self, keys: list[str]) -> int:
-        total = 0
-        for start in range(0, len(keys), 100):
-            request = {self.table: {"Keys": [{"pk": {"S": k}, "sk": {"S": "bucket"}} for k in keys[start:start + 100]],
-                                    "ConsistentRead": True, "ProjectionExpression": "used"}}
-            while request:
-                reply = self.client.batch_get_item(RequestItems=request)
-                total += sum(int(i["used"]["N"]) for i in reply.get("Responses", {}).get(self.table, []) if "used" in i)
-                request = reply.get("UnprocessedKeys") or {}
-        return total
+        items = aws.batch_get(self.client, self.table, [{"pk": {"S": k}, "sk": {"S": "bucket"}} for k in keys],
+                              ProjectionExpression="used")
+        return sum(int(i["used"]["N"]) for i in items if "used" in i)
 
     def count(self, key: str, order_id: str, amount: int, room: int) -> tuple[bool, int]:
         item_key = {"pk": {"S": key}, "sk": {"S": "bucket"}}

@@ -203,15 +203,7 @@ class DynamoLedgerStore:
                 yield _transfer_from(item)
 
     def _batch_get(self, table: str, key: str, ids: Iterable[str]) -> list[dict]:
-        ids = list(dict.fromkeys(ids))
-        found: list[dict] = []
-        for start in range(0, len(ids), 100):
-            request = {table: {"Keys": [{key: _s(i)} for i in ids[start : start + 100]], "ConsistentRead": True}}
-            while request:
-                reply = self.client.batch_get_item(RequestItems=request)
-                found.extend(reply.get("Responses", {}).get(table, []))
-                request = reply.get("UnprocessedKeys") or {}
-        return found
+        return aws.batch_get(self.client, table, [{key: _s(i)} for i in dict.fromkeys(ids)])
 
 
 # -- item codecs ----------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Many documents in few requests: what registering a co-operative's members in bulk needs.
 
-``get_many`` reads documents with ``BatchGetItem`` (100 keys a request, consistent reads);
+``get_many`` reads documents with ``BatchGetItem`` (100 keys a request, consistent reads; ``read_many``
+with their versions);
 ``put_all_new`` creates documents with ``TransactWriteItems`` (``TRANSACTION_ITEMS`` a request),
 each under ``attribute_not_exists(pk)`` exactly as ``Documents.put_new``: a transaction writes
 all of its documents or none. Where a transaction is refused because some of its keys are
@@ -16,11 +17,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from chalicelib.documents import DocumentExists, DynamoDocuments
+from chalicelib import aws
+from chalicelib.documents import DocumentExists, DynamoDocuments, Versioned
 from chalicelib.errors import Conflict
 
-#: DynamoDB's limits: keys per BatchGetItem, actions per TransactWriteItems.
-BATCH_GET_KEYS = 100
+#: DynamoDB's limit of actions per TransactWriteItems.
 TRANSACTION_ITEMS = 100
 #: Members one bulk registration may name: their wallet numbers are claimed in one transaction.
 MAX_MEMBERS = TRANSACTION_ITEMS
@@ -42,16 +43,8 @@ def _dynamo(docs) -> DynamoDocuments | None:
 
 def _raw_items(store: DynamoDocuments, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
     """The stored items among ``keys`` (consistent reads), by (pk, sk)."""
-    found: dict[tuple[str, str], dict] = {}
-    for start in range(0, len(keys), BATCH_GET_KEYS):
-        request = {store.table: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys[start:start + BATCH_GET_KEYS]],
-                                 "ConsistentRead": True}}
-        while request:
-            reply = store.client.batch_get_item(RequestItems=request)
-            for item in reply.get("Responses", {}).get(store.table, []):
-                found[(item["pk"]["S"], item["sk"]["S"])] = item
-            request = reply.get("UnprocessedKeys") or {}
-    return found
+    items = aws.batch_get(store.client, store.table, [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in keys])
+    return {(item["pk"]["S"], item["sk"]["S"]): item for item in items}
 
 
 def get_many(docs, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
@@ -63,6 +56,18 @@ def get_many(docs, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
         return {key: doc for key, doc in found.items() if doc is not None}
     # A claim marker has no body: it exists, and that is all it says (as ``DynamoDocuments.get``).
     return {key: json.loads(item["doc"]["S"]) if "doc" in item else {} for key, item in _raw_items(store, unique).items()}
+
+
+def read_many(docs, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Versioned]:
+    """``Documents.read`` of many keys, in ``BatchGetItem`` requests on DynamoDB: the documents that
+    exist among ``keys``, each with its version (to hand to ``update(current=...)``), by key."""
+    unique = list(dict.fromkeys(keys))
+    store = _dynamo(docs)
+    if store is None:
+        found = {key: docs.read(*key) for key in unique}
+        return {key: read for key, read in found.items() if read is not None}
+    return {key: Versioned(json.loads(item["doc"]["S"]) if "doc" in item else {}, int(item.get("version", {"N": "0"})["N"]))
+            for key, item in _raw_items(store, unique).items()}
 
 
 def _item(new: NewDocument) -> dict:

@@ -31,6 +31,7 @@ from chalicelib.http import RailNotSent
 from chalicelib.accounts import float_account_id, party_account_id
 from chalicelib.ids import derived_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind, WritesNotApplied
+from chalicelib.members.batch import get_many, read_many
 from chalicelib.money import Money
 from chalicelib.observability import bind, metrics
 from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
@@ -135,7 +136,10 @@ class PayoutService:
         time (each payout is a different wallet and its own claim, so they are independent; the
         wait is the providers'); its aggregate state. If any raised, the first error is raised once
         the others are done (the step is retried; what was advanced stays advanced)."""
-        read = {payout_id: self.docs.read(f"payout#{payout_id}") for payout_id in ids}
+        # One BatchGetItem per 100 payouts, not a GetItem each: a co-operative of 1,000 members is
+        # advanced in ~33 steps, each of which reads the whole plan.
+        stored = read_many(self.docs, [(f"payout#{payout_id}", "doc") for payout_id in ids])
+        read = {payout_id: stored.get((f"payout#{payout_id}", "doc")) for payout_id in ids}
         payouts = {payout_id: (found.doc if found else None) for payout_id, found in read.items()}
         unfinished = [pid for pid, p in payouts.items() if p is not None and p["status"] not in ("succeeded", "failed")]
         batch = unfinished[:ADVANCES_PER_STEP]
@@ -193,7 +197,8 @@ class PayoutService:
     def summary_for_order(self, order_id: str) -> dict:
         """What reached the wallet and what did not: ``{"paid", "unpaid": Money, "provider_references"}``."""
         plan = self.docs.get(f"orderpayouts#{order_id}") or {"payout_ids": [], "currency": None}
-        payouts = [p for p in (self.docs.get(f"payout#{i}") for i in plan["payout_ids"]) if p]
+        stored = get_many(self.docs, [(f"payout#{i}", "doc") for i in plan["payout_ids"]])
+        payouts = [stored[(f"payout#{i}", "doc")] for i in plan["payout_ids"] if (f"payout#{i}", "doc") in stored]
         currency = plan["currency"] or (payouts[0]["amount"]["currency"] if payouts else "USD")
         by_member: dict[str, dict] = {}
         for p in payouts:

@@ -147,14 +147,8 @@ class DynamoPositionStore:
     def counters(self, currencies):
         currencies = list(currencies)
         keys = [{"pk": {"S": f"fxcap#{c}"}, "sk": {"S": "counter"}} for c in currencies]
-        found: dict[str, int] = {}
-        for start in range(0, len(keys), 100):
-            request = {self.table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
-            while request:
-                reply = self.client.batch_get_item(RequestItems=request)
-                for item in reply.get("Responses", {}).get(self.table, []):
-                    found[item["pk"]["S"].split("#", 1)[1]] = int(item.get("used", {"N": "0"})["N"])
-                request = reply.get("UnprocessedKeys") or {}
+        found = {item["pk"]["S"].split("#", 1)[1]: int(item.get("used", {"N": "0"})["N"])
+                 for item in aws.batch_get(self.client, self.table, keys)}
         return {c: found.get(c, 0) for c in currencies}
 
     def realized_total(self):

@@ -4,7 +4,7 @@ import pytest
 
 from chalicelib.documents import DocumentExists, DynamoDocuments
 from chalicelib.errors import Conflict
-from chalicelib.members.batch import NewDocument, get_many, put_all_new
+from chalicelib.members.batch import NewDocument, get_many, put_all_new, read_many
 from chalicelib.wallets import WalletOwner, WalletRegistry
 
 
@@ -45,6 +45,22 @@ def test_many_documents_are_read_in_batches_of_a_hundred(docs, aws_env):
     found = get_many(docs, [(f"member#m{i}", "doc") for i in range(0, 260)])
     assert {k[0]: v["n"] for k, v in found.items()} == {f"member#m{i}": i for i in range(250)}
     assert calls == ["BatchGetItem"] * 3
+
+
+def test_documents_read_in_batches_carry_the_version_an_update_is_conditioned_on(docs, aws_env):
+    put_all_new(docs, [NewDocument(f"payout#p{i}", {"n": i}) for i in range(120)])
+    docs.update("payout#p7", lambda d: {**d, "n": 70})
+    calls = []
+    aws_env.client("dynamodb").meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.append(model.name))
+    found = read_many(docs, [(f"payout#p{i}", "doc") for i in range(125)])
+    assert calls == ["BatchGetItem"] * 2 and len(found) == 120
+    assert all((found[(f"payout#p{i}", "doc")].doc, found[(f"payout#p{i}", "doc")].version) == (docs.read(f"payout#p{i}").doc,
+               docs.read(f"payout#p{i}").version) for i in (0, 7, 119))
+    assert found[("payout#p7", "doc")].version == 2
+    # the version read in the batch is the one the next write is conditioned on: a stale one is refused and read again
+    docs.update("payout#p7", lambda d: {**d, "n": 700}, current=found[("payout#p7", "doc")])
+    docs.update("payout#p7", lambda d: {**d, "n": d["n"] + 1}, current=found[("payout#p7", "doc")])  # stale: re-read
+    assert docs.get("payout#p7") == {"n": 701}
 
 
 def test_wallet_numbers_claimed_together_are_all_claimed_or_none(docs):
