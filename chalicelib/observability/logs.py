@@ -98,14 +98,29 @@ class Redact(logging.Filter):
         return True
 
 
+_routed: list = []  # a stream ``route`` sends the lines to instead of stdout (the test suite's sandbox log)
+
+
 class _Stdout:
-    """Whatever ``sys.stdout`` is at the time of writing (Lambda's, or a test's capture)."""
+    """Whatever ``sys.stdout`` is at the time of writing (Lambda's, or a test's capture), unless
+    ``route`` named another stream."""
 
     def write(self, text: str) -> int:
-        return sys.stdout.write(text)
+        return (_routed[-1] if _routed else sys.stdout).write(text)
 
     def flush(self) -> None:
-        sys.stdout.flush()
+        (_routed[-1] if _routed else sys.stdout).flush()
+
+
+@contextlib.contextmanager
+def route(stream) -> Iterator[None]:
+    """Write every line to ``stream`` while the block runs (an embedded sandbox serving a test suite
+    from its own threads, whose lines would otherwise land between pytest's progress dots)."""
+    _routed.append(stream)
+    try:
+        yield
+    finally:
+        _routed.remove(stream)
 
 
 def install(level: str | None = None) -> logging.Handler:

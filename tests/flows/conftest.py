@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import random
+import tempfile
 import time
 import uuid
 import pytest
@@ -59,16 +60,25 @@ class SandboxHolder:
     def __init__(self) -> None:
         self.sandbox = None
         self._schedule_before: str | None = None
+        self._logged = False
 
     def get(self):
         if self.sandbox is None:
+            from chalicelib.observability import logs
             from sandbox.run import Sandbox
 
             self._schedule_before = os.environ.get(SCHEDULE_ENV)
             os.environ[SCHEDULE_ENV] = "0"
+            # The sandbox's JSON lines (its threads answer the simulators' late callbacks between
+            # tests) go to a file, not between pytest's progress dots: its path is in the summary.
+            self._log = open(SANDBOX_LOG, "a" if self._logged else "w", encoding="utf-8")  # this session's only
+            self._logged = True
+            self._routing = logs.route(self._log)
+            self._routing.__enter__()
             try:
                 self.sandbox = Sandbox(ports=0).start()
             except BaseException:
+                self._unroute()
                 self._restore_schedule()
                 raise
         return self.sandbox
@@ -77,7 +87,12 @@ class SandboxHolder:
         sandbox, self.sandbox = self.sandbox, None
         if sandbox is not None:
             sandbox.stop()  # puts back the environment as it was at start (with our SCHEDULE_ENV)
+            self._unroute()
             self._restore_schedule()
+
+    def _unroute(self) -> None:
+        self._routing.__exit__(None, None, None)
+        self._log.close()
 
     def _restore_schedule(self) -> None:
         if self._schedule_before is None:
@@ -87,6 +102,13 @@ class SandboxHolder:
 
 
 _holder = SandboxHolder()
+#: where the flow tests' sandbox writes its log lines (the last session's; replaced by the next)
+SANDBOX_LOG = os.path.join(tempfile.gettempdir(), "mizani-flows-sandbox.log")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if os.path.exists(SANDBOX_LOG):
+        terminalreporter.write_line(f"flow tests' sandbox log: {SANDBOX_LOG}")
 
 
 @pytest.fixture(scope="session")
