@@ -174,21 +174,30 @@ class HttpClient:
         form: dict | None = None,
         retry: bool = False,
         max_body_bytes: int | None = None,
+        data: bytes | str | None = None,
+        deadline_seconds: float | None = None,
     ) -> HttpResponse:
         """Send one request (``retry=True`` only for requests that change nothing at the provider).
 
+        ``data``: a body already encoded by the caller (its ``Content-Type`` in ``headers``).
         ``max_body_bytes``: read at most this much of the body (one byte more, to tell;
-        ``truncated`` says so). The whole exchange ends within ``deadline_seconds``."""
+        ``truncated`` says so). The whole exchange ends within the client's ``deadline_seconds``,
+        or within this call's, when it gives a shorter one (what is left of a caller's own deadline)."""
         exc = self._urllib3.exceptions
         send_headers = dict(headers or {})
         body = None
-        if json_body is not None:
+        if data is not None:
+            body = data.encode("utf-8") if isinstance(data, str) else data
+        elif json_body is not None:
             body = json.dumps(json_body, separators=(",", ":")).encode("utf-8")
             send_headers.setdefault("Content-Type", "application/json")
         elif form is not None:
             body = urlencode(form).encode("utf-8")
             send_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        deadline = self._clock() + self.deadline_seconds
+        allowed = self.deadline_seconds if deadline_seconds is None else min(self.deadline_seconds, deadline_seconds)
+        if allowed <= 0:
+            raise TransportError("the request's deadline passed", maybe_delivered=False, kind="deadline")
+        deadline = self._clock() + allowed
         attempts_allowed = 1 + (self.max_retries if retry else 0)
         attempt = 0
         while True:

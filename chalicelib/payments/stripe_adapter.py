@@ -6,7 +6,8 @@ never talks to Stripe) stays fast. The client is built on first use and reused b
 container.
 
 - Requests go through ``stripe.StripeClient`` (the v1 services), pointed at Stripe or,
-  in the ``local`` stage, at the sandbox simulator (``base_addresses={"api": ...}``).
+  in the ``local`` stage, at the sandbox simulator (``base_addresses={"api": ...}``), sent by
+  Mizani's one HTTP client with one deadline per call (``stripe_http.StripeHttp``).
   Idempotency keys travel per request as ``options={"idempotency_key": key}`` (the
   SDK sends the ``Idempotency-Key`` header). The SDK retries connection errors, 409 and
   5xx ``max_network_retries`` times with the same key, so a retry never charges twice.
@@ -162,17 +163,11 @@ class StripeCardGateway(CardGateway):
         if self._client is None:
             with self._client_lock:
                 if self._client is None:
-                    import stripe  # lazy: ~100 ms, only on the first Stripe call of a container
+                    # lazy: the SDK costs ~100 ms, paid on the first Stripe call of a container
+                    from chalicelib.payments.stripe_http import stripe_client
 
-                    kwargs: dict = {}
-                    if self._api_base:
-                        kwargs["base_addresses"] = {"api": self._api_base}
-                    self._client = stripe.StripeClient(
-                        self._api_key,
-                        max_network_retries=self._max_network_retries,
-                        http_client=stripe.RequestsClient(timeout=self._timeout_seconds),
-                        **kwargs,
-                    )
+                    self._client = stripe_client(self._api_key, self._api_base, self._max_network_retries,
+                                                 self._timeout_seconds)
         return self._client
 
 

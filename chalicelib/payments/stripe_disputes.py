@@ -55,12 +55,10 @@ class StripeDisputeGateway(DisputeGateway):
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    import stripe  # lazy, as in stripe_adapter.py
+                    from chalicelib.payments.stripe_http import stripe_client  # lazy, as in stripe_adapter.py
 
-                    kwargs: dict = {"base_addresses": {"api": self._api_base}} if self._api_base else {}
-                    self._client = stripe.StripeClient(self._api_key, max_network_retries=self._max_network_retries,
-                                                       http_client=stripe.RequestsClient(timeout=self._timeout_seconds),
-                                                       **kwargs)
+                    self._client = stripe_client(self._api_key, self._api_base, self._max_network_retries,
+                                                 self._timeout_seconds)
         return self._client
 
 
