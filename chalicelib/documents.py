@@ -88,6 +88,13 @@ class Documents(Protocol):
         """The document now and the write ``mutate`` makes of it (``None``: no change), not yet
         committed: another store's transaction commits it (``DocWrite``). ``KeyError`` if absent."""
 
+    def commit_with(self, write: DocWrite, put_new: list[tuple[str, dict, str, tuple[str, str] | None]] = (),
+                    delete: list[tuple[str, str]] = ()) -> None:
+        """``write`` (a ``prepare_update``) together with creating each (pk, doc, sk, index) of ``put_new``
+        (only where its key is free) and deleting each (pk, sk) of ``delete``, in one atomic write: all of
+        it or nothing. ``WriteRefused``: the document changed since it was read, or a key to create is
+        taken; ``WriteContended``: throttled or held by another transaction. Either way nothing changed."""
+
     def query_index(self, gsi1pk: str, limit: int = 100, newest_first: bool = True) -> list[dict]: ...
 
     def query_page(self, gsi1pk: str, limit: int, cursor: str | None = None,
@@ -150,7 +157,7 @@ def decode_cursor(cursor: str, gsi1pk: str) -> dict:
 
 class MemoryDocuments:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: ``commit_with`` commits a prepared write under it
         self.items: dict[tuple[str, str], tuple[int, str, tuple[str, str] | None]] = {}
 
     def get(self, pk, sk="doc"):
@@ -205,6 +212,16 @@ class MemoryDocuments:
             self._written(pk, sk, json.loads(payload))
 
         return current, DocWrite(new, None, commit, current.version + 1)
+
+    def commit_with(self, write, put_new=(), delete=()):
+        with self._lock:
+            if any((pk, sk) in self.items for pk, _, sk, _ in put_new):
+                raise WriteRefused(next(pk for pk, _, sk, _ in put_new if (pk, sk) in self.items))
+            write.commit()  # WriteRefused if the document moved on: nothing else written either
+            for pk, doc, sk, index in put_new:
+                self.items[(pk, sk)] = (1, json.dumps(doc), index)
+            for pk, sk in delete:
+                self.items.pop((pk, sk), None)
 
     def _written(self, pk, sk, doc) -> None:
         """After a document's update (``IndexedMemoryDocuments`` keeps an order's projections here)."""
@@ -359,6 +376,16 @@ class DynamoDocuments:
             if "ConditionalCheckFailed" in codes:
                 raise WriteRefused(items[0]) from None
             raise WriteContended(items[0]) from None
+
+    def commit_with(self, write, put_new=(), delete=()):
+        items = list(write.items)
+        for pk, doc, sk, index in put_new:
+            item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
+            if index:
+                item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
+            items.append({"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}})
+        items += [{"Delete": {"TableName": self.table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in delete]
+        self._commit_items(items)
 
     def update(self, pk, mutate, sk="doc", current=None):
         key = {"pk": {"S": pk}, "sk": {"S": sk}}

@@ -144,7 +144,7 @@ class FakeDynamoClient:
 
         A lost reply is not simulated here: botocore gives TransactWriteItems a ClientRequestToken
         (an idempotency token) and its retry of the same request is answered as the first one was."""
-        keys = [_key(t["Put"]["Item"] if "Put" in t else t["Update"]["Key"]) for t in TransactItems]
+        keys = [_key(t["Put"]["Item"] if "Put" in t else (t.get("Update") or t["Delete"])["Key"]) for t in TransactItems]
         self.requests += 1
         if self.plan.hit("docs.throttle", "transact", keys[0][0]):
             raise TransactionCanceledException(["ThrottlingError"] + ["None"] * (len(keys) - 1))
@@ -171,6 +171,8 @@ class FakeDynamoClient:
                     if current is None or current.get("version", {}).get("N") != values[":seen"]["N"]:
                         raise ConditionalCheckFailedException(key[0])
                     writes.append(("update", key, values))
+                elif "Delete" in item and set(item["Delete"]) == {"TableName", "Key"}:
+                    writes.append(("delete", key, None))
                 else:
                     raise NotImplementedError(f"transact {sorted(item)}")
                 codes.append("None")
@@ -184,6 +186,8 @@ class FakeDynamoClient:
                 if old is not None and "gsi1pk" in old:
                     self._unindex(old["gsi1pk"]["S"], key)
                 self._store(key, body)
+            elif kind == "delete":
+                self._delete(key)
             else:
                 self._set_doc(key, body)
             self.touched.add(key[0])

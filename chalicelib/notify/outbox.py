@@ -46,7 +46,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from chalicelib.documents import DocumentExists, Documents, Versioned
+from chalicelib.documents import DocumentExists, Documents, Versioned, WriteContended, WriteRefused
 from chalicelib.errors import MizaniError, ProviderUnavailable
 from chalicelib.notify.sms_gateway import DELIVERY_STATUSES, SmsReceipt, fit_one_sms, submit_to
 
@@ -270,11 +270,7 @@ class Outbox:
     def _sent(self, message: dict, marker_pk: str, receipt: SmsReceipt, version: int | None = None) -> None:
         message_id = message["message_id"]
         stamp = _stamp(self.clock())
-        try:
-            # Written first: a delivery report may come as soon as AT has answered.
-            self.docs.put_new(f"smsid#{receipt.message_id}", {"message_id": message_id, "to": message["to"]})
-        except DocumentExists:
-            pass
+        lookup = (f"smsid#{receipt.message_id}", {"message_id": message_id, "to": message["to"]}, "doc", None)
 
         def mark(m: dict) -> dict | None:
             if m["status"] == SENT:
@@ -286,7 +282,23 @@ class Outbox:
             return done
 
         current = Versioned(message, version) if version is not None else None  # stale: the condition re-reads
-        done = self.docs.update(f"sms#{message_id}", mark, current=current)
+        try:
+            # Written first, on its own: a delivery report may come as soon as AT has answered, and it
+            # must find its message (it then updates the message, and our mark below reads it again).
+            self.docs.put_new(*lookup)
+        except DocumentExists:
+            pass
+        # The message marked sent and its place in the queue given up, in one atomic write.
+        try:
+            _, write = self.docs.prepare_update(f"sms#{message_id}", mark, current=current)
+            if write is not None:
+                markers = list(dict.fromkeys(m for m in (marker_pk, _queued_as(write.doc)) if m))
+                self.docs.commit_with(write, delete=[(m, "doc") for m in markers])
+                logger.info("sms %s: sent, %s %s", message_id, receipt.status_code, receipt.message_id)
+                return
+        except (WriteRefused, WriteContended):
+            pass  # it changed since it was claimed (a delivery report, another drain): read it again
+        done = self.docs.update(f"sms#{message_id}", mark)
         self._unqueue(marker_pk, _queued_as(done))
         logger.info("sms %s: sent, %s %s", message_id, receipt.status_code, receipt.message_id)
 

@@ -259,7 +259,8 @@ def test_an_enqueue_that_died_before_queueing_is_completed_by_its_retry(w):
 
 def test_a_message_queued_claimed_is_sent_by_its_own_invocation_with_no_queue_read_or_claim(w):
     writes = []
-    for name in ("put_new", "put_new_all", "update", "query_index", "get", "read"):
+    for name in ("put_new", "put_new_all", "update", "query_index", "get", "read", "prepare_update", "commit_with",
+                 "delete"):
         real = getattr(w.docs, name)
         setattr(w.docs, name, lambda *a, _real=real, _name=name, **k: writes.append(_name) or _real(*a, **k))
     claimed = w.outbox.enqueue("paid:o1", PHONE, "Mizani: order O1 is paid.", claim=True)
@@ -267,7 +268,8 @@ def test_a_message_queued_claimed_is_sent_by_its_own_invocation_with_no_queue_re
     assert w.outbox.drain() == 0  # another drain leaves it to its claim
     writes.clear()
     assert w.outbox.send(claimed) == "sent" and w.sms.calls == 1
-    assert writes == ["put_new", "update"]  # AT's id, then the message marked sent: no queue read, no claim
+    # AT's id, then the message marked sent and its place in the queue given up in one atomic write: no read
+    assert writes == ["put_new", "prepare_update", "commit_with"]
     assert w.message()["status"] == "sent" and w.queued() == []
     assert w.outbox.enqueue("paid:o1", PHONE, "Mizani: order O1 is paid.", claim=True) is None  # a retried step
     assert w.outbox.drain() == 0 and w.sms.calls == 1
