@@ -31,7 +31,7 @@ from chalicelib.http import RailNotSent
 from chalicelib.accounts import float_account_id, party_account_id
 from chalicelib.ids import derived_id
 from chalicelib.ledger import Ledger, LedgerRejected, Result, Transfer, TransferKind, WritesNotApplied
-from chalicelib.members.batch import get_many, read_many
+from chalicelib.members.batch import NewDocument, get_many, put_all_new, read_many
 from chalicelib.money import Money
 from chalicelib.observability import bind, metrics
 from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
@@ -108,19 +108,22 @@ class PayoutService:
         One line per payee (the co-operative, or each member it allocated a share to); each is split
         by its own wallet's limits. Payout ids derive from the order and the payee, so a retried step
         plans the same payouts and creates none twice."""
-        ids = []
+        ids, new = [], []
         for line in lines:
             limits = limits_for(line.route["rail"], line.amount.currency)
             parts = split(line.amount.minor, limits, rails.rail(line.route["rail"]).step(line.amount.currency))
             stem = f"po_{order_id}_{line.member_id}" if line.member_id else f"po_{order_id}"
             for i, amount in enumerate(parts):
                 ids.append(f"{stem}_{i + 1}")
-                self._create(ids[-1], seller_id, order_id, Money(amount, line.amount.currency), line.route,
-                             member_id=line.member_id)
-        try:  # the order's plan: which payouts it has (written once; a retried step finds it)
-            self.docs.put_new(f"orderpayouts#{order_id}", {"order_id": order_id, "payout_ids": ids,
-                                                           "currency": lines[0].amount.currency})
-        except DocumentExists:
+                new += self._documents(ids[-1], seller_id, order_id, Money(amount, line.amount.currency), line.route,
+                                       member_id=line.member_id)
+        # The order's plan (which payouts it has) last, after every payout it names.
+        new.append(NewDocument(f"orderpayouts#{order_id}", {"order_id": order_id, "payout_ids": ids,
+                                                            "currency": lines[0].amount.currency}))
+        # A few transactions of 100 instead of three writes a payout; a document a retried step finds
+        # written is kept as it is (a payout already under way is never reset).
+        written = put_all_new(self.docs, new)
+        if not written[-1]:  # planned by an earlier attempt: its plan is the plan
             ids = self.docs.get(f"orderpayouts#{order_id}")["payout_ids"]
         return self._advance_order(ids)
 
@@ -291,9 +294,12 @@ class PayoutService:
     def _admitted(self, intent: dict) -> None:
         """Reserved: the parts become payouts (queued for the sweeper), and the intent leaves the queue."""
         currency = intent["amount"]["currency"]
+        new = []
         for payout_id, part in zip(intent["payout_ids"], intent["parts"]):
-            self._create(payout_id, intent["seller_id"], None, Money(part, currency), intent["route"], reserved=True,
-                         day_key=intent["day_key"], member_id=intent.get("member_id"), tier_keys=intent.get("tier_keys"))
+            new += self._documents(payout_id, intent["seller_id"], None, Money(part, currency), intent["route"],
+                                   reserved=True, day_key=intent["day_key"], member_id=intent.get("member_id"),
+                                   tier_keys=intent.get("tier_keys"))
+        put_all_new(self.docs, new)
         self.docs.delete(f"admitting#{intent['base']}")
 
     def _forget_intent(self, base: str) -> None:
@@ -416,9 +422,12 @@ class PayoutService:
         return self._advance(payout_id, limits, schedule_when_over_daily=payout.get("order_id") is not None)
 
     # -- the machinery ----------------------------------------------------------------
-    def _create(self, payout_id: str, seller_id: str, order_id: str | None, amount: Money, route: dict,
-                reserved: bool = False, day_key: str | None = None, member_id: str | None = None,
-                tier_keys: list | None = None) -> None:
+    def _documents(self, payout_id: str, seller_id: str, order_id: str | None, amount: Money, route: dict,
+                   reserved: bool = False, day_key: str | None = None, member_id: str | None = None,
+                   tier_keys: list | None = None) -> list[NewDocument]:
+        """A new payout's documents: the payout (in its seller's list), its place in its member's
+        list, and its place among the open payouts the sweeper polls. Each is created only if its
+        key is free, so a retry after a crash between them completes what is missing."""
         now = _iso(self.clock())
         doc = {
             "payout_id": payout_id, "order_id": order_id, "seller_id": seller_id, "member_id": member_id,
@@ -429,21 +438,12 @@ class PayoutService:
             "day_key": day_key,  # set: already counted against that day's wallet limit (withdrawals)
             "tier_keys": tier_keys,  # set: already counted against the party's KYC tier (withdrawals)
         }
-        # Two writes, each idempotent on its own: a retry after a crash between them still queues the payout.
-        try:
-            self.docs.put_new(f"payout#{payout_id}", doc, index=(f"payouts#seller#{seller_id}", f"{now}#{payout_id}"))
-        except DocumentExists:
-            pass
+        found = [NewDocument(f"payout#{payout_id}", doc, index=(f"payouts#seller#{seller_id}", f"{now}#{payout_id}"))]
         if member_id:  # the member's own list (its USSD "Payments"), beside the co-operative's
-            try:
-                self.docs.put_new(f"payout#{payout_id}", {"payout_id": payout_id}, sk="member",
-                                  index=(f"payouts#member#{member_id}", f"{now}#{payout_id}"))
-            except DocumentExists:
-                pass
-        try:
-            self.docs.put_new(f"openpayout#{payout_id}", {"payout_id": payout_id}, index=(_OPEN, f"{now}#{payout_id}"))
-        except DocumentExists:
-            pass
+            found.append(NewDocument(f"payout#{payout_id}", {"payout_id": payout_id}, sk="member",
+                                     index=(f"payouts#member#{member_id}", f"{now}#{payout_id}")))
+        found.append(NewDocument(f"openpayout#{payout_id}", {"payout_id": payout_id}, index=(_OPEN, f"{now}#{payout_id}")))
+        return found
 
     def _reserve_many(self, ids, parts, account_id, route, currency) -> None:
         chain = [
