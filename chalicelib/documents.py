@@ -95,6 +95,10 @@ class Documents(Protocol):
         it or nothing. ``WriteRefused``: the document changed since it was read, or a key to create is
         taken; ``WriteContended``: throttled or held by another transaction. Either way nothing changed."""
 
+    def also_deleting(self, write: DocWrite, keys: list[tuple[str, str]]) -> DocWrite:
+        """``write`` that also deletes each (pk, sk) of ``keys`` when it commits, wherever it commits (alone,
+        or riding in the ledger's transaction): a payout's ``succeeded`` and its leaving the open list."""
+
     def query_index(self, gsi1pk: str, limit: int = 100, newest_first: bool = True) -> list[dict]: ...
 
     def query_page(self, gsi1pk: str, limit: int, cursor: str | None = None,
@@ -222,6 +226,15 @@ class MemoryDocuments:
                 self.items[(pk, sk)] = (1, json.dumps(doc), index)
             for pk, sk in delete:
                 self.items.pop((pk, sk), None)
+
+    def also_deleting(self, write, keys):
+        def commit() -> None:
+            with self._lock:
+                write.commit()
+                for pk, sk in keys:
+                    self.items.pop((pk, sk), None)
+
+        return DocWrite(write.doc, None, commit, write.version)
 
     def _written(self, pk, sk, doc) -> None:
         """After a document's update (``IndexedMemoryDocuments`` keeps an order's projections here)."""
@@ -386,6 +399,11 @@ class DynamoDocuments:
             items.append({"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}})
         items += [{"Delete": {"TableName": self.table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in delete]
         self._commit_items(items)
+
+    def also_deleting(self, write, keys):
+        items = list(write.items) + [{"Delete": {"TableName": self.table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
+                                     for pk, sk in keys]
+        return DocWrite(write.doc, items, lambda: self._commit_items(items), write.version)
 
     def update(self, pk, mutate, sk="doc", current=None):
         key = {"pk": {"S": pk}, "sk": {"S": sk}}

@@ -547,7 +547,6 @@ class PayoutService:
                 payout = self._update(payout_id, status="pending", sent_at=payout.get("sent_at") or _iso(now))
         if status.state == "succeeded":
             payout = self._post_and_mark(payout_id, known, provider_reference=status.provider_reference)
-            self.docs.delete(f"openpayout#{payout_id}")
             metrics.payout("succeeded", payout["rail"])
             if status.payee_name and self.payees is not None:
                 self.payees.after_payment(party_key(payout), status.payee_name)
@@ -584,23 +583,29 @@ class PayoutService:
         return self._update(payout_id, reserved=True), None
 
     def _post_and_mark(self, payout_id: str, known: Versioned | None, provider_reference: str | None) -> dict:
-        """Succeeded: the pending transfer posted and the payout ``succeeded`` in ONE atomic write."""
+        """Succeeded: the pending transfer posted, the payout ``succeeded`` and its place in the open list
+        given up, in ONE atomic write."""
         fields = {"status": "succeeded", "provider_reference": provider_reference, "reason": None}
+        open_place = [(f"openpayout#{payout_id}", "doc")]  # final: the sweeper polls it no more
         for _ in range(3):
             if known is None:
                 break
             _, write = self.docs.prepare_update(f"payout#{payout_id}", self._fields(**fields), current=known)
-            if write is None:
+            if write is None:  # succeeded already (posted with it): only its place in the open list may be left
+                self.docs.delete(*open_place[0])
                 return known.doc
             try:
-                self.ledger.post(f"{payout_id}:post", payout_id, code="payout", reference=payout_id, writes=[write])
+                self.ledger.post(f"{payout_id}:post", payout_id, code="payout", reference=payout_id,
+                                 writes=[self.docs.also_deleting(write, open_place)])
                 return write.doc
             except WritesNotApplied as refused:
                 if refused.replayed:
                     break  # posted before (a concurrent invocation): the status alone
                 known = self.docs.read(f"payout#{payout_id}")
         self.ledger.post(f"{payout_id}:post", payout_id, code="payout", reference=payout_id)
-        return self._update(payout_id, **fields)
+        done = self._update(payout_id, **fields)
+        self.docs.delete(*open_place[0])
+        return done
 
     def _write(self, payout_id: str, known: Versioned | None, **fields) -> tuple[dict, Versioned | None]:
         """``_update`` from the payout as this call last read or wrote it: one conditional write and no

@@ -38,3 +38,18 @@ def test_a_refused_part_writes_nothing(docs, refusal):
     assert docs.get("sms#m1")["status"] == "sending"  # not marked
     assert docs.get("smsq#m1#0") == {"message_id": "m1"}  # still queued
     assert docs.get("smsid#AT1") == ({"message_id": "another"} if refusal != "the document moved on" else None)
+
+
+def test_a_write_that_also_deletes_does_both_or_neither_wherever_it_commits(docs):
+    docs.put_new("payout#p1", {"status": "pending"})
+    docs.put_new("openpayout#p1", {"payout_id": "p1"}, index=("payouts#open", "2026-12-02T10:00:00Z#p1"))
+    _, write = docs.prepare_update("payout#p1", lambda p: {**p, "status": "succeeded"})
+    stale = docs.also_deleting(write, [("openpayout#p1", "doc")])
+    docs.update("payout#p1", lambda p: {**p, "checked": 1})  # someone else wrote it meanwhile
+    with pytest.raises(WriteRefused):
+        stale.commit()
+    assert docs.get("payout#p1")["status"] == "pending" and docs.get("openpayout#p1") == {"payout_id": "p1"}
+    _, write = docs.prepare_update("payout#p1", lambda p: {**p, "status": "succeeded"})
+    docs.also_deleting(write, [("openpayout#p1", "doc")]).commit()
+    assert docs.get("payout#p1") == {"status": "succeeded", "checked": 1}
+    assert docs.get("openpayout#p1") is None and docs.query_index("payouts#open") == []
