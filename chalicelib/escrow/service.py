@@ -433,6 +433,13 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         return self._note(current.doc["order_id"], "payment_failed", f"card payment failed: {reason}", current=current)
 
     def _order_for_payment(self, payment_intent_id: str, order_id: str | None) -> Versioned:
+        if order_id:  # the event's metadata names the order: it is that order if the order names this payment
+            try:
+                named = self._read(order_id)
+            except NotFound:
+                named = None
+            if named is not None and (named.doc.get("payment") or {}).get("payment_intent_id") == payment_intent_id:
+                return named
         link = self.docs.get(f"pi#{payment_intent_id}")
         if link is None:
             raise NotFound("not_found", "no order for this payment")

@@ -415,11 +415,14 @@ class PayoutService:
 
         Only a payout already sent, on the rail the callback came from, is advanced: a callback for
         an unknown payout, another rail's, or one not yet sent (new, scheduled) changes nothing."""
-        payout = self.docs.get(f"payout#{payout_id}") if isinstance(payout_id, str) else None
+        current = self.docs.read(f"payout#{payout_id}") if isinstance(payout_id, str) else None
+        payout = current.doc if current is not None else None
         if payout is None or payout["status"] != "pending" or (rail is not None and payout["rail"] != rail):
             return None
         limits = limits_for(payout["rail"], payout["amount"]["currency"])
-        return self._advance(payout_id, limits, schedule_when_over_daily=payout.get("order_id") is not None)
+        # advanced from this very read: its first write names this version (stale: it reads again)
+        return self._advance(payout_id, limits, schedule_when_over_daily=payout.get("order_id") is not None,
+                             current=current)
 
     # -- the machinery ----------------------------------------------------------------
     def _documents(self, payout_id: str, seller_id: str, order_id: str | None, amount: Money, route: dict,
