@@ -196,6 +196,7 @@ class Meter:
     own_conflicts: int = 0  # on one order's items, from the sample's timeline
     in_sweep: bool = False
     sweep_queries: int = 0  # the scheduled sweeper's index reads: once a minute, not per order
+    riding: bool = False  # a ledger batch is committing: the app-table items it carries are in its request
 
     def write(self, table: str, pk: str, size: int, transactional: bool, sk: str = "doc", units: int | None = None):
         if not self.active():
@@ -255,6 +256,7 @@ class MeteredLedgerStore:
         from chalicelib.ledger.store import AccountDelta, PutEntry, PutTransfer, ResolvePending
 
         meter = self.meter
+        meter.riding = True  # its documents' writes (ForeignWrite) ride in this one TransactWriteItems
         try:
             self.inner.commit(batch)
             committed = True
@@ -262,6 +264,7 @@ class MeteredLedgerStore:
             committed = False
             raise
         finally:
+            meter.riding = False
             # A refused transaction is billed too (its conditions were evaluated on every item).
             meter.request("TransactWriteItems")
             for op in batch.ops:
@@ -384,6 +387,36 @@ class MeteredClient:
     def delete_item(self, TableName, Key):  # noqa: N803
         return self._written((Key["pk"]["S"], Key["sk"]["S"]),
                              lambda: self.inner.delete_item(TableName=TableName, Key=Key))
+
+    def batch_get_item(self, RequestItems):  # noqa: N803
+        reply = self.inner.batch_get_item(RequestItems=RequestItems)
+        items = [i for found in reply.get("Responses", {}).values() for i in found]
+        self.meter.read("BatchGetItem", sum(item_size(i) for i in items) or 1)
+        return reply
+
+    def transact_write_items(self, TransactItems):  # noqa: N803
+        """An order's write with its projections, a payout's documents, an SMS marked sent: one request
+        (none of its own when it rides in a ledger batch, which counts it), 2 WCU per KB of each item,
+        billed whether it commits or is cancelled; GSI entries of what it puts."""
+        meter = self.meter
+        if not meter.riding:
+            meter.request("TransactWriteItems")
+        for element in TransactItems:
+            (kind, body), = element.items()
+            key = body.get("Key") or body["Item"]
+            pk, sk = key["pk"]["S"], key["sk"]["S"]
+            stored = self.inner.items.get((pk, sk))
+            if kind == "Put":
+                size = item_size(body["Item"])
+            elif kind == "Update":
+                size = item_size(key) + value_size(body["ExpressionAttributeValues"].get(":doc", {"S": ""})) + 16
+            else:
+                size = item_size(stored) if stored else 100
+            meter.write("app", pk, size, True, sk=sk)
+            indexed = body.get("Item") if kind == "Put" else stored
+            if indexed is not None and "gsi1pk" in indexed:
+                meter.gsi("gsi1", indexed["gsi1pk"]["S"], size)
+        return self.inner.transact_write_items(TransactItems=TransactItems)
 
 
 class MeteredDocuments:
