@@ -51,3 +51,48 @@ def post_headers(role: str = "buyer", sub: str | None = None, key: str | None = 
 
 def body(data) -> bytes:
     return json.dumps(data).encode("utf-8")
+
+
+class LocalHttpServer:
+    """A provider stand-in on 127.0.0.1 (a free port) for tests of outbound HTTP: a subclass answers
+    each request in ``answer(handler)`` (``http.server``'s handler: read ``handler.rfile``, write the
+    reply); ``url`` is its base; ``close()`` stops it and its thread."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                outer.answer(self)
+
+            do_GET = do_POST = do_PUT = _answer  # noqa: N815 (http.server's names)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def answer(self, handler) -> None:
+        raise NotImplementedError
+
+    @staticmethod
+    def reply_json(handler, status: int, body: bytes, headers: dict | None = None) -> None:
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()

@@ -5,12 +5,12 @@ import json
 import socket
 import threading
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from chalicelib.fx import InvalidRates, RateSourceUnavailable
 from chalicelib.fx.http_source import HttpRateSource
+from helpers import LocalHttpServer
 
 GOOD = {
     "base": "USD",
@@ -20,42 +20,27 @@ GOOD = {
 }
 
 
-class RatesServer:
+class RatesServer(LocalHttpServer):
     """Answers scripted responses in order (the last one repeats); counts requests."""
 
     def __init__(self) -> None:
         self.script: list[tuple[int, bytes]] = [(200, json.dumps(GOOD).encode())]
         self.requests = 0
         self.release = threading.Event()  # a handler told to "hang" waits on this
-        outer = self
+        super().__init__()
+        self.url += "/v1/rates"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                outer.requests += 1
-                status, body = outer.script[min(outer.requests, len(outer.script)) - 1]
-                if status == 0:  # hang until the test ends
-                    outer.release.wait(10)
-                    return
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1/rates"
+    def answer(self, handler) -> None:
+        self.requests += 1
+        status, body = self.script[min(self.requests, len(self.script)) - 1]
+        if status == 0:  # hang until the test ends
+            self.release.wait(10)
+            return
+        self.reply_json(handler, status, body)
 
     def close(self) -> None:
         self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+        super().close()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ client did (attempts, each wait, the timeouts it gave urllib3), never how long i
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -16,44 +14,22 @@ from chalicelib.errors import ProviderUnavailable
 from chalicelib.fx import RateSourceUnavailable
 from chalicelib.fx.http_source import HttpRateSource
 from chalicelib.http import BearerToken, HttpClient, RailNotSent, retry_after_seconds
+from helpers import LocalHttpServer
 
 
-class Throttling:
+class Throttling(LocalHttpServer):
     """Answers every request with ``status`` and ``Retry-After: 3600``; counts requests."""
 
     def __init__(self, status: int = 429, retry_after: str = "3600") -> None:
         self.status, self.retry_after, self.requests = status, retry_after, 0
-        outer = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                outer.requests += 1
-                length = int(self.headers.get("Content-Length") or 0)
-                if length:
-                    self.rfile.read(length)
-                body = json.dumps({"error": "slow down"}).encode()
-                self.send_response(outer.status)
-                self.send_header("Retry-After", outer.retry_after)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = _answer  # noqa: N815 (http.server's names)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+    def answer(self, handler) -> None:
+        self.requests += 1
+        length = int(handler.headers.get("Content-Length") or 0)
+        if length:
+            handler.rfile.read(length)
+        self.reply_json(handler, self.status, json.dumps({"error": "slow down"}).encode(), {"Retry-After": self.retry_after})
 
 
 @pytest.fixture(params=[429, 503])

@@ -4,8 +4,6 @@ Idempotency-Key, so a card is charged once), and one deadline bounds a call, its
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -13,47 +11,26 @@ from chalicelib import settings
 from chalicelib.money import Money
 from chalicelib.payments.errors import PaymentProviderUnavailable
 from chalicelib.payments.stripe_adapter import StripeCardGateway
+from helpers import LocalHttpServer
 
 INTENT = {"id": "pi_3Test", "object": "payment_intent", "amount": 85200, "currency": "cny", "status": "requires_payment_method",
           "client_secret": "pi_3Test_secret_x", "metadata": {"order_id": "ord_1"}}
 
 
-class FlakyStripe:
+class FlakyStripe(LocalHttpServer):
     """Answers the first ``failures`` requests 500 (as Stripe does under an incident), then the intent."""
 
     def __init__(self, failures: int) -> None:
         self.failures, self.seen = failures, []
-        outer = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                outer.seen.append((self.command, self.path, self.headers.get("Idempotency-Key"),
-                                   self.rfile.read(length).decode() if length else ""))
-                failing = len(outer.seen) <= outer.failures
-                body = json.dumps({"error": {"type": "api_error", "message": "try again"}} if failing else INTENT).encode()
-                self.send_response(500 if failing else 200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Request-Id", f"req_{len(outer.seen)}")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            do_GET = do_POST = _answer  # noqa: N815 (http.server's names)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+    def answer(self, handler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        self.seen.append((handler.command, handler.path, handler.headers.get("Idempotency-Key"),
+                          handler.rfile.read(length).decode() if length else ""))
+        failing = len(self.seen) <= self.failures
+        body = json.dumps({"error": {"type": "api_error", "message": "try again"}} if failing else INTENT).encode()
+        self.reply_json(handler, 500 if failing else 200, body, {"Request-Id": f"req_{len(self.seen)}"})
 
 
 @pytest.fixture
