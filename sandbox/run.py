@@ -349,6 +349,7 @@ class Sandbox:
         if self.providers is not None:
             self.providers.stop()
         if self._dispatch_installed:
+            self._stop_executions()
             aws_local.uninstall_lambda_dispatch(self.table_prefix)
             self._dispatch_installed = False
         if self.moto is not None:
@@ -358,6 +359,21 @@ class Sandbox:
             os.environ.update(self._saved_environ)
             self._saved_environ = None
             _clear_app_caches()
+
+    def _stop_executions(self) -> None:
+        """Abort this sandbox's executions still running (an order a test left at customs, a task in its
+        retry backoff): moto's threads would go on running them, and invoking functions that are gone."""
+        if self.moto is None:
+            return
+        try:
+            sfn = aws_local.client("stepfunctions", self.moto.url)
+            for arn in self.state_machine_arns.values():
+                for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, statusFilter="RUNNING"):
+                    for execution in page["executions"]:
+                        sfn.stop_execution(executionArn=execution["executionArn"], error="SandboxStopped",
+                                           cause="the sandbox stopped")
+        except Exception as error:  # noqa: BLE001 - stopping must go on; what is left dies with the process
+            log.debug("sandbox: could not stop the running executions: %s", error)
 
     def __enter__(self) -> "Sandbox":
         return self.start()
