@@ -301,6 +301,23 @@ class MemoryDocuments:
                 self.items[(pk, "counter")] = (1, json.dumps(counter), None)
 
 
+def new_item(pk: str, doc: dict, sk: str = "doc", index: tuple[str, str] | None = None) -> dict:
+    """A new document as the app table stores it (version 1; ``index`` = (gsi1pk, gsi1sk))."""
+    item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
+    if index:
+        item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
+    return item
+
+
+def doc_of(item: dict) -> dict:
+    """The document a stored item holds (a claim marker has no body: it exists, and that is all it says)."""
+    return json.loads(item["doc"]["S"]) if "doc" in item else {}
+
+
+def versioned_of(item: dict) -> Versioned:
+    return Versioned(doc_of(item), int(item.get("version", {"N": "0"})["N"]))
+
+
 class DynamoDocuments:
     def __init__(self, table: str, client=None, max_attempts: int = 8):
         self._client = client
@@ -309,19 +326,24 @@ class DynamoDocuments:
 
     client = aws.LazyDynamoClient()
 
+    def _put_new_element(self, pk: str, doc: dict, sk: str, index) -> dict:
+        """A TransactWriteItems element creating a document only where its key is free."""
+        return {"Put": {"TableName": self.table, "Item": new_item(pk, doc, sk, index),
+                        "ConditionExpression": "attribute_not_exists(pk)"}}
+
+    def _delete_element(self, pk: str, sk: str) -> dict:
+        return {"Delete": {"TableName": self.table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
+
     def get(self, pk, sk="doc"):
         item = self.client.get_item(
             TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
         ).get("Item")
         if item is None:
             return None
-        # A claim marker (``claim``) has no body: it exists, and that is all it says.
-        return json.loads(item["doc"]["S"]) if "doc" in item else {}
+        return doc_of(item)
 
     def put_new(self, pk, doc, sk="doc", index=None):
-        item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
-        if index:
-            item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
+        item = new_item(pk, doc, sk, index)
         try:
             self.client.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)")
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -336,10 +358,7 @@ class DynamoDocuments:
     def put_new_all(self, docs):
         items = []
         for pk, doc, sk, index in docs:
-            item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
-            if index:
-                item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
-            items.append({"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}})
+            items.append(self._put_new_element(pk, doc, sk, index))
         for attempt in range(self.max_attempts):
             try:
                 # botocore sends TransactWriteItems with a ClientRequestToken: a retry of a lost reply is
@@ -359,7 +378,7 @@ class DynamoDocuments:
         ).get("Item")
         if item is None:
             return None
-        return Versioned(json.loads(item["doc"]["S"]) if "doc" in item else {}, int(item.get("version", {"N": "0"})["N"]))
+        return versioned_of(item)
 
     def _update_items(self, pk: str, sk: str, seen: int, new: dict) -> list[dict]:
         """The TransactWriteItems elements of a version-conditioned update of (pk, sk) to ``new``."""
@@ -393,16 +412,12 @@ class DynamoDocuments:
     def commit_with(self, write, put_new=(), delete=()):
         items = list(write.items)
         for pk, doc, sk, index in put_new:
-            item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
-            if index:
-                item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
-            items.append({"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}})
-        items += [{"Delete": {"TableName": self.table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}} for pk, sk in delete]
+            items.append(self._put_new_element(pk, doc, sk, index))
+        items += [self._delete_element(pk, sk) for pk, sk in delete]
         self._commit_items(items)
 
     def also_deleting(self, write, keys):
-        items = list(write.items) + [{"Delete": {"TableName": self.table, "Key": {"pk": {"S": pk}, "sk": {"S": sk}}}}
-                                     for pk, sk in keys]
+        items = list(write.items) + [self._delete_element(pk, sk) for pk, sk in keys]
         return DocWrite(write.doc, items, lambda: self._commit_items(items), write.version)
 
     def update(self, pk, mutate, sk="doc", current=None):

@@ -22,7 +22,7 @@ import json
 import re
 from datetime import datetime
 
-from chalicelib.documents import DocumentExists, DynamoDocuments, MemoryDocuments, decode_cursor, encode_cursor
+from chalicelib.documents import DocumentExists, DynamoDocuments, MemoryDocuments, decode_cursor, encode_cursor, new_item
 from chalicelib.errors import Conflict
 
 ORDER_PREFIX = "order#"
@@ -126,9 +126,7 @@ class IndexedDynamoDocuments(DynamoDocuments):
     def put_new(self, pk, doc, sk="doc", index=None):
         if not _is_order(pk, sk):
             return super().put_new(pk, doc, sk, index)
-        item = {"pk": {"S": pk}, "sk": {"S": sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(doc)}}
-        if index:
-            item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
+        item = new_item(pk, doc, sk, index)
         try:
             self.client.transact_write_items(TransactItems=[
                 {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},

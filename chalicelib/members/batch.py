@@ -14,11 +14,10 @@ same documents; any other ``Documents`` (the in-memory one) gets the per-documen
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from chalicelib import aws
-from chalicelib.documents import DocumentExists, DynamoDocuments, Versioned
+from chalicelib.documents import DocumentExists, DynamoDocuments, Versioned, doc_of, new_item, versioned_of
 from chalicelib.errors import Conflict
 
 #: DynamoDB's limit of actions per TransactWriteItems.
@@ -54,8 +53,7 @@ def get_many(docs, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
     if store is None:
         found = {key: docs.get(*key) for key in unique}
         return {key: doc for key, doc in found.items() if doc is not None}
-    # A claim marker has no body: it exists, and that is all it says (as ``DynamoDocuments.get``).
-    return {key: json.loads(item["doc"]["S"]) if "doc" in item else {} for key, item in _raw_items(store, unique).items()}
+    return {key: doc_of(item) for key, item in _raw_items(store, unique).items()}
 
 
 def read_many(docs, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Versioned]:
@@ -66,15 +64,11 @@ def read_many(docs, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Versio
     if store is None:
         found = {key: docs.read(*key) for key in unique}
         return {key: read for key, read in found.items() if read is not None}
-    return {key: Versioned(json.loads(item["doc"]["S"]) if "doc" in item else {}, int(item.get("version", {"N": "0"})["N"]))
-            for key, item in _raw_items(store, unique).items()}
+    return {key: versioned_of(item) for key, item in _raw_items(store, unique).items()}
 
 
 def _item(new: NewDocument) -> dict:
-    item = {"pk": {"S": new.pk}, "sk": {"S": new.sk}, "version": {"N": "1"}, "doc": {"S": json.dumps(new.doc)}}
-    if new.index:
-        item["gsi1pk"], item["gsi1sk"] = {"S": new.index[0]}, {"S": new.index[1]}
-    return item
+    return new_item(new.pk, new.doc, new.sk, new.index)
 
 
 def put_all_new(docs, new: list[NewDocument], on_taken=None) -> list[bool]:
