@@ -95,6 +95,11 @@ class Documents(Protocol):
         it or nothing. ``WriteRefused``: the document changed since it was read, or a key to create is
         taken; ``WriteContended``: throttled or held by another transaction. Either way nothing changed."""
 
+    def prepare_new(self, docs: list[tuple[str, dict, str, tuple[str, str] | None]]) -> DocWrite:
+        """``put_new_all`` prepared to ride in another store's atomic commit (each key must be free, or
+        nothing of it, nor of that commit, is written)."""
+        ...
+
     def also_deleting(self, write: DocWrite, keys: list[tuple[str, str]]) -> DocWrite:
         """``write`` that also deletes each (pk, sk) of ``keys`` when it commits, wherever it commits (alone,
         or riding in the ledger's transaction): a payout's ``succeeded`` and its leaving the open list."""
@@ -226,6 +231,15 @@ class MemoryDocuments:
                 self.items[(pk, sk)] = (1, json.dumps(doc), index)
             for pk, sk in delete:
                 self.items.pop((pk, sk), None)
+
+    def prepare_new(self, docs):
+        def commit() -> None:
+            try:
+                self.put_new_all(docs)
+            except DocumentExists as taken:
+                raise WriteRefused(str(taken)) from None
+
+        return DocWrite(None, None, commit, 1)
 
     def also_deleting(self, write, keys):
         def commit() -> None:
@@ -415,6 +429,10 @@ class DynamoDocuments:
             items.append(self._put_new_element(pk, doc, sk, index))
         items += [self._delete_element(pk, sk) for pk, sk in delete]
         self._commit_items(items)
+
+    def prepare_new(self, docs):
+        items = [self._put_new_element(pk, doc, sk, index) for pk, doc, sk, index in docs]
+        return DocWrite(None, items, lambda: self._commit_items(items), 1)
 
     def also_deleting(self, write, keys):
         items = list(write.items) + [self._delete_element(pk, sk) for pk, sk in keys]

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, ROUND_UP, Decimal
 from enum import Enum
+from functools import lru_cache
 
 from iso4217 import Currency as _Iso4217
 
@@ -43,7 +44,14 @@ def exponent(currency: str) -> int:
 
 
 def _iso(currency: str) -> _Iso4217:
-    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+    if not isinstance(currency, str):
+        raise ValidationError("unknown_currency", f"{currency!r} is not an ISO 4217 currency code", path="currency")
+    return _iso_of(currency)
+
+
+@lru_cache(maxsize=256)  # a few dozen codes, looked up on every amount: a valid one is answered once
+def _iso_of(currency: str) -> _Iso4217:
+    if not re.fullmatch(r"[A-Z]{3}", currency):
         raise ValidationError("unknown_currency", f"{currency!r} is not an ISO 4217 currency code", path="currency")
     try:
         iso = _Iso4217(currency)

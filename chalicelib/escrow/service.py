@@ -38,6 +38,7 @@ from chalicelib.ledger import AccountFlag, Ledger, Transfer, WritesNotApplied
 from chalicelib.money import Money, Rounding, check_currency
 from chalicelib.observability import bind
 from chalicelib.payments import methods
+from chalicelib.payouts import lines as payout_lines
 
 S = OrderStatus
 log = logging.getLogger("mizani.escrow")
@@ -45,6 +46,9 @@ DMNEC = AccountFlag.DEBITS_MUST_NOT_EXCEED_CREDITS
 #: Member shares moved per linked chain at release: each share is 4 of a commit's 100 writes (the
 #: transfer, the member's account, two history entries), plus the allocation account once.
 SHARES_PER_CHAIN = 24
+#: With each share held for its payout (payouts/lines.py): a share and its hold are six items and at most
+#: two new accounts (the member's, a float shard), plus the allocation account once: 12 are 97 of 100.
+HELD_SHARES_PER_CHAIN = 12
 #: An allocation may be set or replaced in these statuses; from release on it is the one paid.
 ALLOCATABLE = frozenset({S.AWAITING_PAYMENT, S.PAID, S.SHIPPED, S.CUSTOMS_CLEARED})
 
@@ -542,7 +546,9 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         is the released order's (its allocation and reserve), which the order's version condition in
         the same transaction guarantees nobody changed since the read."""
         payout = Money(order["payout"]["amount"], order["payout"]["currency"])
-        fields = {"reserve": self.reserve_at_release(order)}
+        # ``payout_held``: the payees' lines are held for the payout in the same writes that credit them
+        # (payouts/lines.py), so no withdrawal between this step and StartPayout can take them.
+        fields = {"reserve": self.reserve_at_release(order), "payout_held": True}
         detail = f"{payout} guaranteed to the seller"
         return self._release_chain({**order, **fields}), detail, fields
 
@@ -581,6 +587,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
             chain += conversion_legs(pay - fee_pay, payout, escrow, seller, f"release:{order_id}", reference=order_id,
                                      meta={"rates": order.get("rates")})
         chain += self.reserve_legs(order, seller)  # part of the payout held against chargebacks, same chain
+        if order.get("payout_held") and not order.get("allocation"):
+            chain += [payout_lines.hold(order, line) for line in payout_lines.order_lines(order)]
         return chain
 
     def _share_out(self, order: dict, allocation: dict) -> None:
@@ -592,15 +600,20 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         commits the rest: no share moves twice, none is lost."""
         order_id, currency = order["order_id"], order["payout"]["currency"]
         source = allocation_account_id(order_id)
-        transfers = [Transfer(f"share:{order_id}:{s['member_id']}", source, member_account_id(s["member_id"]),
-                              s["amount"]["amount"], currency, code="member_share", reference=order_id)
-                     for s in allocation["shares"] if s["amount"]["amount"] > 0]
+        # Each share sent to its member's wallet is held for that payout in the chain that credits it.
+        held = {line.member_id: payout_lines.hold(order, line)
+                for line in (payout_lines.order_lines(order) if order.get("payout_held") else [])}
+        moves = [[Transfer(f"share:{order_id}:{s['member_id']}", source, member_account_id(s["member_id"]),
+                           s["amount"]["amount"], currency, code="member_share", reference=order_id),
+                  *([held[s["member_id"]]] if s["member_id"] in held else [])]
+                 for s in allocation["shares"] if s["amount"]["amount"] > 0]
         retained = allocation["retained"]["amount"] - (order.get("reserve") or {}).get("amount", 0)  # less the reserve
         if retained > 0:
-            transfers.append(Transfer(f"share:{order_id}:retained", source, seller_account_id(order["seller_id"]),
-                                      retained, currency, code="member_share", reference=order_id))
-        for start in range(0, len(transfers), SHARES_PER_CHAIN):
-            self.ledger.transfer(*transfers[start:start + SHARES_PER_CHAIN])
+            moves.append([Transfer(f"share:{order_id}:retained", source, seller_account_id(order["seller_id"]),
+                                   retained, currency, code="member_share", reference=order_id)])
+        per_chain = HELD_SHARES_PER_CHAIN if held else SHARES_PER_CHAIN
+        for start in range(0, len(moves), per_chain):
+            self.ledger.transfer(*(t for move in moves[start:start + per_chain] for t in move))
 
     # -- co-operatives' allocations ------------------------------------------------------
     def set_allocation(self, principal: Principal, order_id: str, shares: list[tuple[str, int]], retain_bps: int,

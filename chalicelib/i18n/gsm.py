@@ -35,6 +35,8 @@ def gsm7(text: str) -> str:
     """``text`` in the GSM 03.38 alphabet: characters already in it are kept (``é è à ù ì ò Ç``);
     others lose their accents by Unicode NFKD (``ç`` → ``c``, ``ê`` → ``e``), typographic marks become
     their plain forms, and anything left becomes ``?``."""
+    if is_gsm7(text):  # most texts: nothing to replace
+        return text
     out: list[str] = []
     for ch in text:
         if ch in GSM7:

@@ -210,6 +210,8 @@ def to_gsm7(text: str) -> str:
     """``text`` in the GSM 03.38 alphabet where it can be (``i18n.gsm7``: ``ç`` -> ``c``, typographic
     quotes and dashes plain), keeping a character that has no GSM spelling at all (the text is then
     UCS-2, 70 characters a part) instead of writing ``?`` for it."""
+    if is_gsm7(text):
+        return text
     out = []
     for ch in text:
         plain = gsm7(ch)

@@ -21,7 +21,6 @@ This package changes only its own documents (payouts, an order's payout plan
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from chalicelib import rails
@@ -35,6 +34,7 @@ from chalicelib.members.batch import NewDocument, get_many, put_all_new, read_ma
 from chalicelib.money import Money
 from chalicelib.observability import bind, metrics
 from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
+from chalicelib.payouts.lines import PayoutLine, hold_swaps
 
 log = logging.getLogger("mizani.payouts")
 #: How long one invocation holds the right to send a payout (longer than any provider call takes).
@@ -49,17 +49,12 @@ UNSENT_REVIEW_SECONDS = 24 * 3600
 #: At most this many payouts are advanced (sent or asked about) per workflow step: a co-operative of
 #: 1,000 members is paid over several CheckPayout steps, each well inside a Lambda's time limit.
 ADVANCES_PER_STEP = 60
+#: An order's hold swap and payout documents share one commit when the chain has at most this many
+#: transfers (five items each at worst) and there are at most this many documents: 50 + 40 of 100.
+RIDING_TRANSFERS = 10
+RIDING_DOCUMENTS = 40
 #: Payouts of one order sent (or asked about) at once: each is another wallet, the time is the provider's.
 SEND_THREADS = 8
-
-
-@dataclass(frozen=True)
-class PayoutLine:
-    """One payee of an order's payout: the co-operative itself (``member_id`` ``None``) or a member."""
-
-    member_id: str | None
-    amount: Money
-    route: dict  # {"rail", "msisdn", "currency"}
 
 
 def party_key(payout: dict) -> str:
@@ -102,24 +97,44 @@ class PayoutService:
         self.clock = clock
 
     # -- an order's payout (driven by the workflow: chalicelib/workflow/order_payouts.py) ------
-    def start_for_order(self, order_id: str, seller_id: str, lines: list[PayoutLine]) -> str:
+    def start_for_order(self, order_id: str, seller_id: str, lines: list[PayoutLine], held: bool = False) -> str:
         """StartPayout: plan the (possibly split) payouts of a released order and send the first of them.
 
         One line per payee (the co-operative, or each member it allocated a share to); each is split
         by its own wallet's limits. Payout ids derive from the order and the payee, so a retried step
-        plans the same payouts and creates none twice."""
-        ids, new = [], []
+        plans the same payouts and creates none twice. ``held``: the release held each line for this
+        payout (``payouts/lines.py``); the holds become the payouts' reservations before any payout
+        exists, so no payout is ever without its money."""
+        ids, new, planned = [], [], []
         for line in lines:
             limits = limits_for(line.route["rail"], line.amount.currency)
             parts = split(line.amount.minor, limits, rails.rail(line.route["rail"]).step(line.amount.currency))
             stem = f"po_{order_id}_{line.member_id}" if line.member_id else f"po_{order_id}"
-            for i, amount in enumerate(parts):
-                ids.append(f"{stem}_{i + 1}")
-                new += self._documents(ids[-1], seller_id, order_id, Money(amount, line.amount.currency), line.route,
-                                       member_id=line.member_id)
+            planned.append((line, [(f"{stem}_{i + 1}", amount) for i, amount in enumerate(parts)]))
+            for payout_id, amount in planned[-1][1]:
+                ids.append(payout_id)
+                new += self._documents(payout_id, seller_id, order_id, Money(amount, line.amount.currency), line.route,
+                                       member_id=line.member_id, reserved=held)
         # The order's plan (which payouts it has) last, after every payout it names.
         new.append(NewDocument(f"orderpayouts#{order_id}", {"order_id": order_id, "payout_ids": ids,
                                                             "currency": lines[0].amount.currency}))
+        if held:
+            chains = hold_swaps(order_id, lambda line: party_account_id(seller_id, line.member_id), planned)
+            if len(chains) == 1 and len(chains[0]) <= RIDING_TRANSFERS and len(new) <= RIDING_DOCUMENTS:
+                # An order of a few payouts (most of them): the holds become the reservations in the same
+                # atomic write that creates the payouts, so a payout never exists unreserved nor a
+                # reservation without its payout.
+                riding = self.docs.prepare_new([(d.pk, d.doc, d.sk, d.index) for d in new])
+                try:
+                    self.ledger.transfer(*chains[0], writes=[riding])
+                    return self._advance_order(ids, written={d.pk: d.doc for d in new if d.sk == "doc"})
+                except WritesNotApplied:
+                    pass  # committed before (a retried step; its documents with it), finished below
+            # The holds become the reservations first, then the payouts exist: a retry after a crash
+            # midway replays the chains committed (the ledger answers them with their first result) and
+            # commits the rest.
+            for chain in chains:
+                self.ledger.transfer(*chain)
         # A few transactions of 100 instead of three writes a payout; a document a retried step finds
         # written is kept as it is (a payout already under way is never reset).
         written = put_all_new(self.docs, new)
@@ -134,15 +149,18 @@ class PayoutService:
             return None
         return self._advance_order(plan["payout_ids"])
 
-    def _advance_order(self, ids: list[str]) -> str:
+    def _advance_order(self, ids: list[str], written: dict[str, dict] | None = None) -> str:
         """Advance up to ``ADVANCES_PER_STEP`` unfinished payouts of an order, ``send_threads`` at a
         time (each payout is a different wallet and its own claim, so they are independent; the
         wait is the providers'); its aggregate state. If any raised, the first error is raised once
         the others are done (the step is retried; what was advanced stays advanced)."""
         # One BatchGetItem per 100 payouts, not a GetItem each: a co-operative of 1,000 members is
         # advanced in ~33 steps, each of which reads the whole plan.
-        stored = read_many(self.docs, [(f"payout#{payout_id}", "doc") for payout_id in ids])
-        read = {payout_id: stored.get((f"payout#{payout_id}", "doc")) for payout_id in ids}
+        if written is not None:  # created by this call just now (version 1): nothing to read
+            read = {payout_id: Versioned(written[f"payout#{payout_id}"], 1) for payout_id in ids}
+        else:
+            stored = read_many(self.docs, [(f"payout#{payout_id}", "doc") for payout_id in ids])
+            read = {payout_id: stored.get((f"payout#{payout_id}", "doc")) for payout_id in ids}
         payouts = {payout_id: (found.doc if found else None) for payout_id, found in read.items()}
         unfinished = [pid for pid, p in payouts.items() if p is not None and p["status"] not in ("succeeded", "failed")]
         batch = unfinished[:ADVANCES_PER_STEP]

@@ -10,9 +10,7 @@ retained, in its balance. Without one, the whole payout goes to the co-operative
 """
 from __future__ import annotations
 
-from chalicelib.money import Money
-from chalicelib.payouts.limits import limits_for
-from chalicelib.payouts.service import PayoutLine
+from chalicelib.payouts.lines import order_lines
 
 
 class OrderPayouts:
@@ -24,20 +22,11 @@ class OrderPayouts:
 
     def start_for_order(self, order_id: str) -> str:
         order = self.escrow.begin_payout(order_id)
-        allocation = order.get("allocation")
-        if allocation:
-            # A share below its wallet's smallest payout is not sent: it stays in the member's balance,
-            # to withdraw once later shares have added to it.
-            lines = [PayoutLine(s["member_id"], Money(s["amount"]["amount"], s["amount"]["currency"]), s["route"])
-                     for s in allocation["shares"]
-                     if s["amount"]["amount"] >= limits_for(s["route"]["rail"], s["amount"]["currency"]).min_per_tx]
-        else:
-            # Less what the reserve holds against chargebacks (it stays in ``reserve:<seller>`` for 120 days).
-            amount = order["payout"]["amount"] - (order.get("reserve") or {}).get("amount", 0)
-            lines = [PayoutLine(None, Money(amount, order["payout"]["currency"]), order["payout_route"])] if amount else []
+        lines = order_lines(order)
         if not lines:  # no share big enough to send: it is all in the members' and the co-operative's balances
             return "succeeded"
-        return self.payouts.start_for_order(order_id, order["seller_id"], lines)
+        # An order released with its lines held (payouts/lines.py) has its money kept for these payouts.
+        return self.payouts.start_for_order(order_id, order["seller_id"], lines, held=bool(order.get("payout_held")))
 
     def check_for_order(self, order_id: str) -> str:
         state = self.payouts.check_for_order(order_id)

@@ -290,3 +290,22 @@ def test_a_co_operative_of_1000_members_registered_in_bulk_is_paid_in_full(world
     texted = {to for to, _ in world.phone.messages}
     assert all("+" + f["payout"]["msisdn"] in texted for f, s in zip(farmers, allocation["shares"]) if s["amount"]["amount"])
     assert world.ledger.trial_balance().balanced
+
+
+def test_a_member_withdrawing_between_the_release_and_the_payout_cannot_take_their_share_twice(world):
+    """A farmer dialling *withdraw* while their share is on its way: the share is held for the
+    order's payout from the moment it is shared out, so it reaches the wallet once, by the payout."""
+    farmers = [world.member(i) for i in range(2)]
+    oid, allocation = world.allocated_order(farmers)
+    world.escrow.release_escrow(oid)
+    member = world.members.get("coop-1", farmers[0]["member_id"])
+    share = allocation["shares"][0]["amount"]["amount"]
+    assert world.members.with_balance(member)["balance"]["available"]["amount"] == 0
+    assert world.members.with_balance(member)["balance"]["payout_pending"]["amount"] == share
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(member, Money(share, "RWF"), "ussd-between")
+    assert refused.value.code == "insufficient_funds"
+    order = world.settle(oid)
+    assert order["status"] == "settled"
+    for farmer, s in zip(farmers, allocation["shares"]):
+        assert world.received(farmer["payout"]["msisdn"]) == s["amount"]["amount"]

@@ -9,7 +9,7 @@ from chalicelib.disputes.events import parse_dispute_event
 from chalicelib.disputes.waterfall import split_recovery
 from chalicelib.errors import Conflict, InvalidState
 from chalicelib.payments.errors import MalformedEvent
-from dispute_world import ADMIN, DISPUTE_FEE, SELLER, World
+from dispute_world import ADMIN, DISPUTE_FEE, SELLER, WALLET, World
 
 
 @pytest.fixture
@@ -120,14 +120,30 @@ def test_a_dispute_of_a_payment_not_booked_yet_asks_stripe_to_retry(world):
 
 
 def test_after_release_the_sellers_balance_pays_before_the_platform(world):
-    order = world.released_order()  # not paid out yet: the payout sits in the seller's balance
-    payout = order["payout"]["amount"]
+    earlier = world.balance_order()  # its payout failed: the money is in the seller's available balance
+    assert earlier["status"] == "payout_failed"
+    order = world.settled_order()
     deliver_all(world, world.lifecycle(order, "du_1", "lost"))
-    assert world.balance("seller:coop-1") == 0
+    assert world.balance("seller:coop-1") == earlier["payout"]["amount"] - order["payout"]["amount"]
     assert world.balance("loss:chargebacks:RWF") == 0
     dispute = world.docs.get("dispute#du_1")
     assert dispute["stage"] == "released"
-    assert dispute["recovery"]["balance"]["amount"] == payout
+    assert dispute["recovery"]["balance"]["amount"] == order["payout"]["amount"]
+    assert world.ledger.trial_balance().balanced
+
+
+def test_a_chargeback_between_the_release_and_the_payout_does_not_take_the_payout_on_its_way(world):
+    """The release holds the payout for StartPayout (payouts/lines.py): what is on its way to the
+    wallet is not the seller's available balance, so the platform bears the chargeback (after the
+    reserve, of which there is none here) and the wallet is still paid, once."""
+    order = world.released_order()
+    oid, payout = order["order_id"], order["payout"]["amount"]
+    deliver_all(world, world.lifecycle(order, "du_1", "lost"))
+    assert world.balance("loss:chargebacks:RWF") == payout
+    state = world.order_payouts.start_for_order(oid)
+    assert world.order_payouts.finish_for_order(oid, state)["status"] == "settled"
+    assert sum(m.minor for m in world.rail.credited(WALLET)) == payout
+    assert world.available("seller:coop-1") == 0
     assert world.ledger.trial_balance().balanced
 
 
@@ -156,7 +172,7 @@ def test_a_dispute_won_after_release_gives_everything_back(world):
 
 def test_a_dispute_takes_the_balance_first_and_the_platform_only_the_rest(world):
     first = world.settled_order()
-    second = world.released_order()  # its payout is in the balance
+    second = world.balance_order()  # its payout failed: the money is in the balance
     payout = second["payout"]["amount"]
     half = first["pay"]["amount"] // 2
     deliver_all(world, world.lifecycle(first, "du_1", "lost", amount=half))

@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.errors import BusinessRuleViolation
 from chalicelib.money import Money
-from payout_world import WALLET, World
+from payout_world import SELLER, WALLET, World
 
 @pytest.fixture
 def world():
@@ -352,3 +352,79 @@ def test_the_sweeper_reports_payouts_unknown_for_over_an_hour_and_each_outcome_i
         assert gauge() == 0
     assert metrics.counted(emitted, metrics.PAYOUTS, outcome="succeeded", rail="mtn_momo") == 1
     assert metrics.counted(emitted, metrics.PAYOUTS, outcome="failed") == 0
+
+
+def test_a_withdrawal_between_an_orders_release_and_its_payout_cannot_take_the_orders_money(world):
+    """Found by the 1,000,000-order simulation: ReleaseEscrow and StartPayout are two steps, and a
+    withdrawal in between took the released money, so the order's payout failed for want of it. The
+    release holds the payout in the same write: the seller sees it as on its way, not as available."""
+    order = world.released_order()
+    oid, payout = order["order_id"], order["payout"]["amount"]
+    balance = world.escrow.seller_balance(SELLER, "coop-1")
+    assert balance["available"]["amount"] == 0
+    assert balance["payout_pending"]["amount"] == payout
+    world.rail.script(WALLET, send="succeeded")
+    with pytest.raises(BusinessRuleViolation) as refused:
+        world.payouts.withdraw(world.seller, Money(500_000, "RWF"), "between")
+    assert refused.value.code == "insufficient_funds"
+    state = world.order_payouts.start_for_order(oid)
+    assert world.order_payouts.finish_for_order(oid, state)["status"] == "settled"
+    assert sum(m.minor for m in world.rail.credited(WALLET)) == payout  # the order's money, once
+    assert world.seller_account().available == 0 and world.seller_account().debits_pending == 0
+
+
+def test_an_orders_payout_that_fails_after_the_hold_puts_the_money_in_the_balance(world):
+    world.rail.script(WALLET, send="failed")
+    order = world.released_order()
+    oid = order["order_id"]
+    state = world.order_payouts.start_for_order(oid)
+    assert world.order_payouts.start_for_order(oid) == state == "failed"  # a retried step changes nothing
+    assert world.order_payouts.finish_for_order(oid, state)["status"] == "payout_failed"
+    assert world.seller_account().available == order["payout"]["amount"]
+    assert world.seller_account().debits_pending == 0
+    assert world.ledger.trial_balance().balanced
+
+
+def test_a_payout_of_many_parts_takes_its_hold_over_several_chains_and_a_crash_between_them_pays_once(world, monkeypatch):
+    """A payout split into more parts than one commit holds: the hold is swapped for the parts'
+    reservations chain by chain, what is left held again in each; the Lambda dies after the first."""
+    import json
+
+    from chalicelib import settings
+    from chalicelib.payouts.lines import SWAP_TRANSFERS_PER_CHAIN
+
+    monkeypatch.setenv("MIZANI_PAYOUT_LIMITS", json.dumps(
+        {"mtn_momo:RWF": {"min": 100, "max_per_tx": 40_000, "max_per_day": 10**12}}))
+    settings.get.cache_clear()
+    try:
+        order = world.released_order()
+        oid, payout = order["order_id"], order["payout"]["amount"]
+        parts = -(-payout // 40_000)
+        assert parts > 2 * SWAP_TRANSFERS_PER_CHAIN  # three chains at least
+        real_transfer, swaps = world.ledger.transfer, []
+
+        def crash_after_the_first_swap(*chain, **kw):
+            result = real_transfer(*chain, **kw)
+            if chain[0].transfer_id.startswith("hold:"):
+                swaps.append(chain)
+                if len(swaps) == 1:
+                    raise RuntimeError("the Lambda died after its first chain")
+            return result
+
+        world.ledger.transfer = crash_after_the_first_swap
+        world.rail.script(WALLET, send="succeeded")
+        with pytest.raises(RuntimeError):
+            world.order_payouts.start_for_order(oid)
+        assert swaps[0][-1].transfer_id.startswith(f"hold:{oid}#")  # what is left, held again
+        assert world.seller_account().available == 0  # held or reserved: never free in between
+        world.ledger.transfer = real_transfer
+        state = world.order_payouts.start_for_order(oid)  # the task's retry
+        while state == "pending":
+            state = world.order_payouts.check_for_order(oid)
+        assert world.order_payouts.finish_for_order(oid, state)["status"] == "settled"
+        assert len(world.rail.credited(WALLET)) == parts
+        assert sum(m.minor for m in world.rail.credited(WALLET)) == payout
+        assert world.seller_account().available == 0 and world.seller_account().debits_pending == 0
+        assert world.ledger.trial_balance().balanced
+    finally:
+        settings.get.cache_clear()

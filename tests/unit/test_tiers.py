@@ -22,9 +22,9 @@ def world():
 
 
 def funded(world, orders: int = 3) -> dict:
-    """The seller's balance filled by released orders (their payouts not started)."""
+    """The seller's balance filled by released orders whose payouts failed."""
     for n in range(orders):
-        world.released_order(f"fund{n}")
+        world.balance_order(f"fund{n}")
     return world.escrow.get_seller(*_seller())
 
 
