@@ -31,6 +31,7 @@ STEPS = {
     "fx_leg": "FX leg",
     "member_share": "member's share",
     "payout": "payout",
+    "payout_hold": "held for the payout",
     "payout_failed": "payout voided: back in the balance",
     "expiry": "reservation expired",
 }
@@ -59,6 +60,8 @@ def _step(transfer) -> str:
     if transfer.code == "fx_leg":
         label = "FX leg in: the platform takes the pay currency" if transfer.transfer_id.endswith(":fx-in") \
             else "FX leg out: the platform pays the payout currency"
+    elif transfer.code == "payout_hold" and kind is TransferKind.VOID_PENDING:
+        label = "hold taken over by the payouts' reservations"
     elif transfer.code == "payout" and kind is TransferKind.PENDING:
         label = "payout reserved"
     elif transfer.code == "payout" and kind is TransferKind.POST_PENDING:
@@ -85,6 +88,10 @@ class OrderStories:
         if order.get("allocation"):
             ids += self._account_transfer_ids(allocation_account_id(order_id))
         ids += [p["payout_id"] for p in payouts]
+        if order.get("payout_held"):  # what the release held for the payout (payouts/lines.py)
+            from chalicelib.payouts.lines import hold_id, order_lines
+
+            ids += [hold_id(order_id, line.member_id) for line in order_lines(order)]
         # A conversion's out leg (fx:<TO> -> the seller) never touches the escrow: it sits beside its in leg.
         ids += [i[: -len(":fx-in")] + ":fx-out" for i in ids if i.endswith(":fx-in")]
         records = self.ledger.get_transfers(dict.fromkeys(ids))

@@ -18,6 +18,10 @@ def test_a_settled_orders_story_has_every_transfer_with_its_legs_and_the_payout_
     assert {f"release:{oid}:fee", f"release:{oid}:fx-in", f"release:{oid}:fx-out"} <= set(by_id)
     fx_out = by_id[f"release:{oid}:fx-out"]
     assert [leg["account_id"] for leg in fx_out["legs"]] == ["fx:RWF", f"seller:{order['seller_id']}"]
+    # The release held the payout for StartPayout, which took the hold over (payouts/lines.py).
+    hold = by_id[f"hold:{oid}"]
+    assert hold["status"] == "voided" and hold["step"] == "held for the payout"
+    assert by_id[f"hold:{oid}:void"]["step"] == "hold taken over by the payouts' reservations"
     payouts = found["payouts"]
     assert payouts and all(p["status"] == "succeeded" for p in payouts)
     paid = sum(p["amount"]["amount"] for p in payouts)
