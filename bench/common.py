@@ -24,6 +24,8 @@ class RequestCounter:
 
     def _count(self, model, **_):
         self.calls[model.name] += 1
+        if os.environ.get("MIZANI_BENCH_TRACE"):  # each request and the code that made it (to stderr)
+            print(f"  {model.name} <- {_caller()}", file=sys.stderr)
 
     def reset(self) -> None:
         self.calls.clear()
@@ -33,6 +35,14 @@ class RequestCounter:
 
     def describe(self) -> str:
         return ", ".join(f"{n} {op}" for op, n in sorted(self.calls.items())) or "none"
+
+
+def _caller() -> str:
+    """The innermost frames of our own code that led to a request."""
+    import traceback
+
+    ours = [f for f in traceback.extract_stack() if "/chalicelib/" in f.filename and "/aws.py" not in f.filename]
+    return " < ".join(f"{Path(f.filename).stem}.{f.name}" for f in reversed(ours[-3:]))
 
 
 @contextmanager

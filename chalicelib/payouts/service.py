@@ -164,11 +164,15 @@ class PayoutService:
         payouts = {payout_id: (found.doc if found else None) for payout_id, found in read.items()}
         unfinished = [pid for pid, p in payouts.items() if p is not None and p["status"] not in ("succeeded", "failed")]
         batch = unfinished[:ADVANCES_PER_STEP]
+        # Each party read once a step, not once a part: an order's parts (and a wallet's) share it. One
+        # wallet's parts run in one thread, so a key is written by one thread only.
+        parties: dict[str, dict | None] = {}
 
         def advance(payout_id: str) -> dict:
             payout = payouts[payout_id]
             try:
-                return self._advance(payout_id, self._limits(payout), schedule_when_over_daily=True, current=read[payout_id])
+                return self._advance(payout_id, self._limits(payout), schedule_when_over_daily=True, current=read[payout_id],
+                                     parties=parties)
             except BusinessRuleViolation as refused:
                 if refused.code != "insufficient_funds":
                     raise
@@ -480,7 +484,7 @@ class PayoutService:
             raise
 
     def _advance(self, payout_id: str, limits: Limits, schedule_when_over_daily: bool, payout: dict | None = None,
-                 current: Versioned | None = None) -> dict:
+                 current: Versioned | None = None, parties: dict | None = None) -> dict:
         """Move one payout as far as it can go now; safe to call any number of times (``payout``: its
         document as just read, to spare a read; ``current``: the same with its version, so that each
         write of this call names the version the previous one left and needs no read of its own)."""
@@ -504,7 +508,12 @@ class PayoutService:
             if not payout.get("reserved"):
                 payout, known = self._reserve_and_mark(payout, amount, known)
             # The party read once for its hold and its tier (both ask it about this very payout).
-            party = self.docs.get(party_key(payout)) if self.payees is not None or self.tiers is not None else None
+            party = None
+            if self.payees is not None or self.tiers is not None:
+                key = party_key(payout)
+                party = parties[key] if parties is not None and key in parties else self.docs.get(key)
+                if parties is not None:
+                    parties[key] = party
             hold = self.payees.hold_reason(party_key(payout), party=party) if self.payees is not None else None
             if hold:
                 if payout["status"] == "held" and payout.get("reason") == hold:
