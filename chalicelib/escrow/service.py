@@ -549,6 +549,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         # ``payout_held``: the payees' lines are held for the payout in the same writes that credit them
         # (payouts/lines.py), so no withdrawal between this step and StartPayout can take them.
         fields = {"reserve": self.reserve_at_release(order), "payout_held": True}
+        if order.get("allocation"):
+            fields["payout_unsent"] = payout_lines.unsent_shares(order)
         detail = f"{payout} guaranteed to the seller"
         return self._release_chain({**order, **fields}), detail, fields
 

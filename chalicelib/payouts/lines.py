@@ -38,17 +38,27 @@ class PayoutLine:
 
 
 def order_lines(order: dict) -> list[PayoutLine]:
-    """The payees of a released order's payout (its allocation and reserve as the release decided)."""
-    from chalicelib.payouts.limits import limits_for
+    """The payees of a released order's payout (its allocation and reserve as the release decided).
 
+    Which shares are too small to send is decided once, at release (``payout_unsent``), so that the
+    holds the release made and the payouts StartPayout plans name the same members even if a
+    wallet's smallest payout is configured anew in between."""
     allocation = order.get("allocation")
     if allocation:
+        unsent = set(order["payout_unsent"]) if order.get("payout_unsent") is not None else set(unsent_shares(order))
         return [PayoutLine(s["member_id"], Money(s["amount"]["amount"], s["amount"]["currency"]), s["route"])
-                for s in allocation["shares"]
-                if s["amount"]["amount"] >= limits_for(s["route"]["rail"], s["amount"]["currency"]).min_per_tx]
+                for s in allocation["shares"] if s["amount"]["amount"] > 0 and s["member_id"] not in unsent]
     # Less what the reserve holds against chargebacks (it stays in ``reserve:<seller>`` for 120 days).
     amount = order["payout"]["amount"] - (order.get("reserve") or {}).get("amount", 0)
     return [PayoutLine(None, Money(amount, order["payout"]["currency"]), order["payout_route"])] if amount else []
+
+
+def unsent_shares(order: dict) -> list[str]:
+    """The members whose share is below their wallet's smallest payout: it stays in their balance."""
+    from chalicelib.payouts.limits import limits_for
+
+    return [s["member_id"] for s in (order.get("allocation") or {}).get("shares", [])
+            if s["amount"]["amount"] < limits_for(s["route"]["rail"], s["amount"]["currency"]).min_per_tx]
 
 
 def hold_id(order_id: str, member_id: str | None) -> str:
@@ -68,7 +78,8 @@ def hold_swaps(order_id: str, account_of, lines: list[tuple[PayoutLine, list[tup
     """The linked chains that turn each line's hold into its payouts' reservations (``lines``: each
     line with its payouts as ``(payout id, amount)``; ``account_of(line)``: the payee's account).
 
-    Each chain voids a hold and reserves what it covered, so the money is held throughout. A line
+    Each chain voids a hold and reserves what it covered, so the money is held throughout (a line
+    with no payouts is let go: its money is back in the payee's balance). A line
     whose payouts do not fit in the chain is held again for what is left (``<hold>#<next payout>``),
     which the next chain voids. Every id derives from the order and the payouts: a retried step
     builds the same chains, and the ledger answers those already committed with their first result."""
@@ -97,7 +108,7 @@ def hold_swaps(order_id: str, account_of, lines: list[tuple[PayoutLine, list[tup
                 chain = [void(rest)]
             chain.append(pending(payout_id, line, amount, "payout"))
             left -= amount
-        assert left == 0, "a line's payouts add up to the line"
+        assert left == 0 or not payouts, "a line's payouts add up to the line (none: its money is let go)"
     if chain:
         chains.append(chain)
     return chains

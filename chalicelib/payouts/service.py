@@ -108,6 +108,11 @@ class PayoutService:
         ids, new, planned = [], [], []
         for line in lines:
             limits = limits_for(line.route["rail"], line.amount.currency)
+            if held and line.member_id and line.amount.minor < limits.min_per_tx:
+                # Held at release, below the smallest payout configured since: its hold is let go and the
+                # share stays in the member's balance, as a share too small at release does.
+                planned.append((line, []))
+                continue
             parts = split(line.amount.minor, limits, rails.rail(line.route["rail"]).step(line.amount.currency))
             stem = f"po_{order_id}_{line.member_id}" if line.member_id else f"po_{order_id}"
             planned.append((line, [(f"{stem}_{i + 1}", amount) for i, amount in enumerate(parts)]))

@@ -309,3 +309,32 @@ def test_a_member_withdrawing_between_the_release_and_the_payout_cannot_take_the
     assert order["status"] == "settled"
     for farmer, s in zip(farmers, allocation["shares"]):
         assert world.received(farmer["payout"]["msisdn"]) == s["amount"]["amount"]
+
+
+def test_a_smallest_payout_configured_anew_between_release_and_payout_changes_nobodys_share(world, monkeypatch):
+    """A share held at release that a smallest payout raised before StartPayout no longer allows is let
+    go into the member's balance (to withdraw later), as a share too small at release is; the others
+    are paid, and no hold is left behind."""
+    import json
+
+    from chalicelib import settings
+
+    farmers = [world.member(i) for i in range(2)]
+    oid, allocation = world.allocated_order(farmers, kg=lambda i: [100_000, 10][i])
+    small = allocation["shares"][1]["amount"]["amount"]
+    assert 100 <= small < 1_000  # sent at MTN's 100 RWF minimum
+    world.escrow.release_escrow(oid)
+    monkeypatch.setenv("MIZANI_PAYOUT_LIMITS", json.dumps(
+        {"mtn_momo:RWF": {"min": 1_000, "max_per_tx": 1_000_000, "max_per_day": 5_000_000}}))
+    settings.get.cache_clear()
+    try:
+        order = world.settle(oid)
+    finally:
+        settings.get.cache_clear()
+    assert order["status"] == "settled"
+    assert world.received(farmers[0]["payout"]["msisdn"]) == allocation["shares"][0]["amount"]["amount"]
+    assert world.received(farmers[1]["payout"]["msisdn"]) == 0
+    member = world.members.get("coop-1", farmers[1]["member_id"])
+    assert world.members.with_balance(member)["balance"]["available"]["amount"] == small
+    for farmer in farmers:
+        assert world.ledger.get_transfer(f"hold:{oid}:{farmer['member_id']}").status.value == "voided"
