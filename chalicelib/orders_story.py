@@ -61,7 +61,8 @@ def _step(transfer) -> str:
         label = "FX leg in: the platform takes the pay currency" if transfer.transfer_id.endswith(":fx-in") \
             else "FX leg out: the platform pays the payout currency"
     elif transfer.code == "payout_hold" and kind is TransferKind.VOID_PENDING:
-        label = "hold taken over by the payouts' reservations"
+        label = "hold let go: back in the balance" if transfer.transfer_id.endswith(":let-go") \
+            else "hold taken over by the payouts' reservations"
     elif transfer.code == "payout" and kind is TransferKind.PENDING:
         label = "payout reserved"
     elif transfer.code == "payout" and kind is TransferKind.POST_PENDING:

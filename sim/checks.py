@@ -279,6 +279,14 @@ class Checker:
                 self.violate(f"order {oid} in review: {credited} credited for a payout of {payout}", same_currency)
             if not released and not refunded_ledger and escrow_balance != pay:
                 self.violate(f"order {oid} in review: escrow holds {escrow_balance} of the {pay} paid")
+        for hold in moved:
+            # Each hold the release made for the payout became the payouts' reservations, or was let go
+            # when the order went to review before its payout started (payouts/lines.py): none is left.
+            if hold.code == "payout_hold" and TransferKind(hold.kind) is TransferKind.PENDING:
+                record = ledger.transfers.get(hold.transfer_id)
+                if record is None or record.status is not PendingStatus.VOIDED:
+                    self.violate(f"order {oid} is {status} but its hold {hold.transfer_id} is "
+                                 f"{record.status.value if record else 'missing'}")
         if order.get("allocation") and released:
             shares = [t for t in moved if t.code == "member_share"]
             if shares and sum(t.amount for t in shares) != payout:
@@ -305,13 +313,6 @@ class Checker:
             self.violate(f"order {oid} settled with payouts {states}")
         if status == "payout_failed" and ("failed" not in states or any(s not in ("succeeded", "failed") for s in states)):
             self.violate(f"order {oid} payout_failed with payouts {states}")
-        for hold in self.by_reference.get(oid, []):
-            # Each hold the release made for the payout became the payouts' reservations (payouts/lines.py).
-            if hold.code == "payout_hold" and TransferKind(hold.kind) is TransferKind.PENDING:
-                record = self.world.ledger_memory.transfers.get(hold.transfer_id)
-                if record is None or record.status is not PendingStatus.VOIDED:
-                    self.violate(f"order {oid} is {status} but its hold {hold.transfer_id} is "
-                                 f"{record.status.value if record else 'missing'}")
         for payout in payouts:
             if payout is None:
                 continue

@@ -21,11 +21,13 @@ from chalicelib.ledger import Transfer, TransferKind
 from chalicelib.money import Money
 
 HOLD_CODE = "payout_hold"
-#: Transfers per linked chain when holds are swapped for payouts' reservations. A void is four items
-#: (the transfer, the hold's new status, two history entries) and brings at most two accounts (the
-#: payee's, the hold's float shard); a reservation is three and at most one new float shard: five a
-#: transfer at worst, so 20 are at most one commit's 100 items.
-SWAP_TRANSFERS_PER_CHAIN = 20
+#: What a transfer of a swap chain costs of a commit's 100 items at worst: a void is four (the transfer,
+#: the hold's new status, two history entries) and may bring two accounts (the payee's, the hold's float
+#: shard); a reservation or a hold of what is left is three and may bring one (another float shard).
+VOID_ITEMS = 6
+PENDING_ITEMS = 4
+CHAIN_ITEMS = 100
+LET_GO = "let-go"  # the id suffix of a hold let go: its money is back in the payee's balance
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,23 @@ def unsent_shares(order: dict) -> list[str]:
 
     return [s["member_id"] for s in (order.get("allocation") or {}).get("shares", [])
             if s["amount"]["amount"] < limits_for(s["route"]["rail"], s["amount"]["currency"]).min_per_tx]
+
+
+def chain_items(chain: list[Transfer]) -> int:
+    """The items a swap chain takes of a commit at worst (``VOID_ITEMS``, ``PENDING_ITEMS``)."""
+    return sum(VOID_ITEMS if t.kind is TransferKind.VOID_PENDING else PENDING_ITEMS for t in chain)
+
+
+def hold_ids(order_id: str, lines: list[tuple[PayoutLine, list[tuple[str, int]]]]) -> list[str]:
+    """Every hold the swap of ``lines`` voids: each line's own and the holds of what was left."""
+    return [t.pending_id for chain in hold_swaps(order_id, lambda line: "", lines) for t in chain
+            if t.kind is TransferKind.VOID_PENDING]
+
+
+def let_go(order_id: str, pending_id: str) -> Transfer:
+    """A hold given up: its money is back in the payee's available balance."""
+    return Transfer(f"{pending_id}:{LET_GO}", "", "", 0, "", TransferKind.VOID_PENDING, pending_id,
+                    code=HOLD_CODE, reference=order_id)
 
 
 def hold_id(order_id: str, member_id: str | None) -> str:
@@ -95,18 +114,21 @@ def hold_swaps(order_id: str, account_of, lines: list[tuple[PayoutLine, list[tup
                         amount, line.amount.currency, TransferKind.PENDING, code=code,
                         reference=order_id if code == HOLD_CODE else transfer_id)
 
+    items = 0
     for line, payouts in lines:
-        if len(chain) + 2 > SWAP_TRANSFERS_PER_CHAIN:
+        if items + VOID_ITEMS + PENDING_ITEMS > CHAIN_ITEMS:
             chains.append(chain)
-            chain = []
+            chain, items = [], 0
         chain.append(void(hold_id(order_id, line.member_id)))
+        items += VOID_ITEMS
         left = line.amount.minor
         for payout_id, amount in payouts:
-            if len(chain) + 2 > SWAP_TRANSFERS_PER_CHAIN:  # this payout and a hold of what is left
+            if items + 2 * PENDING_ITEMS > CHAIN_ITEMS:  # this payout and a hold of what is left
                 rest = f"{hold_id(order_id, line.member_id)}#{payout_id}"
                 chains.append(chain + [pending(rest, line, left, HOLD_CODE)])
-                chain = [void(rest)]
+                chain, items = [void(rest)], VOID_ITEMS
             chain.append(pending(payout_id, line, amount, "payout"))
+            items += PENDING_ITEMS
             left -= amount
         assert left == 0 or not payouts, "a line's payouts add up to the line (none: its money is let go)"
     if chain:

@@ -34,7 +34,7 @@ from chalicelib.members.batch import NewDocument, get_many, put_all_new, read_ma
 from chalicelib.money import Money
 from chalicelib.observability import bind, metrics
 from chalicelib.payouts.limits import MAX_WITHDRAWAL_PARTS, Limits, limits_for, split
-from chalicelib.payouts.lines import PayoutLine, hold_swaps
+from chalicelib.payouts.lines import CHAIN_ITEMS, PayoutLine, chain_items, hold_id, hold_swaps, let_go
 
 log = logging.getLogger("mizani.payouts")
 #: How long one invocation holds the right to send a payout (longer than any provider call takes).
@@ -49,10 +49,6 @@ UNSENT_REVIEW_SECONDS = 24 * 3600
 #: At most this many payouts are advanced (sent or asked about) per workflow step: a co-operative of
 #: 1,000 members is paid over several CheckPayout steps, each well inside a Lambda's time limit.
 ADVANCES_PER_STEP = 60
-#: An order's hold swap and payout documents share one commit when the chain has at most this many
-#: transfers (five items each at worst) and there are at most this many documents: 50 + 40 of 100.
-RIDING_TRANSFERS = 10
-RIDING_DOCUMENTS = 40
 #: Payouts of one order sent (or asked about) at once: each is another wallet, the time is the provider's.
 SEND_THREADS = 8
 
@@ -104,8 +100,25 @@ class PayoutService:
         by its own wallet's limits. Payout ids derive from the order and the payee, so a retried step
         plans the same payouts and creates none twice. ``held``: the release held each line for this
         payout (``payouts/lines.py``); the holds become the payouts' reservations before any payout
-        exists, so no payout is ever without its money."""
-        ids, new, planned = [], [], []
+        exists, so no payout is ever without its money (``_start_held``)."""
+        planned = self._split(order_id, lines, held)
+        if held:
+            return self._start_held(order_id, seller_id, planned)
+        ids = [payout_id for _, payouts in planned for payout_id, _ in payouts]
+        new = self._planned_documents(order_id, seller_id, planned, reserved=False)
+        # The order's plan (which payouts it has) last, after every payout it names.
+        new.append(NewDocument(f"orderpayouts#{order_id}", {"order_id": order_id, "payout_ids": ids,
+                                                            "currency": lines[0].amount.currency}))
+        # A few transactions of 100 instead of three writes a payout; a document a retried step finds
+        # written is kept as it is (a payout already under way is never reset).
+        written = put_all_new(self.docs, new)
+        if not written[-1]:  # planned by an earlier attempt: its plan is the plan
+            ids = self.docs.get(f"orderpayouts#{order_id}")["payout_ids"]
+        return self._advance_order(ids)
+
+    def _split(self, order_id: str, lines: list[PayoutLine], held: bool) -> list[tuple[PayoutLine, list[tuple[str, int]]]]:
+        """Each line with its payouts as (payout id, amount), split by its wallet's limits."""
+        planned = []
         for line in lines:
             limits = limits_for(line.route["rail"], line.amount.currency)
             if held and line.member_id and line.amount.minor < limits.min_per_tx:
@@ -116,45 +129,86 @@ class PayoutService:
             parts = split(line.amount.minor, limits, rails.rail(line.route["rail"]).step(line.amount.currency))
             stem = f"po_{order_id}_{line.member_id}" if line.member_id else f"po_{order_id}"
             planned.append((line, [(f"{stem}_{i + 1}", amount) for i, amount in enumerate(parts)]))
-            for payout_id, amount in planned[-1][1]:
-                ids.append(payout_id)
-                new += self._documents(payout_id, seller_id, order_id, Money(amount, line.amount.currency), line.route,
-                                       member_id=line.member_id, reserved=held)
-        # The order's plan (which payouts it has) last, after every payout it names.
-        new.append(NewDocument(f"orderpayouts#{order_id}", {"order_id": order_id, "payout_ids": ids,
-                                                            "currency": lines[0].amount.currency}))
-        if held:
-            chains = hold_swaps(order_id, lambda line: party_account_id(seller_id, line.member_id), planned)
-            if len(chains) == 1 and len(chains[0]) <= RIDING_TRANSFERS and len(new) <= RIDING_DOCUMENTS:
-                # An order of a few payouts (most of them): the holds become the reservations in the same
-                # atomic write that creates the payouts, so a payout never exists unreserved nor a
-                # reservation without its payout.
-                riding = self.docs.prepare_new([(d.pk, d.doc, d.sk, d.index) for d in new])
-                try:
-                    self.ledger.transfer(*chains[0], writes=[riding])
-                    return self._advance_order(ids, written={d.pk: d.doc for d in new if d.sk == "doc"})
-                except WritesNotApplied:
-                    pass  # committed before (a retried step; its documents with it), finished below
-            # The holds become the reservations first, then the payouts exist: a retry after a crash
-            # midway replays the chains committed (the ledger answers them with their first result) and
-            # commits the rest.
-            for chain in chains:
-                self.ledger.transfer(*chain)
-        # A few transactions of 100 instead of three writes a payout; a document a retried step finds
-        # written is kept as it is (a payout already under way is never reset).
-        written = put_all_new(self.docs, new)
-        if not written[-1]:  # planned by an earlier attempt: its plan is the plan
-            ids = self.docs.get(f"orderpayouts#{order_id}")["payout_ids"]
-        return self._advance_order(ids)
+        return planned
+
+    def _planned_documents(self, order_id: str, seller_id: str, planned, reserved: bool) -> list[NewDocument]:
+        return [doc for line, payouts in planned for payout_id, amount in payouts
+                for doc in self._documents(payout_id, seller_id, order_id, Money(amount, line.amount.currency),
+                                           line.route, member_id=line.member_id, reserved=reserved)]
+
+    def _swaps(self, order_id: str, seller_id: str, planned) -> list[list[Transfer]]:
+        return hold_swaps(order_id, lambda line: party_account_id(seller_id, line.member_id), planned)
+
+    def _start_held(self, order_id: str, seller_id: str, planned) -> str:
+        """The held order's start. Its plan names every line and payout with its amount, and is the
+        plan from its first write on: a retry (even after the limits were configured anew) swaps
+        and creates exactly what it says.
+
+        A few payouts (most orders): the swap, the payouts and the plan are ONE atomic write. More:
+        the plan first, then the swap chains, then the payouts (``_complete_swap``); CheckPayout
+        and a manual review finish a start that died midway from the plan."""
+        ids = [payout_id for _, payouts in planned for payout_id, _ in payouts]
+        plan = {"order_id": order_id, "payout_ids": ids, "currency": planned[0][0].amount.currency,
+                "seller_id": seller_id, "lines": [_line_json(line, payouts) for line, payouts in planned]}
+        new = self._planned_documents(order_id, seller_id, planned, reserved=True)
+        new.append(NewDocument(f"orderpayouts#{order_id}", plan))
+        chains = self._swaps(order_id, seller_id, planned)
+        if len(chains) == 1 and chain_items(chains[0]) + len(new) <= CHAIN_ITEMS:
+            riding = self.docs.prepare_new([(d.pk, d.doc, d.sk, d.index) for d in new])
+            try:
+                self.ledger.transfer(*chains[0], writes=[riding])
+                return self._advance_order(ids, written={d.pk: d.doc for d in new if d.sk == "doc"})
+            except WritesNotApplied:
+                pass  # planned before (a retried step): its plan is the plan
+            except LedgerRejected as refused:
+                if refused.result is not Result.EXISTS_WITH_DIFFERENT_FIELDS:
+                    raise  # else: swapped before under another plan, which is the plan
+        else:
+            try:
+                self.docs.put_new(f"orderpayouts#{order_id}", plan)
+            except DocumentExists:
+                pass  # planned before: its plan is the plan
+        stored = self.docs.get(f"orderpayouts#{order_id}")
+        if stored is None:
+            raise MizaniError("payout_plan_missing", f"order {order_id}: its payouts were swapped under no plan")
+        self._complete_swap(order_id, stored)
+        return self._advance_order(stored["payout_ids"])
+
+    def _complete_swap(self, order_id: str, plan: dict) -> None:
+        """What a held plan says, done: the swap chains (those committed before replay) and the payouts."""
+        planned = [_line_of(entry) for entry in plan["lines"]]
+        for chain in self._swaps(order_id, plan["seller_id"], planned):
+            self.ledger.transfer(*chain)
+        put_all_new(self.docs, self._planned_documents(order_id, plan["seller_id"], planned, reserved=True))
+
+    def let_go_of_holds(self, order_id: str, seller_id: str, lines: list[PayoutLine]) -> None:
+        """An order taken out of its payout (a manual review): a swap under way is finished from its plan
+        (its payouts exist and the sweeper pays them); with no plan, no swap began, and each hold is let
+        go: the money is back in the payees' balances, as a payout that never started left it."""
+        plan = self.docs.get(f"orderpayouts#{order_id}")
+        if plan is not None:
+            if plan.get("lines") is not None:
+                self._complete_swap(order_id, plan)
+            return
+        for line in lines:
+            pending_id = hold_id(order_id, line.member_id)
+            try:
+                self.ledger.transfer(let_go(order_id, pending_id))
+            except LedgerRejected as refused:
+                if refused.result not in (Result.PENDING_TRANSFER_ALREADY_VOIDED, Result.PENDING_TRANSFER_NOT_FOUND,
+                                          Result.PENDING_TRANSFER_ALREADY_POSTED, Result.EXISTS):
+                    raise
 
     def check_for_order(self, order_id: str) -> str | None:
         """CheckPayout: ask the provider about unfinished payouts of the order (``None``: not started)."""
         plan = self.docs.get(f"orderpayouts#{order_id}")
         if plan is None:
             return None
+        if plan.get("lines") is not None:  # held: a start that died between its plan and its payouts is finished
+            return self._advance_order(plan["payout_ids"], on_missing=lambda: self._complete_swap(order_id, plan))
         return self._advance_order(plan["payout_ids"])
 
-    def _advance_order(self, ids: list[str], written: dict[str, dict] | None = None) -> str:
+    def _advance_order(self, ids: list[str], written: dict[str, dict] | None = None, on_missing=None) -> str:
         """Advance up to ``ADVANCES_PER_STEP`` unfinished payouts of an order, ``send_threads`` at a
         time (each payout is a different wallet and its own claim, so they are independent; the
         wait is the providers'); its aggregate state. If any raised, the first error is raised once
@@ -166,6 +220,9 @@ class PayoutService:
         else:
             stored = read_many(self.docs, [(f"payout#{payout_id}", "doc") for payout_id in ids])
             read = {payout_id: stored.get((f"payout#{payout_id}", "doc")) for payout_id in ids}
+        if on_missing is not None and any(found is None for found in read.values()):
+            on_missing()  # the plan names payouts not created yet: created, then advanced as read afresh
+            return self._advance_order(ids)
         payouts = {payout_id: (found.doc if found else None) for payout_id, found in read.items()}
         unfinished = [pid for pid, p in payouts.items() if p is not None and p["status"] not in ("succeeded", "failed")]
         batch = unfinished[:ADVANCES_PER_STEP]
@@ -741,6 +798,16 @@ class PayoutService:
 
         return mutate
 
+
+
+def _line_json(line: PayoutLine, payouts: list[tuple[str, int]]) -> dict:
+    return {"member_id": line.member_id, "amount": line.amount.to_json(), "route": line.route,
+            "payouts": [[payout_id, amount] for payout_id, amount in payouts]}
+
+
+def _line_of(entry: dict) -> tuple[PayoutLine, list[tuple[str, int]]]:
+    line = PayoutLine(entry["member_id"], Money(entry["amount"]["amount"], entry["amount"]["currency"]), entry["route"])
+    return line, [(payout_id, amount) for payout_id, amount in entry["payouts"]]
 
 
 def _aggregate(states: list[str]) -> str:

@@ -32,5 +32,14 @@ class OrderPayouts:
         state = self.payouts.check_for_order(order_id)
         return self.start_for_order(order_id) if state is None else state
 
+    def review(self, order_id: str, cause: str) -> dict:
+        """ManualReview: the order is left for an operator. A payout the release held and that never
+        started gives its holds up (the money is back in the payees' balances, to withdraw or to pay
+        again); one whose swap began is finished, its payouts paid by the sweeper."""
+        order = self.escrow.manual_review(order_id, cause)
+        if order.get("payout_held") and order["status"] == "manual_review":
+            self.payouts.let_go_of_holds(order_id, order["seller_id"], order_lines(order))
+        return order
+
     def finish_for_order(self, order_id: str, outcome: str) -> dict:
         return self.escrow.finish_payout(order_id, outcome, self.payouts.summary_for_order(order_id))

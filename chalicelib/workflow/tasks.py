@@ -161,5 +161,5 @@ def _error_message(cause) -> str:
 def manual_review(event: dict, context=None) -> dict:
     error = event.get("error") or {}
     cause = f"{error.get('Error', 'unexpected')}: {_error_message(error.get('Cause'))[:300]}"
-    order = _escrow().manual_review(event["order_id"], cause)
+    order = _payouts().review(event["order_id"], cause)
     return {"order_id": order["order_id"], "status": order["status"]}

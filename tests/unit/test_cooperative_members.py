@@ -338,3 +338,33 @@ def test_a_smallest_payout_configured_anew_between_release_and_payout_changes_no
     assert world.members.with_balance(member)["balance"]["available"]["amount"] == small
     for farmer in farmers:
         assert world.ledger.get_transfer(f"hold:{oid}:{farmer['member_id']}").status.value == "voided"
+
+
+def test_forty_held_shares_on_two_rails_all_let_go_fit_their_commits(world, monkeypatch):
+    """The swap's chains are cut by what each transfer can cost of a commit (with the floats of two
+    rails sharded four ways): forty holds let go at once, no chain over DynamoDB's 100 items."""
+    import json
+
+    from chalicelib import settings
+    from chalicelib.ledger.shards import Shards
+    from chalicelib.settings import DEFAULT_LEDGER_SHARDS
+
+    world.ledger.shards = Shards(DEFAULT_LEDGER_SHARDS)
+    world.ledger.create_account("float:airtel_money:RWF", "RWF", "asset")
+    farmers = [world.member(i) if i % 2 == 0 else world.coops.register_member(
+        SELLER, "coop-1", f"Airtel farmer {i}", {"rail": "airtel_money", "msisdn": f"2507300{i:05d}", "currency": "RWF"})
+        for i in range(40)]
+    oid, allocation = world.allocated_order(farmers, kg=lambda i: 10)
+    world.escrow.release_escrow(oid)
+    limits = {"min": 100_000, "max_per_tx": 1_000_000, "max_per_day": 5_000_000}
+    monkeypatch.setenv("MIZANI_PAYOUT_LIMITS", json.dumps({"mtn_momo:RWF": limits, "airtel_money:RWF": limits}))
+    settings.get.cache_clear()
+    try:
+        order = world.settle(oid)
+    finally:
+        settings.get.cache_clear()
+    assert order["status"] == "settled"
+    for farmer, share in zip(farmers, allocation["shares"]):
+        member = world.members.get("coop-1", farmer["member_id"])
+        assert world.members.with_balance(member)["balance"]["available"]["amount"] == share["amount"]["amount"] > 0
+        assert world.received(farmer["payout"]["msisdn"]) == 0
