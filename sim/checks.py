@@ -61,6 +61,7 @@ class Checker:
         self.violations: list[Violation] = []
         self.known: dict[str, int] = defaultdict(int)
         self.known_examples: dict[str, Violation] = {}
+        self.decided_before_timeout = 0  # AwaitCustoms timeouts that found customs' decision recorded
         self.given_up: set[str] = set()  # orders whose end was already reported (not again at the deadline)
         self.step = 0
         self.totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # dp, dpost, cp, cpost per currency
@@ -163,13 +164,12 @@ class Checker:
             self.violate(f"{state} of {execution_name} asked the ledger to move money again: {error} {cause[:160]}")
 
     def on_token_timeout(self, order_id: str, state: str) -> None:
-        """A task token timed out: the order must not already hold the answer the workflow waited for."""
+        """A task token timed out. If customs' decision was recorded first (its answer came late), the
+        workflow must still follow it: a cleared order is released, not refunded (checked at its end)."""
         order = self.world.docs_memory.get(f"order#{order_id}")
         outcome = ((order or {}).get("customs") or {}).get("outcome") if state == "AwaitCustoms" else None
         if outcome:
-            self.violate(f"{state} of {order_id} timed out, but customs had {outcome} it "
-                         f"({order['customs'].get('event_id')}): the decision never reached the workflow",
-                         "customs-decision-never-reaches-the-workflow")
+            self.decided_before_timeout += 1
 
     def after_step(self) -> None:
         accounts = self.world.ledger_memory.accounts
@@ -262,6 +262,9 @@ class Checker:
             self.violate(f"order {oid} was both released ({credited}) and refunded ({refunded_ledger})")
         if refunded_card > pay:
             self.violate(f"order {oid}: the buyer was refunded {refunded_card}, more than the {pay} paid")
+        if status == "refunded" and (order.get("customs") or {}).get("outcome") == "cleared":
+            self.violate(f"order {oid} was refunded although customs cleared it "
+                         f"({order['customs'].get('event_id')}): the decision never reached the workflow")
         if status == "refunded":
             if refunded_ledger != pay or refunded_card != pay or escrow_balance != 0:
                 self.violate(f"order {oid} refunded: ledger {refunded_ledger}, card {refunded_card}, escrow left "

@@ -484,6 +484,22 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         self._deliver_customs_outcome(order)
         return order
 
+    def customs_timed_out(self, order_id: str) -> dict:
+        """AwaitCustoms timed out. The timeout is a decision too, and the first decision wins, in the
+        same conditional write as two customs decisions race in: if customs' own decision was recorded
+        first (its answer to the token came late), that decision stands and the order is not refunded;
+        else the timeout is recorded and a decision arriving later is refused (``invalid_state``)."""
+        undecided = lambda o: o["status"] == S.SHIPPED.value and not (o.get("customs") or {}).get("outcome")  # noqa: E731
+        order = self.order(order_id)
+        if not undecided(order):
+            return order
+        try:
+            return self._record(order_id, "customs_timeout", "customs did not answer in time",
+                                fields={"customs": {"outcome": "timed_out", "office": None, "event_id": None}},
+                                condition=undecided)
+        except InvalidState:
+            return self.order(order_id)  # decided meanwhile: that decision stands
+
     def customs_wait(self, order_id: str, task_token: str) -> None:
         """AwaitCustoms task body: keep the token; if customs already answered, answer now."""
 

@@ -19,6 +19,11 @@ class TransientError(Exception):
     """A retry may help: a provider is down or slow, or the ledger was contended."""
 
 
+class CustomsClearedLate(Exception):
+    """AwaitCustoms timed out, but customs had cleared the shipment first (its answer to the task token
+    came after the timeout): the workflow releases the escrow instead of refunding (``Refund``'s Catch)."""
+
+
 class OrderDisputed(Exception):
     """The buyer disputed the card payment: the workflow waits for the dispute (``AwaitDispute*``)
     and then runs this step again."""
@@ -133,6 +138,10 @@ def refund(event: dict) -> dict:
     reason = {"CustomsRejected": "customs rejected the shipment", "States.Timeout": "customs did not answer in time"}.get(
         error, error
     )
+    if error == "States.Timeout":
+        decided = _escrow().customs_timed_out(event["order_id"])
+        if (decided.get("customs") or {}).get("outcome") == "cleared":
+            raise CustomsClearedLate(f"order {event['order_id']}: customs cleared it before the timeout")
     order = _escrow().refund(event["order_id"], reason)
     return {"order_id": order["order_id"], "status": order["status"]}
 

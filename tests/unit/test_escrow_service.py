@@ -13,6 +13,7 @@ from chalicelib.money import Money
 from chalicelib.payments.fake import FakeCardGateway
 from chalicelib.settings import Settings
 from chalicelib.workflow.engine import FakeWorkflow
+from payout_world import BUYER as BUYER_P, COFFEE as COFFEE_P, SELLER as SELLER_P, World as PayoutWorld
 
 ADMIN = Principal("ops", "admin")
 BUYER = Principal("buyer-1", "buyer")
@@ -261,3 +262,41 @@ def test_a_registration_retried_after_the_ledger_failed_still_gets_its_account(w
         service.register_seller(Principal("coop-9", "seller"), "Nyamasheke Growers", "RW", dict(route))
     service.register_seller(Principal("coop-9", "seller"), "Nyamasheke Growers", "RW", dict(route))
     assert ledger.get_account("seller:coop-9") is not None
+
+
+def test_a_customs_clearance_recorded_just_before_the_timeout_is_released_not_refunded(monkeypatch):
+    """Found by the 1,000,000-order simulation: customs cleared the shipment, its answer to the task
+    token arrived after AwaitCustoms' timeout, and the workflow refunded a cleared order. The timeout is
+    a decision too: the first one recorded wins, so Refund hands a cleared order to ReleaseEscrow."""
+    from chalicelib.workflow import tasks
+
+    world = PayoutWorld()
+    order = world.escrow.create_order(BUYER_P, "coop-1", "CNY", COFFEE_P, "late-1")
+    oid = order["order_id"]
+    world.cards.pay(order["payment"]["payment_intent_id"])
+    world.escrow.payment_succeeded(order["payment"]["payment_intent_id"], Money(order["pay"]["amount"], "CNY"))
+    world.escrow.record_shipment(SELLER_P, oid, "DHL", "1", "D1")
+    world.escrow.customs_event(oid, "cleared", "D1", "Kigali", "e-late")  # the token answer is lost or late
+    monkeypatch.setattr(tasks, "_escrow", lambda: world.escrow)
+    with pytest.raises(tasks.CustomsClearedLate):
+        tasks.refund({"order_id": oid, "error": {"Error": "States.Timeout", "Cause": "timed out"}})
+    assert world.escrow.order(oid)["status"] == "customs_cleared"
+    assert world.cards.refunded(order["payment"]["payment_intent_id"]).minor == 0
+    assert world.escrow.release_escrow(oid)["status"] == "released"  # where the Catch goes
+
+
+def test_a_customs_decision_after_the_timeout_was_recorded_is_refused_and_the_buyer_refunded(monkeypatch):
+    from chalicelib.workflow import tasks
+
+    world = PayoutWorld()
+    order = world.escrow.create_order(BUYER_P, "coop-1", "CNY", COFFEE_P, "late-2")
+    oid = order["order_id"]
+    world.cards.pay(order["payment"]["payment_intent_id"])
+    world.escrow.payment_succeeded(order["payment"]["payment_intent_id"], Money(order["pay"]["amount"], "CNY"))
+    world.escrow.record_shipment(SELLER_P, oid, "DHL", "1", "D1")
+    monkeypatch.setattr(tasks, "_escrow", lambda: world.escrow)
+    assert tasks.refund({"order_id": oid, "error": {"Error": "States.Timeout"}})["status"] == "refunded"
+    with pytest.raises(InvalidState):
+        world.escrow.customs_event(oid, "cleared", "D1", "Kigali", "e-too-late")
+    assert world.escrow.order(oid)["status"] == "refunded"
+    assert world.cards.refunded(order["payment"]["payment_intent_id"]).minor == order["pay"]["amount"]
