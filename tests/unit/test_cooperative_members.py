@@ -315,22 +315,13 @@ def test_a_smallest_payout_configured_anew_between_release_and_payout_changes_no
     """A share held at release that a smallest payout raised before StartPayout no longer allows is let
     go into the member's balance (to withdraw later), as a share too small at release is; the others
     are paid, and no hold is left behind."""
-    import json
-
-    from chalicelib import settings
-
     farmers = [world.member(i) for i in range(2)]
     oid, allocation = world.allocated_order(farmers, kg=lambda i: [100_000, 10][i])
     small = allocation["shares"][1]["amount"]["amount"]
     assert 100 <= small < 1_000  # sent at MTN's 100 RWF minimum
     world.escrow.release_escrow(oid)
-    monkeypatch.setenv("MIZANI_PAYOUT_LIMITS", json.dumps(
-        {"mtn_momo:RWF": {"min": 1_000, "max_per_tx": 1_000_000, "max_per_day": 5_000_000}}))
-    settings.get.cache_clear()
-    try:
-        order = world.settle(oid)
-    finally:
-        settings.get.cache_clear()
+    order = settled_with_limits(world, oid, monkeypatch,
+                                {"mtn_momo:RWF": {"min": 1_000, "max_per_tx": 1_000_000, "max_per_day": 5_000_000}})
     assert order["status"] == "settled"
     assert world.received(farmers[0]["payout"]["msisdn"]) == allocation["shares"][0]["amount"]["amount"]
     assert world.received(farmers[1]["payout"]["msisdn"]) == 0
@@ -343,9 +334,6 @@ def test_a_smallest_payout_configured_anew_between_release_and_payout_changes_no
 def test_forty_held_shares_on_two_rails_all_let_go_fit_their_commits(world, monkeypatch):
     """The swap's chains are cut by what each transfer can cost of a commit (with the floats of two
     rails sharded four ways): forty holds let go at once, no chain over DynamoDB's 100 items."""
-    import json
-
-    from chalicelib import settings
     from chalicelib.ledger.shards import Shards
     from chalicelib.settings import DEFAULT_LEDGER_SHARDS
 
@@ -357,14 +345,23 @@ def test_forty_held_shares_on_two_rails_all_let_go_fit_their_commits(world, monk
     oid, allocation = world.allocated_order(farmers, kg=lambda i: 10)
     world.escrow.release_escrow(oid)
     limits = {"min": 100_000, "max_per_tx": 1_000_000, "max_per_day": 5_000_000}
-    monkeypatch.setenv("MIZANI_PAYOUT_LIMITS", json.dumps({"mtn_momo:RWF": limits, "airtel_money:RWF": limits}))
-    settings.get.cache_clear()
-    try:
-        order = world.settle(oid)
-    finally:
-        settings.get.cache_clear()
+    order = settled_with_limits(world, oid, monkeypatch, {"mtn_momo:RWF": limits, "airtel_money:RWF": limits})
     assert order["status"] == "settled"
     for farmer, share in zip(farmers, allocation["shares"]):
         member = world.members.get("coop-1", farmer["member_id"])
         assert world.members.with_balance(member)["balance"]["available"]["amount"] == share["amount"]["amount"] > 0
         assert world.received(farmer["payout"]["msisdn"]) == 0
+
+
+def settled_with_limits(world, oid: str, monkeypatch, limits: dict) -> dict:
+    """The order's payout run to its end with ``MIZANI_PAYOUT_LIMITS`` configured anew after its release."""
+    import json
+
+    from chalicelib import settings
+
+    monkeypatch.setenv("MIZANI_PAYOUT_LIMITS", json.dumps(limits))
+    settings.get.cache_clear()
+    try:
+        return world.settle(oid)
+    finally:
+        settings.get.cache_clear()

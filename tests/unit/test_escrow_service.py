@@ -270,12 +270,8 @@ def test_a_customs_clearance_recorded_just_before_the_timeout_is_released_not_re
     a decision too: the first one recorded wins, so Refund hands a cleared order to ReleaseEscrow."""
     from chalicelib.workflow import tasks
 
-    world = PayoutWorld()
-    order = world.escrow.create_order(BUYER_P, "coop-1", "CNY", COFFEE_P, "late-1")
+    world, order = shipped_world("late-1")
     oid = order["order_id"]
-    world.cards.pay(order["payment"]["payment_intent_id"])
-    world.escrow.payment_succeeded(order["payment"]["payment_intent_id"], Money(order["pay"]["amount"], "CNY"))
-    world.escrow.record_shipment(SELLER_P, oid, "DHL", "1", "D1")
     world.escrow.customs_event(oid, "cleared", "D1", "Kigali", "e-late")  # the token answer is lost or late
     monkeypatch.setattr(tasks, "_escrow", lambda: world.escrow)
     with pytest.raises(tasks.CustomsClearedLate):
@@ -288,15 +284,21 @@ def test_a_customs_clearance_recorded_just_before_the_timeout_is_released_not_re
 def test_a_customs_decision_after_the_timeout_was_recorded_is_refused_and_the_buyer_refunded(monkeypatch):
     from chalicelib.workflow import tasks
 
-    world = PayoutWorld()
-    order = world.escrow.create_order(BUYER_P, "coop-1", "CNY", COFFEE_P, "late-2")
+    world, order = shipped_world("late-2")
     oid = order["order_id"]
-    world.cards.pay(order["payment"]["payment_intent_id"])
-    world.escrow.payment_succeeded(order["payment"]["payment_intent_id"], Money(order["pay"]["amount"], "CNY"))
-    world.escrow.record_shipment(SELLER_P, oid, "DHL", "1", "D1")
     monkeypatch.setattr(tasks, "_escrow", lambda: world.escrow)
     assert tasks.refund({"order_id": oid, "error": {"Error": "States.Timeout"}})["status"] == "refunded"
     with pytest.raises(InvalidState):
         world.escrow.customs_event(oid, "cleared", "D1", "Kigali", "e-too-late")
     assert world.escrow.order(oid)["status"] == "refunded"
     assert world.cards.refunded(order["payment"]["payment_intent_id"]).minor == order["pay"]["amount"]
+
+
+def shipped_world(key: str):
+    """The payout world with one order paid by card and shipped, awaiting customs."""
+    world = PayoutWorld()
+    order = world.escrow.create_order(BUYER_P, "coop-1", "CNY", COFFEE_P, key)
+    world.cards.pay(order["payment"]["payment_intent_id"])
+    world.escrow.payment_succeeded(order["payment"]["payment_intent_id"], Money(order["pay"]["amount"], "CNY"))
+    world.escrow.record_shipment(SELLER_P, order["order_id"], "DHL", "1", "D1")
+    return world, order
