@@ -68,12 +68,6 @@ def chain_items(chain: list[Transfer]) -> int:
     return sum(VOID_ITEMS if t.kind is TransferKind.VOID_PENDING else PENDING_ITEMS for t in chain)
 
 
-def hold_ids(order_id: str, lines: list[tuple[PayoutLine, list[tuple[str, int]]]]) -> list[str]:
-    """Every hold the swap of ``lines`` voids: each line's own and the holds of what was left."""
-    return [t.pending_id for chain in hold_swaps(order_id, lambda line: "", lines) for t in chain
-            if t.kind is TransferKind.VOID_PENDING]
-
-
 def let_go(order_id: str, pending_id: str) -> Transfer:
     """A hold given up: its money is back in the payee's available balance."""
     return Transfer(f"{pending_id}:{LET_GO}", "", "", 0, "", TransferKind.VOID_PENDING, pending_id,
