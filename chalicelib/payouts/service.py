@@ -193,10 +193,11 @@ class PayoutService:
         for line in lines:
             pending_id = hold_id(order_id, line.member_id)
             try:
-                self.ledger.transfer(let_go(order_id, pending_id))
+                self.ledger.transfer(let_go(order_id, pending_id))  # a repeated review replays it
             except LedgerRejected as refused:
+                # Swapped or let go already, or never held (a share too small at release): nothing to give up.
                 if refused.result not in (Result.PENDING_TRANSFER_ALREADY_VOIDED, Result.PENDING_TRANSFER_NOT_FOUND,
-                                          Result.PENDING_TRANSFER_ALREADY_POSTED, Result.EXISTS):
+                                          Result.PENDING_TRANSFER_ALREADY_POSTED):
                     raise
 
     def check_for_order(self, order_id: str) -> str | None:
