@@ -22,7 +22,16 @@ import json
 import re
 from datetime import datetime
 
-from chalicelib.documents import DocumentExists, DynamoDocuments, MemoryDocuments, decode_cursor, encode_cursor, new_item
+from chalicelib.documents import (
+    DocumentExists,
+    DynamoDocuments,
+    MemoryDocuments,
+    decode_cursor,
+    encode_cursor,
+    is_sharded,
+    new_item,
+    stored_index,
+)
 from chalicelib.errors import Conflict
 
 ORDER_PREFIX = "order#"
@@ -110,14 +119,20 @@ class IndexedDynamoDocuments(DynamoDocuments):
             # EscrowService's own write of a missing link).
             item = {"pk": {"S": pk}, "sk": {"S": "doc"}, "version": {"N": "1"},
                     "doc": {"S": json.dumps({"order_id": order["order_id"]})}}
+            index = stored_index(pk, index)
             if index:
                 item["gsi1pk"], item["gsi1sk"] = {"S": index[0]}, {"S": index[1]}
             puts.append({"Put": {"TableName": self.table, "Item": item}})
         return puts
 
-    def _projection_puts(self, order: dict) -> list[dict]:
+    def _projection_puts(self, order: dict, before: set | None = None) -> list[dict]:
+        """The puts of the order's projections; with ``before`` (``_snapshot`` of the order as
+        stored, which the same transaction's version condition pins), only those that changed."""
         puts = []
-        for pk, (ipk, isk), body in projections(order):
+        for pk, index, body in projections(order):
+            if before and (pk, index, json.dumps(body, sort_keys=True)) in before:
+                continue
+            ipk, isk = stored_index(pk, index)
             puts.append({"Put": {"TableName": self.table, "Item": {
                 "pk": {"S": pk}, "sk": {"S": "doc"}, "version": {"N": "1"}, "doc": {"S": json.dumps(body)},
                 "gsi1pk": {"S": ipk}, "gsi1sk": {"S": isk}}}})
@@ -139,10 +154,16 @@ class IndexedDynamoDocuments(DynamoDocuments):
                 raise DocumentExists(pk) from None
             raise
 
-    def _update_items(self, pk, sk, seen, new):
-        items = super()._update_items(pk, sk, seen, new)
-        # The order's projections ride in the same commit (also when the ledger's transaction carries it).
-        return items + self._projection_puts(new) if _is_order(pk, sk) else items
+    def _snapshot(self, pk, sk, doc):
+        if not _is_order(pk, sk):
+            return None
+        return {(ppk, index, json.dumps(body, sort_keys=True)) for ppk, index, body in projections(doc)}
+
+    def _update_items(self, pk, sk, seen, new, before=None):
+        items = super()._update_items(pk, sk, seen, new, before)
+        # The order's projections ride in the same commit (also when the ledger's transaction carries
+        # it); one that the update does not change is not written again.
+        return items + self._projection_puts(new, before) if _is_order(pk, sk) else items
 
     def update(self, pk, mutate, sk="doc", current=None):
         if not _is_order(pk, sk):
@@ -156,12 +177,13 @@ class IndexedDynamoDocuments(DynamoDocuments):
                 seen, doc = int(item["version"]["N"]), json.loads(item["doc"]["S"])
             else:  # the caller's own read, just now: spared once (a stale one fails the version condition)
                 seen, doc, current = current.version, current.doc, None
+            before = self._snapshot(pk, sk, doc)
             new = mutate(doc)
             if new is None:
                 return doc
             try:
                 # Optimistic concurrency, as DynamoDocuments.update; the projections ride in the same commit.
-                self.client.transact_write_items(TransactItems=self._update_items(pk, sk, seen, new))
+                self.client.transact_write_items(TransactItems=self._update_items(pk, sk, seen, new, before))
                 return new
             except self.client.exceptions.TransactionCanceledException:
                 continue  # someone wrote since we read (or a transaction held the item): read again
@@ -170,6 +192,8 @@ class IndexedDynamoDocuments(DynamoDocuments):
     # -- reads the index needs (a range on the sort key) --------------------------------------------
     def query_range(self, gsi1pk: str, start: str | None, end: str | None, limit: int, cursor: str | None = None,
                     newest_first: bool = False) -> tuple[list[dict], str | None]:
+        if is_sharded(gsi1pk):
+            return self._merged(gsi1pk, limit, newest_first, start, end, cursor)
         condition, values = "gsi1pk = :p", {":p": {"S": gsi1pk}}
         if start is not None and end is not None:
             condition += " AND gsi1sk BETWEEN :a AND :b"
@@ -197,14 +221,14 @@ class IndexedMemoryDocuments(MemoryDocuments):
     def _project(self, order: dict) -> None:
         with self._lock:
             for pk, index, body in projections(order):
-                self.items[(pk, "doc")] = (1, json.dumps(body), index)
+                self.items[(pk, "doc")] = (1, json.dumps(body), stored_index(pk, index))
 
     def put_new(self, pk, doc, sk="doc", index=None):
         super().put_new(pk, doc, sk, index)
         if _is_order(pk, sk):
             with self._lock:  # the order's links, as the transaction writes them with it
                 for link, link_index in order_links(doc):
-                    self.items[(link, "doc")] = (1, json.dumps({"order_id": doc["order_id"]}), link_index)
+                    self.items[(link, "doc")] = (1, json.dumps({"order_id": doc["order_id"]}), stored_index(link, link_index))
             self._project(doc)
 
     def _written(self, pk, sk, doc):
@@ -212,6 +236,8 @@ class IndexedMemoryDocuments(MemoryDocuments):
             self._project(doc)
 
     def query_range(self, gsi1pk, start, end, limit, cursor=None, newest_first=False):
+        if is_sharded(gsi1pk):
+            return self._merged(gsi1pk, limit, newest_first, start, end, cursor)
         with self._lock:
             rows = sorted(((i[1], raw) for (_, raw, i) in self.items.values() if i and i[0] == gsi1pk),
                           reverse=newest_first)

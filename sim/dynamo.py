@@ -58,6 +58,15 @@ def _key(item_or_key: dict) -> tuple[str, str]:
     return item_or_key["pk"]["S"], item_or_key["sk"]["S"]
 
 
+#: The key conditions the adapters send, and the values of their inclusive sort-key bounds.
+_RANGES = {
+    "gsi1pk = :p": (None, None),
+    "gsi1pk = :p AND gsi1sk BETWEEN :a AND :b": (":a", ":b"),
+    "gsi1pk = :p AND gsi1sk >= :a": (":a", None),
+    "gsi1pk = :p AND gsi1sk <= :b": (None, ":b"),
+}
+
+
 class FakeDynamoClient:
     """The subset of a boto3 DynamoDB client that ``DynamoDocuments`` calls, for one table (see the module doc).
 
@@ -98,11 +107,14 @@ class FakeDynamoClient:
 
     def query(self, TableName, IndexName, KeyConditionExpression, ExpressionAttributeValues, ScanIndexForward=True,
               Limit=None, ExclusiveStartKey=None):  # noqa: N803
-        if IndexName != "gsi1" or KeyConditionExpression != "gsi1pk = :p":
+        bounds = _RANGES.get(KeyConditionExpression)
+        if IndexName != "gsi1" or bounds is None:
             raise NotImplementedError(f"query {IndexName} {KeyConditionExpression}")
         gsi1pk = ExpressionAttributeValues[":p"]["S"]
         self._throttle("query", gsi1pk)
-        rows = sorted(((sk, key) for key, sk in self.index.get(gsi1pk, {}).items()), reverse=not ScanIndexForward)
+        lo, hi = (ExpressionAttributeValues[b]["S"] if b else None for b in bounds)
+        rows = sorted(((sk, key) for key, sk in self.index.get(gsi1pk, {}).items()
+                       if (lo is None or sk >= lo) and (hi is None or sk <= hi)), reverse=not ScanIndexForward)
         if ExclusiveStartKey is not None:
             mark = (ExclusiveStartKey["gsi1sk"]["S"], _key(ExclusiveStartKey))
             rows = [r for r in rows if (r > mark if ScanIndexForward else r < mark)]

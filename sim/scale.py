@@ -33,7 +33,11 @@ then scaled by lambda/N, lambda = RATE / (money movements per order):
 * Step Functions: starts and state transitions per order come from the ASL interpreter (every
   state entered, retries included, as Standard bills them); Lambda invocations are the workflow's
   tasks plus one per API request (checkout, webhooks, shipment, allocation, provider callbacks,
-  withdrawals); the scheduled sweeper's 2 per minute do not grow with orders.
+  withdrawals); the scheduled sweeper's 2 per minute do not grow with orders;
+* the sweeper's writes (payouts it polls and puts back in its queue, messages it retries) come
+  once a minute and at most its limits' worth (100 payouts, 50 messages a tick), whatever the
+  rate: a key's figure is the rest of its load scaled, plus the most the sweeper wrote to it in
+  one tick of the sample, per second.
 
 The last line is ``scale: rate R/s, hottest key H WCU/s (limit 1000), conflicts C/s, sfn starts S/s,
 cost per order $X`` (the sharded run's figures when both are run).
@@ -41,6 +45,7 @@ cost per order $X`` (the sharded run's figures when both are run).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import re
@@ -70,6 +75,7 @@ QUOTAS = {
     "sfn_express_start_refill": 6000,  # StartExecution (Express)
 }
 WINDOW_S = 0.010
+SWEEP_SECONDS = 60  # app.py's scheduled sweeps run "rate(1 minute)" (sim/runner.py: SWEEP_SECONDS)
 LAMBDA_GB = 0.5  # .chalice/config.json lambda_memory_size 512
 LAMBDA_BILLED_S = 0.1  # assumed mean billed duration of one invocation (DynamoDB round trips dominate)
 EXPRESS_GB = 0.064  # Express duration is billed in 64 MB steps; the intake workflow needs the smallest
@@ -178,6 +184,10 @@ class KeyLoad:
     peak: float = 0.0  # the most WCU this key took in one virtual second
     last_txn_ns: int = -10**18
     last_txn_step: int = -1
+    sweep_wcu: float = 0.0  # of ``wcu``, what the scheduled sweeper wrote
+    sweep_tick: int = -1
+    sweep_sum: float = 0.0
+    sweep_peak: float = 0.0  # the most WCU the sweeper wrote to this key in one tick
 
 
 @dataclass
@@ -195,6 +205,7 @@ class Meter:
     transfers: int = 0
     own_conflicts: int = 0  # on one order's items, from the sample's timeline
     in_sweep: bool = False
+    sweep_ticks: int = 0
     sweep_queries: int = 0  # the scheduled sweeper's index reads: once a minute, not per order
     riding: bool = False  # a ledger batch is committing: the app-table items it carries are in its request
 
@@ -212,6 +223,12 @@ class Meter:
             load.peak_second, load.peak_sum = second, 0.0
         load.peak_sum += units
         load.peak = max(load.peak, load.peak_sum)
+        if self.in_sweep:  # once a minute, bounded by the sweeper's limits: it does not grow with orders
+            load.sweep_wcu += units
+            if load.sweep_tick != self.sweep_ticks:
+                load.sweep_tick, load.sweep_sum = self.sweep_ticks, 0.0
+            load.sweep_sum += units
+            load.sweep_peak = max(load.sweep_peak, load.sweep_sum)
         if transactional:
             load.transactions += 1
             now, step = self.now_ns(), self.step()
@@ -273,21 +290,24 @@ class MeteredLedgerStore:
                     size = item_size(item)
                     meter.write("transfers", op.record.transfer.transfer_id, size, True)
                     if committed and "pending_open" in item:
-                        meter.gsi("open_pending", "1", size)
+                        meter.gsi("open_pending", item["pending_open"]["S"], size)
                     if committed and "code_day" in item:
                         meter.gsi("by_code_day", item["code_day"]["S"], size)
+                    if committed:
+                        meter.gsi("by_seal_day", item["seal_day"]["S"], size)
                 elif isinstance(op, ResolvePending):
                     record = self.inner.transfers.get(op.pending_id)
                     size = item_size(_transfer_item(record)) + 40 if record else 300
                     meter.write("transfers", op.pending_id, size, True)
                     if committed and record is not None and record.expires_at:
-                        meter.gsi("open_pending", "1", size)  # REMOVE pending_open: the entry leaves the index
+                        # REMOVE pending_open: the entry leaves the index
+                        meter.gsi("open_pending", _transfer_item(record)["pending_open"]["S"], size)
                 elif isinstance(op, AccountDelta):
                     account = self.inner.accounts.get(op.account_id)
                     size = item_size(_account_item(account)) if account is not None else 200
                     meter.write("accounts", op.account_id, size, True)
                 elif isinstance(op, PutEntry):
-                    meter.write("entries", op.entry.account_id, item_size(self._codec._item(op)["Put"]["Item"]), True)
+                    meter.write("entries", op.key, item_size(self._codec._item(op)["Put"]["Item"]), True)
             if committed:
                 meter.commits += 1
                 meter.transfers += sum(isinstance(op, PutTransfer) for op in batch.ops)
@@ -331,13 +351,18 @@ def app_write(meter: Meter, pk: str, sk: str, before: dict | None, after: dict |
             meter.gsi("gsi1", item["gsi1pk"]["S"], size)
             break
     if is_order:
+        from chalicelib.documents import stored_index
         from chalicelib.order_index import projections
 
-        old = {p: ix for p, ix, _ in projections(json.loads(before["doc"]["S"]))} if before else {}
+        old = {p: (stored_index(p, ix), body) for p, ix, body in projections(json.loads(before["doc"]["S"]))} \
+            if before else {}
         for ppk, ix, body in projections(json.loads(after["doc"]["S"])):
+            ix = stored_index(ppk, ix)
+            if old.get(ppk) == (ix, body):
+                continue  # unchanged: IndexedDynamoDocuments does not write it again
             psize = item_size(doc_item(ppk, "doc", json.dumps(body), ix))
             meter.write("app", ppk, psize, True)
-            meter.gsi("gsi1", ix[0], psize, moved_from=old.get(ppk, (None,))[0])
+            meter.gsi("gsi1", ix[0], psize, moved_from=(old.get(ppk) or ((None,),))[0][0])
 
 
 class MeteredClient:
@@ -548,6 +573,7 @@ def _simulation_class():
 
         def _sweep(self):
             self.meter.in_sweep = True
+            self.meter.sweep_ticks += 1
             try:
                 return super()._sweep()
             finally:
@@ -634,7 +660,10 @@ class Model:
         """WCU/s on one key at the modelled rate."""
         load = self.keys[key]
         mode, factor = self._per_unit(key)
-        return load.peak if mode == "order" else load.wcu * factor
+        if mode == "order":
+            return load.peak
+        # The sweeper's writes come once a tick, at most its limits' worth, whatever the order rate.
+        return (load.wcu - load.sweep_wcu) * factor + load.sweep_peak / SWEEP_SECONDS
 
     def txn_rate(self, key) -> float:
         return self.keys[key].transactions * self._per_unit(key)[1]
@@ -724,8 +753,9 @@ def measure(rate: float, orders: int, seed: int = 1, shards=None, faults: str = 
     from chalicelib.settings import DEFAULT_LEDGER_SHARDS
 
     shards = Shards(DEFAULT_LEDGER_SHARDS) if shards is None else shards
-    simulation = _simulation_class()(seed, orders, shards, faults)
-    result = simulation.run()
+    with _index_shards(bool(shards.counts)):
+        simulation = _simulation_class()(seed, orders, shards, faults)
+        result = simulation.run()
     meter = simulation.meter
     if meter.commits == 0:
         raise RuntimeError("the sample moved no money")
@@ -736,6 +766,23 @@ def measure(rate: float, orders: int, seed: int = 1, shards=None, faults: str = 
                  executions_ended=simulation.executions_ended, task_invocations=simulation.world.invocations,
                  api_requests=simulation.api_requests, seller_orders=dict(simulation.seller_orders),
                  parties=_parties(simulation), seller_rate=seller_rate, sweep_queries=meter.sweep_queries)
+
+
+@contextlib.contextmanager
+def _index_shards(enabled: bool):
+    """The unsharded run leaves the constant index keys whole too (the app table's and the ledger's
+    sparse indexes: ``INDEX_SHARDS`` in ``chalicelib/documents.py`` and ``chalicelib/ledger/dynamo.py``)."""
+    from chalicelib import documents
+    from chalicelib.ledger import dynamo
+    from chalicelib.sharding import Shards
+
+    saved = documents.INDEX_SHARDS, dynamo.INDEX_SHARDS
+    if not enabled:
+        documents.INDEX_SHARDS = dynamo.INDEX_SHARDS = Shards({})
+    try:
+        yield
+    finally:
+        documents.INDEX_SHARDS, dynamo.INDEX_SHARDS = saved
 
 
 def _parties(simulation) -> dict:

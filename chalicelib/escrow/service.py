@@ -724,11 +724,13 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         # Every SMS is queued (idempotently) before the terminal status is written, and sent after it
         # by a drain that never fails the task: nothing that can fail comes after the terminal write,
         # so a retried Settle finds the order done and the SMS queued, never a ManualReview.
-        for member_id, member in (summary.get("members") or {}).items():
-            self._member_sms(order, member_id, member)
+        members = summary.get("members") or {}
+        coop = (self.docs.get(f"seller#{order['seller_id']}") or {}).get("name", "") if members else ""
+        claimed = [self._member_sms(order, member_id, member, coop) for member_id, member in members.items()]
         if order.get("allocation"):
-            finished = self._finish_allocated(current, outcome, paid, unpaid, len(summary.get("members") or {}))
-            self._drain(limit=max(50, len(summary.get("members") or {})))
+            finished = self._finish_allocated(current, outcome, paid, unpaid, len(members))
+            for message in claimed:  # after the terminal write, as the seller's below
+                self._send(message)
             return finished
         if outcome == "succeeded":
             queued = self._sms("payout_sent", order, paid, refs, send=False)
@@ -755,11 +757,11 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
                               detail=f"{paid} paid to members' wallets; {unpaid} failed and is in those members' balances")
         return public_order(order)
 
-    def _member_sms(self, order: dict, member_id: str, member: dict) -> None:
+    def _member_sms(self, order: dict, member_id: str, member: dict, coop: str) -> dict | None:
         """Each member paid is told, in their language, what reached their wallet (or that it is safe
-        in their balance, to withdraw over USSD)."""
+        in their balance, to withdraw over USSD). Queued claimed, for ``_send``, as ``_sms``."""
         if self.outbox is None:
-            return
+            return None
         from chalicelib.notify.messages import compose
 
         paid, unpaid = member["paid"], member["unpaid"]
@@ -769,11 +771,10 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
             event, amount, rest = "member_payout_partial", paid, unpaid
         else:
             event, amount, rest = "member_payout_failed", unpaid, None
-        coop = (self.docs.get(f"seller#{order['seller_id']}") or {}).get("name", "")
         refs = ", ".join(member.get("provider_references") or []) or None
         text = compose(event, order, amount, refs, rest, language=self._language(member["msisdn"]),
                        rail=member["rail"], coop_name=coop)
-        self.outbox.enqueue(f"member:{order['order_id']}:{member_id}", member["msisdn"], text)
+        return self.outbox.enqueue(f"member:{order['order_id']}:{member_id}", member["msisdn"], text, claim=True)
 
     def _language(self, msisdn: str) -> str:
         return self.languages.get(msisdn) if self.languages is not None else "en"
@@ -804,16 +805,6 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
             return
         try:
             self.outbox.send(claimed)
-        except Exception as error:  # noqa: BLE001 - an SMS must never fail the step that moved the money
-            log.warning("SMS not sent now (the sweeper retries): %s", type(error).__name__)
-
-    def _drain(self, limit: int = 50) -> None:
-        """Send what is queued now; a failure only leaves it queued for the sweeper's drain (the money
-        and the order's status never wait on, or fail with, an SMS)."""
-        if self.outbox is None:
-            return
-        try:
-            self.outbox.drain(limit=limit)
         except Exception as error:  # noqa: BLE001 - an SMS must never fail the step that moved the money
             log.warning("SMS not sent now (the sweeper retries): %s", type(error).__name__)
 

@@ -12,7 +12,7 @@ import time
 from chalicelib.ledger.model import Transfer, TransferKind
 
 #: Keys per day of the ``by_seal_day`` index (a transfer's by the hash of its id): no hot index partition.
-SHARDS = 16
+SHARDS = 32
 
 
 def transfer_hash(t: Transfer) -> str:

@@ -66,7 +66,7 @@ class MemoryLedgerStore:
         ids = [op.record.transfer.transfer_id for op in batch.ops if isinstance(op, PutTransfer)]
         ids += [op.pending_id for op in batch.ops if isinstance(op, ResolvePending)]
         transfers = {i: self.transfers.get(i) for i in ids}
-        entries = {op.entry.account_id: len(self.entries.get(op.entry.account_id, []))
+        entries = {op.key: len(self.entries.get(op.key, []))
                    for op in batch.ops if isinstance(op, PutEntry)}
         return accounts, transfers, entries
 
@@ -119,7 +119,7 @@ class MemoryLedgerStore:
             )
         elif isinstance(op, PutEntry):
             e = op.entry
-            self.entries.setdefault(e.account_id, []).append((f"{e.timestamp:020d}#{e.transfer_id}", e))
+            self.entries.setdefault(op.key, []).append((f"{e.timestamp:020d}#{e.transfer_id}", e))
 
     def put_account_if_absent(self, account: Account) -> bool:
         with self._lock:
@@ -136,9 +136,9 @@ class MemoryLedgerStore:
         with self._lock:
             return {i: self.transfers[i] for i in transfer_ids if i in self.transfers}
 
-    def query_entries(self, account_id: str, limit: int, cursor: str | None) -> tuple[list[Entry], str | None]:
+    def query_entries(self, partition: str, limit: int, cursor: str | None) -> tuple[list[Entry], str | None]:
         with self._lock:
-            rows = sorted(self.entries.get(account_id, []), key=lambda r: r[0], reverse=True)
+            rows = sorted(self.entries.get(partition, []), key=lambda r: r[0], reverse=True)
         if cursor:
             rows = [r for r in rows if r[0] < cursor]
         page = rows[:limit]

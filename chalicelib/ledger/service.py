@@ -226,8 +226,28 @@ class Ledger:
         """The account's entries, newest first, ``limit`` per page."""
         if not 1 <= limit <= 500:
             raise ValidationError("validation_error", "limit must be between 1 and 500", path="limit")
-        entries, next_cursor = self.store.query_entries(account_id, limit, cursor)
-        return HistoryPage(entries, next_cursor)
+        partitions = self.shards.physical_ids(account_id)
+        if len(partitions) == 1:
+            entries, next_cursor = self.store.query_entries(account_id, limit, cursor)
+            return HistoryPage(entries, next_cursor)
+        # A sharded account's history is spread over its shards' partitions: the newest ``limit``
+        # of each, merged. The cursor is the last entry's seq, a bound valid in every partition.
+        found, more = [], False
+        for partition in partitions:
+            page, after = self.store.query_entries(partition, limit, cursor)
+            found += page
+            more = more or after is not None
+        found.sort(key=_seq, reverse=True)
+        more = more or len(found) > limit
+        entries = [replace(e, account_id=account_id) for e in found[:limit]]
+        return HistoryPage(entries, _seq(entries[-1]) if more and entries else None)
+
+    def _history_partition(self, account_id: str, transfer_id: str) -> str:
+        """Where an entry of the account's history is kept: a shard's partition, by the entry's
+        own transfer id (its count, not its balance: a history has no rule to keep)."""
+        if self.shards.count(account_id) == 1:
+            return ""
+        return self.shards.physical(account_id, self.shards.shard_of(account_id, transfer_id))
 
     def trial_balance(self) -> TrialBalance:
         totals: dict[str, dict[str, int]] = {}
@@ -335,7 +355,8 @@ class Ledger:
                 ("credit", t.credit_account_id, t.debit_account_id),
             ):
                 entries.append(
-                    PutEntry(Entry(account_id, t.transfer_id, side, amt, t.currency, kind.value, t.code, t.reference, t.timestamp, other))
+                    PutEntry(Entry(account_id, t.transfer_id, side, amt, t.currency, kind.value, t.code, t.reference, t.timestamp, other),
+                             self._history_partition(account_id, t.transfer_id))
                 )
         batch.ops.extend(deltas.values())
         batch.ops.extend(entries)
@@ -539,3 +560,8 @@ def _fill_from_pending(t: Transfer, pendings: dict[str, TransferRecord]) -> Tran
         currency=pending.currency,
         amount=amount,
     )
+
+
+def _seq(entry: Entry) -> str:
+    """An entry's place in its history (the entries table's sort key): time, then transfer id."""
+    return f"{entry.timestamp:020d}#{entry.transfer_id}"

@@ -86,6 +86,13 @@ class PutEntry:
     transfer's own PutTransfer guards against duplicates)."""
 
     entry: Entry
+    # The history item's partition: the account itself, or for a sharded account one of its
+    # shards (by the transfer's hash), so that no one partition takes every movement.
+    partition: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.partition or self.entry.account_id
 
 
 @dataclass(frozen=True)
@@ -146,8 +153,8 @@ class LedgerStore(Protocol):
 
     def get_transfers(self, transfer_ids: Iterable[str]) -> dict[str, TransferRecord]: ...
 
-    def query_entries(self, account_id: str, limit: int, cursor: str | None) -> tuple[list[Entry], str | None]:
-        """Newest first."""
+    def query_entries(self, partition: str, limit: int, cursor: str | None) -> tuple[list[Entry], str | None]:
+        """One history partition's entries, newest first, those before ``cursor`` (a ``seq``) only."""
 
     def scan_accounts(self) -> Iterable[Account]: ...
 

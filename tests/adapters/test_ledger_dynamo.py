@@ -139,3 +139,50 @@ def test_sharded_ledger_invariants_hold_on_dynamodb(aws_env):
     machine = make_machine(fresh_store, shards=Shards({"seller:": 3, "psp": 4, "fx": 2}))
     machine.TestCase.settings = settings(max_examples=8, stateful_step_count=15, deadline=None)
     machine.TestCase().runTest()
+
+
+def test_a_sharded_accounts_history_pages_across_its_partitions_on_dynamodb(aws_env):
+    from chalicelib.ledger.shards import Shards
+
+    shards = Shards({"psp": 4})
+    ledger = Ledger(DynamoLedgerStore(app_settings.get().table_prefix), shards=shards)
+    ledger.create_account("psp", "KES")
+    ledger.create_account("seller", "KES", "liability", [DMNEC])
+    for i in range(12):
+        ledger.transfer(Transfer(f"h{i:02d}", "psp", "seller", i + 1, "KES"))
+    store = ledger.store
+    held = [pid for pid in shards.physical_ids("psp") if store.query_entries(pid, 50, None)[0]]
+    assert len(held) > 1
+    seen, cursor = [], None
+    while True:
+        page = ledger.history("psp", limit=5, cursor=cursor)
+        seen += page.entries
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert [e.transfer_id for e in seen] == [f"h{i:02d}" for i in reversed(range(12))]
+    assert {e.account_id for e in seen} == {"psp"}
+
+
+def test_expiry_and_a_days_movements_are_found_in_every_index_shard(aws_env, monkeypatch):
+    """``open_pending`` and ``by_code_day`` keys are split by transfer id: reads merge the shards."""
+    import time as clock
+
+    from chalicelib.ledger import dynamo
+
+    ledger = Ledger(DynamoLedgerStore(app_settings.get().table_prefix))
+    ledger.create_account("psp", "KES")
+    ledger.create_account("seller", "KES", "liability", [DMNEC])
+    for i in range(16):
+        ledger.transfer(Transfer(f"p{i:02d}", "psp", "seller", 10, "KES", code="card_payment"))
+        ledger.transfer(Transfer(f"hold{i:02d}", "seller", "psp", 1, "KES", TransferKind.PENDING, timeout_seconds=1))
+    day = clock.strftime("%Y-%m-%d", clock.gmtime())
+    found = list(ledger.store.query_code_day("card_payment", day))
+    assert sorted(r.transfer.transfer_id for r in found) == [f"p{i:02d}" for i in range(16)]
+    keys = {dynamo._index_key(f"card_payment#{day}", f"p{i:02d}") for i in range(16)}
+    assert len(keys) > 1  # the day's payments are spread over several index partitions
+    later = int(clock.time()) + 5
+    due = ledger.store.query_expired_pending(later, 100)
+    assert sorted(r.transfer.transfer_id for r in due) == [f"hold{i:02d}" for i in range(16)]
+    assert len(ledger.store.query_expired_pending(later, 5)) == 5
+    assert ledger.get_account("seller").available == 160 - 16  # the holds still hold until expired

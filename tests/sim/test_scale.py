@@ -81,6 +81,36 @@ def test_an_orders_own_keys_do_not_grow_with_the_rate():
     assert slow.key_rate(next(iter(keys))) == fast.key_rate(next(iter(keys))) == 6
 
 
+def test_what_the_sweeper_writes_once_a_minute_does_not_grow_with_the_rate():
+    meter = _meter()
+    for tick in range(3):  # three ticks put the same 10 open payouts back in the sweeper's queue
+        meter.sweep_ticks += 1
+        meter.in_sweep = True
+        for _ in range(10):
+            meter.write("gsi:gsi1", "payouts#open", 100, transactional=False)
+        meter.in_sweep = False
+    meter.write("gsi:gsi1", "payouts#open", 100, transactional=False)  # one payout opened by an order
+    key = ("gsi:gsi1", "payouts#open", "")
+    slow = _model(dict(meter.keys), commits=4, orders=1, rate=4)
+    fast = _model(dict(meter.keys), commits=4, orders=1, rate=4000)
+    assert slow.key_rate(key) == 1 * 1 + 10 / 60  # one order/s, plus the busiest tick spread over its minute
+    assert fast.key_rate(key) == 1000 * 1 + 10 / 60
+
+
+def test_at_ten_thousand_movements_a_second_only_the_sharded_design_keeps_every_key_under_its_limit():
+    """The README's claim, on the default sample: unsharded, platform accounts and constant index keys
+    pass 1,000 WCU/s; with the settings' shards and the app's index shards, no key does."""
+    from chalicelib.ledger.shards import Shards
+    from chalicelib.settings import DEFAULT_LEDGER_SHARDS
+    from sim.scale import measure
+
+    unsharded = measure(10_000, 300, shards=Shards({}))
+    sharded = measure(10_000, 300, shards=Shards(DEFAULT_LEDGER_SHARDS))
+    assert unsharded.hottest_in("accounts")[0] > 1000
+    assert sharded.hottest[0] < 1000, sharded.hottest
+    assert sharded.violations == 0
+
+
 def test_key_classes():
     assert classify("accounts", "psp:stripe:USD/3") == "psp shards"
     assert classify("accounts", "fx:RWF") == "fx shards"

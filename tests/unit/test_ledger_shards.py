@@ -76,3 +76,47 @@ def test_raising_a_shard_count_later_creates_the_new_shards_on_use():
         wider.transfer(Transfer(f"after{i}", "psp", "seller:a", 10, "RWF"))
     assert wider.get_account("psp").debits_posted == 300
     assert wider.trial_balance().balanced
+
+
+def _all_pages(ledger, account_id, limit):
+    seen, cursor = [], None
+    while True:
+        page = ledger.history(account_id, limit=limit, cursor=cursor)
+        seen += page.entries
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+
+
+def test_a_sharded_accounts_history_is_kept_in_its_shards_and_read_newest_first():
+    ledger = ledger_with()
+    for i in range(23):
+        ledger.transfer(Transfer(f"in{i:02d}", "psp", "seller:a", 100 + i, "RWF"))
+    partitions = [pid for pid in SHARDS.physical_ids("psp") if ledger.store.entries.get(pid)]
+    assert len(partitions) > 1  # no one history partition takes every movement
+    for limit in (1, 4, 23, 50):
+        entries = _all_pages(ledger, "psp", limit)
+        assert [e.transfer_id for e in entries] == [f"in{i:02d}" for i in reversed(range(23))]
+        assert {e.account_id for e in entries} == {"psp"} and sum(e.amount for e in entries) == 23 * 100 + 253
+    # the seller (sharded too) and an unsharded account page the same way
+    assert [e.transfer_id for e in _all_pages(ledger, "seller:a", 5)][:2] == ["in22", "in21"]
+
+
+def test_a_history_page_ending_at_the_last_entry_names_no_next_page():
+    ledger = ledger_with()
+    for i in range(8):
+        ledger.transfer(Transfer(f"t{i}", "psp", "seller:a", 10, "RWF"))
+    first = ledger.history("psp", limit=4)
+    second = ledger.history("psp", limit=4, cursor=first.next_cursor)
+    assert [e.transfer_id for e in first.entries + second.entries] == [f"t{i}" for i in reversed(range(8))]
+    assert second.next_cursor is None
+
+
+def test_raising_a_shard_count_keeps_the_history_written_before():
+    ledger = ledger_with(Shards({}))
+    ledger.transfer(Transfer("before", "psp", "seller:a", 100, "RWF"))
+    wider = Ledger(ledger.store, shards=Shards({"psp": 8}))
+    for i in range(10):
+        wider.transfer(Transfer(f"after{i}", "psp", "seller:a", 10, "RWF"))
+    assert [e.transfer_id for e in _all_pages(wider, "psp", 3)][-1] == "before"
+    assert len(_all_pages(wider, "psp", 3)) == 11
