@@ -70,12 +70,7 @@ class ShardedIndexReads:
                 and (mark is None or (r[:3] < mark if newest_first else r[:3] > mark))]
         rows.sort(key=lambda r: r[:3], reverse=newest_first)
         page = rows[:limit]
-        following = None
-        if len(rows) > limit:
-            last = page[-1]
-            following = encode_cursor({"pk": {"S": last[1]}, "sk": {"S": last[2]}, "gsi1pk": {"S": gsi1pk},
-                                       "gsi1sk": {"S": last[0]}})
-        return [r[3] for r in page], following
+        return [r[3] for r in page], (row_cursor(gsi1pk, page[-1]) if len(rows) > limit else None)
 
 
 class DocumentExists(Exception):
@@ -198,6 +193,27 @@ def matching_page(docs, gsi1pk: str, limit: int, cursor: str | None, keep, newes
         kept.extend(d for d in found if keep(d))
         if cursor is None or len(kept) >= limit or read >= max_read:
             return kept, cursor
+
+
+def key_condition(gsi1pk: str, lo: str | None, hi: str | None, hi_inclusive: bool = True) -> tuple[str, dict]:
+    """The KeyConditionExpression and its values of a gsi1 query for ``gsi1pk``, lo <= gsi1sk <= hi
+    (``hi_inclusive`` False: < hi; BETWEEN is inclusive, so a range with both bounds includes hi)."""
+    condition, values = "gsi1pk = :p", {":p": {"S": gsi1pk}}
+    if lo is not None and hi is not None:
+        condition += " AND gsi1sk BETWEEN :a AND :b"
+        values.update({":a": {"S": lo}, ":b": {"S": hi}})
+    elif lo is not None:
+        condition += " AND gsi1sk >= :a"
+        values[":a"] = {"S": lo}
+    elif hi is not None:
+        condition += " AND gsi1sk " + ("<=" if hi_inclusive else "<") + " :b"
+        values[":b"] = {"S": hi}
+    return condition, values
+
+
+def row_cursor(gsi1pk: str, row: tuple) -> str:
+    """The cursor after an index row (gsi1sk, pk, sk, ...) of the list ``gsi1pk``."""
+    return encode_cursor({"pk": {"S": row[1]}, "sk": {"S": row[2]}, "gsi1pk": {"S": gsi1pk}, "gsi1sk": {"S": row[0]}})
 
 
 def encode_cursor(position: dict) -> str:
@@ -339,12 +355,7 @@ class MemoryDocuments(ShardedIndexReads):
             mark = (at["gsi1sk"]["S"], at["pk"]["S"], at["sk"]["S"])
             rows = [r for r in rows if (r[:3] < mark if newest_first else r[:3] > mark)]
         page = rows[:limit]
-        following = None
-        if len(rows) > limit:
-            last = page[-1]
-            following = encode_cursor({"pk": {"S": last[1]}, "sk": {"S": last[2]}, "gsi1pk": {"S": gsi1pk},
-                                       "gsi1sk": {"S": last[0]}})
-        return [json.loads(r[3]) for r in page], following
+        return [json.loads(r[3]) for r in page], (row_cursor(gsi1pk, page[-1]) if len(rows) > limit else None)
 
     def claim(self, pk, sk="claim"):
         with self._lock:
@@ -562,16 +573,7 @@ class DynamoDocuments(ShardedIndexReads):
     def _index_rows(self, keys, lo, hi, newest_first, limit):
         rows = []
         for key in keys:
-            condition, values = "gsi1pk = :p", {":p": {"S": key}}
-            if lo is not None and hi is not None:
-                condition += " AND gsi1sk BETWEEN :a AND :b"
-                values.update({":a": {"S": lo}, ":b": {"S": hi}})
-            elif lo is not None:
-                condition += " AND gsi1sk >= :a"
-                values[":a"] = {"S": lo}
-            elif hi is not None:
-                condition += " AND gsi1sk <= :b"
-                values[":b"] = {"S": hi}
+            condition, values = key_condition(key, lo, hi)
             reply = self.client.query(TableName=self.table, IndexName="gsi1", KeyConditionExpression=condition,
                                       ExpressionAttributeValues=values, ScanIndexForward=not newest_first, Limit=limit)
             rows += [(i["gsi1sk"]["S"], i["pk"]["S"], i["sk"]["S"], json.loads(i["doc"]["S"]))

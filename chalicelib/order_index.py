@@ -29,6 +29,7 @@ from chalicelib.documents import (
     decode_cursor,
     encode_cursor,
     is_sharded,
+    key_condition,
     new_item,
     stored_index,
 )
@@ -194,16 +195,7 @@ class IndexedDynamoDocuments(DynamoDocuments):
                     newest_first: bool = False) -> tuple[list[dict], str | None]:
         if is_sharded(gsi1pk):
             return self._merged(gsi1pk, limit, newest_first, start, end, cursor)
-        condition, values = "gsi1pk = :p", {":p": {"S": gsi1pk}}
-        if start is not None and end is not None:
-            condition += " AND gsi1sk BETWEEN :a AND :b"
-            values.update({":a": {"S": start}, ":b": {"S": end}})
-        elif start is not None:
-            condition += " AND gsi1sk >= :a"
-            values[":a"] = {"S": start}
-        elif end is not None:
-            condition += " AND gsi1sk < :b"
-            values[":b"] = {"S": end}
+        condition, values = key_condition(gsi1pk, start, end, hi_inclusive=False)
         request = {"TableName": self.table, "IndexName": "gsi1", "KeyConditionExpression": condition,
                    "ExpressionAttributeValues": values, "ScanIndexForward": not newest_first, "Limit": limit}
         if cursor:

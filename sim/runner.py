@@ -283,17 +283,18 @@ class Simulation:
 
         admin = Principal("admin-1", "admin")
         for kind, seller_id, member_id in self.review:
+            # The console's list of parties held for review (the simulator's own read: not metered, and
+            # a party may be held later than it was registered, so the list is read every round).
+            doc = self.world.docs_memory.get(f"seller#{seller_id}" if kind == "seller" else f"member#{member_id}")
+            if not doc or doc.get("status") != "pending_review":
+                continue
             try:
                 if kind == "seller":
-                    doc = self.world.docs.get(f"seller#{seller_id}")
-                    if doc and doc.get("status") == "pending_review":
-                        self.world.escrow.set_seller_status(admin, seller_id, "active")
-                        self.trace(f"admin cleared seller {seller_id}")
+                    self.world.escrow.set_seller_status(admin, seller_id, "active")
+                    self.trace(f"admin cleared seller {seller_id}")
                 else:
-                    doc = self.world.docs.get(f"member#{member_id}")
-                    if doc and doc.get("status") == "pending_review":
-                        self.member_service.set_status(seller_id, member_id, "active", admin.sub)
-                        self.trace(f"admin cleared member {member_id}")
+                    self.member_service.set_status(seller_id, member_id, "active", admin.sub)
+                    self.trace(f"admin cleared member {member_id}")
             except Exception as error:  # the console shows an error; the admin tries again next round
                 self.trace(f"admin review of {member_id or seller_id} failed: {type(error).__name__}")
         if not self._finished():
