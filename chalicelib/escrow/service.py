@@ -721,8 +721,9 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         order = current.doc
         paid, unpaid = summary["paid"], summary["unpaid"]
         refs = ", ".join(summary["provider_references"]) or None
-        # Every SMS is queued (idempotently) before the terminal status is written, and sent after it
-        # by a drain that never fails the task: nothing that can fail comes after the terminal write,
+        # Every SMS is queued (idempotently, claimed by this invocation) before the terminal status is
+        # written, and sent after it by ``_send``, which never fails the task (what it cannot send, the
+        # sweeper's drain does once the claim lapses): nothing that can fail comes after the terminal write,
         # so a retried Settle finds the order done and the SMS queued, never a ManualReview.
         members = summary.get("members") or {}
         coop = (self.docs.get(f"seller#{order['seller_id']}") or {}).get("name", "") if members else ""
