@@ -37,7 +37,7 @@ def is_sharded(gsi1pk: str) -> bool:
 
 def stored_index(pk: str, index: tuple[str, str] | None) -> tuple[str, str] | None:
     """The (gsi1pk, gsi1sk) an item is stored under: its index key's shard for ``pk``."""
-    if index is None or INDEX_SHARDS.count(index[0]) == 1:
+    if index is None or not is_sharded(index[0]):
         return index
     return INDEX_SHARDS.physical(index[0], INDEX_SHARDS.shard_of(index[0], pk)), index[1]
 
@@ -583,22 +583,17 @@ class DynamoDocuments(ShardedIndexReads):
     def query_index(self, gsi1pk, limit=100, newest_first=True):
         if is_sharded(gsi1pk):
             return self._merged(gsi1pk, limit, newest_first)[0]
-        reply = self.client.query(
-            TableName=self.table,
-            IndexName="gsi1",
-            KeyConditionExpression="gsi1pk = :p",
-            ExpressionAttributeValues={":p": {"S": gsi1pk}},
-            ScanIndexForward=not newest_first,
-            Limit=limit,
-        )
+        condition, values = key_condition(gsi1pk, None, None)
+        reply = self.client.query(TableName=self.table, IndexName="gsi1", KeyConditionExpression=condition,
+                                  ExpressionAttributeValues=values, ScanIndexForward=not newest_first, Limit=limit)
         return [json.loads(i["doc"]["S"]) for i in reply.get("Items", []) if "doc" in i]
 
     def query_page(self, gsi1pk, limit, cursor=None, newest_first=True):
         if is_sharded(gsi1pk):
             return self._merged(gsi1pk, limit, newest_first, cursor=cursor)
-        request = {"TableName": self.table, "IndexName": "gsi1", "KeyConditionExpression": "gsi1pk = :p",
-                   "ExpressionAttributeValues": {":p": {"S": gsi1pk}}, "ScanIndexForward": not newest_first,
-                   "Limit": limit}
+        condition, values = key_condition(gsi1pk, None, None)
+        request = {"TableName": self.table, "IndexName": "gsi1", "KeyConditionExpression": condition,
+                   "ExpressionAttributeValues": values, "ScanIndexForward": not newest_first, "Limit": limit}
         if cursor is not None:
             request["ExclusiveStartKey"] = decode_cursor(cursor, gsi1pk)
         reply = self.client.query(**request)

@@ -726,7 +726,8 @@ class EscrowService(OrderDisputes, OrderPayments, EwtpChecks):
         # sweeper's drain does once the claim lapses): nothing that can fail comes after the terminal write,
         # so a retried Settle finds the order done and the SMS queued, never a ManualReview.
         members = summary.get("members") or {}
-        coop = (self.docs.get(f"seller#{order['seller_id']}") or {}).get("name", "") if members else ""
+        coop = (self.docs.get(f"seller#{order['seller_id']}") or {}).get("name", "") \
+            if members and self.outbox is not None else ""
         claimed = [self._member_sms(order, member_id, member, coop) for member_id, member in members.items()]
         if order.get("allocation"):
             finished = self._finish_allocated(current, outcome, paid, unpaid, len(members))

@@ -320,7 +320,7 @@ def _transfer_from(item: dict) -> TransferRecord:
 def _entry_item(e: Entry, partition: str) -> dict:
     item = {
         "account_id": _s(partition),
-        "seq": _s(f"{e.timestamp:020d}#{e.transfer_id}"),
+        "seq": _s(e.seq),
         "transfer_id": _s(e.transfer_id),
         "side": _s(e.side),
         "amount": _n(e.amount),

@@ -119,7 +119,7 @@ class MemoryLedgerStore:
             )
         elif isinstance(op, PutEntry):
             e = op.entry
-            self.entries.setdefault(op.key, []).append((f"{e.timestamp:020d}#{e.transfer_id}", e))
+            self.entries.setdefault(op.key, []).append((e.seq, e))
 
     def put_account_if_absent(self, account: Account) -> bool:
         with self._lock:

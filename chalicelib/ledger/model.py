@@ -163,6 +163,11 @@ class Entry:
     timestamp: int
     counterparty: str
 
+    @property
+    def seq(self) -> str:
+        """Its place in the account's history (the entries table's sort key): time, then transfer id."""
+        return f"{self.timestamp:020d}#{self.transfer_id}"
+
 
 @dataclass(frozen=True)
 class HistoryPage:

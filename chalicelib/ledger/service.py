@@ -237,10 +237,10 @@ class Ledger:
             page, after = self.store.query_entries(partition, limit, cursor)
             found += page
             more = more or after is not None
-        found.sort(key=_seq, reverse=True)
+        found.sort(key=lambda e: e.seq, reverse=True)
         more = more or len(found) > limit
         entries = [replace(e, account_id=account_id) for e in found[:limit]]
-        return HistoryPage(entries, _seq(entries[-1]) if more and entries else None)
+        return HistoryPage(entries, entries[-1].seq if more and entries else None)
 
     def _history_partition(self, account_id: str, transfer_id: str) -> str:
         """Where an entry of the account's history is kept: a shard's partition, by the entry's
@@ -561,7 +561,3 @@ def _fill_from_pending(t: Transfer, pendings: dict[str, TransferRecord]) -> Tran
         amount=amount,
     )
 
-
-def _seq(entry: Entry) -> str:
-    """An entry's place in its history (the entries table's sort key): time, then transfer id."""
-    return f"{entry.timestamp:020d}#{entry.transfer_id}"
